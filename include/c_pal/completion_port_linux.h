@@ -1,0 +1,70 @@
+/* completion_port_linux: the seed's "Exposed API", unchanged (CPL_ABI_001).
+ * An epoll worker thread performs recv/send for its callers and reports each
+ * completion through ON_COMPLETION_PORT_EVENT_COMPLETE. */
+#ifndef COMPLETION_PORT_LINUX_H
+#define COMPLETION_PORT_LINUX_H
+
+#ifdef __cplusplus
+#include <cstdint>
+#else
+#include <stdint.h>
+#endif
+
+#include "macro_utils/macro_utils.h"
+#include "umock_c/umock_c_prod.h"
+#include "c_pal/socket_handle.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct COMPLETION_PORT_TAG* COMPLETION_PORT_HANDLE;
+
+/* Values: _INVALID = 0, EPOLLRDHUP = 1, EPOLLIN = 2, EPOLLOUT = 3, CLOSING = 4 (CPL_ABI_002). */
+#define COMPLETION_PORT_EPOLL_ACTION_VALUES \
+    COMPLETION_PORT_EPOLL_EPOLLRDHUP, \
+    COMPLETION_PORT_EPOLL_EPOLLIN, \
+    COMPLETION_PORT_EPOLL_EPOLLOUT, \
+    COMPLETION_PORT_CLOSING
+
+MU_DEFINE_ENUM(COMPLETION_PORT_EPOLL_ACTION, COMPLETION_PORT_EPOLL_ACTION_VALUES)
+
+/* Values: _INVALID = 0, OK = 1, ERROR = 2, ABANDONED = 3 (CPL_ABI_003).
+ * The seed defines COMPLETION_PORT_EPOLL_RESULT_VALUES but expands
+ * COMPLETION_PORT_RESULT_VALUES; both names are provided. */
+#define COMPLETION_PORT_EPOLL_RESULT_VALUES \
+    COMPLETION_PORT_RESULT_OK, \
+    COMPLETION_PORT_RESULT_ERROR, \
+    COMPLETION_PORT_RESULT_ABANDONED
+#define COMPLETION_PORT_RESULT_VALUES COMPLETION_PORT_EPOLL_RESULT_VALUES
+
+MU_DEFINE_ENUM(COMPLETION_PORT_RESULT, COMPLETION_PORT_RESULT_VALUES)
+
+typedef void (*ON_COMPLETION_PORT_EVENT_COMPLETE)(void* context, COMPLETION_PORT_EPOLL_ACTION epoll_action, COMPLETION_PORT_RESULT result, int32_t amount_transfered);
+
+typedef struct EPOLL_BUFFER_DATA_TAG
+{
+    void* buffer;
+    uint32_t length;
+} EPOLL_BUFFER_DATA;
+
+typedef struct COMPLETION_PORT_INGRESS_DATA_TAG
+{
+    int epoll_op; /* epoll event mask: EPOLLIN, EPOLLOUT, EPOLLRDHUP, ... */
+    SOCKET_HANDLE socket;
+    ON_COMPLETION_PORT_EVENT_COMPLETE event_callback;
+    void* event_callback_ctx;
+    EPOLL_BUFFER_DATA buffer_data;
+} COMPLETION_PORT_INGRESS_DATA;
+
+MOCKABLE_FUNCTION(, COMPLETION_PORT_HANDLE, completion_port_create);
+MOCKABLE_FUNCTION(, void, completion_port_inc_ref, COMPLETION_PORT_HANDLE, completion_port);
+MOCKABLE_FUNCTION(, void, completion_port_dec_ref, COMPLETION_PORT_HANDLE, completion_port);
+MOCKABLE_FUNCTION(, int, completion_port_add, COMPLETION_PORT_HANDLE, completion_port, const COMPLETION_PORT_INGRESS_DATA*, ingress_data);
+MOCKABLE_FUNCTION(, void, completion_port_remove, COMPLETION_PORT_HANDLE, completion_port, SOCKET_HANDLE, socket);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* COMPLETION_PORT_LINUX_H */
