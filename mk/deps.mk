@@ -1,6 +1,7 @@
-# Debian packages the kit needs. `deps` installs the missing ones when run as
-# root, otherwise stops with the exact command to run.
-DEPS_PACKAGES := g++ make python3 catch2 librapidcheck-dev lcov
+# Debian packages the kit needs (mk/packages.txt, shared with .ci/run). `deps`
+# installs the missing ones when run as root, otherwise stops with the exact
+# command to run.
+DEPS_PACKAGES := $(shell cat mk/packages.txt)
 
 .PHONY: deps
 deps:
