@@ -1,0 +1,171 @@
+# The reference implementation: libraries, unit tests, header checks, bench.
+# Included by the top Makefile before mk/impl.mk (which uses REF_SRCS).
+
+REF_SRC_DIR := reference/src
+REF_SRCS := \
+    $(REF_SRC_DIR)/add.cpp \
+    $(REF_SRC_DIR)/completion_port.cpp \
+    $(REF_SRC_DIR)/io.cpp \
+    $(REF_SRC_DIR)/registry.cpp \
+    $(REF_SRC_DIR)/remove.cpp \
+    $(REF_SRC_DIR)/test_hooks.cpp \
+    $(REF_SRC_DIR)/worker.cpp
+REF_HDRS := $(wildcard $(REF_SRC_DIR)/*.h) $(wildcard include/*/*.h)
+REF_EXPORTS_MAP := $(REF_SRC_DIR)/exports.map
+
+REF_BUILD := $(BUILD)/reference
+REF_LIB_DIR := $(BUILD)/lib
+REF_LIB_A := $(REF_LIB_DIR)/libcompletion_port.a
+REF_LIB_SO := $(REF_LIB_DIR)/libcompletion_port.so.1
+REF_LIB_SO_LINK := $(REF_LIB_DIR)/libcompletion_port.so
+
+REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES)
+REF_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+REF_TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+
+# --- libraries -------------------------------------------------------------
+REF_OBJS := $(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/obj/%.o,$(REF_SRCS))
+
+$(REF_BUILD)/obj/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
+	@mkdir -p $(@D)
+	$(CXX) $(REF_CXXFLAGS) -c $< -o $@
+
+$(REF_LIB_A): $(REF_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+# Only the five API functions are exported (version script + hidden visibility).
+$(REF_LIB_SO): $(REF_OBJS) $(REF_EXPORTS_MAP)
+	@mkdir -p $(@D)
+	$(CXX) -shared -pthread -Wl,-soname,libcompletion_port.so.1 \
+	    -Wl,--version-script=$(REF_EXPORTS_MAP) -Wl,--no-undefined -o $@ $(REF_OBJS)
+
+$(REF_LIB_SO_LINK): $(REF_LIB_SO)
+	ln -sf libcompletion_port.so.1 $@
+
+.PHONY: libs
+libs: $(REF_LIB_A) $(REF_LIB_SO) $(REF_LIB_SO_LINK)
+
+# --- Catch2 main (shared with conformance/, whichever fragment comes first) -
+ifndef CATCH2_MAIN_RULE
+CATCH2_MAIN_RULE := 1
+$(BUILD)/catch2_main.o: conformance/catch2_main.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
+endif
+
+# --- unit tests: plain, ASan+UBSan, TSan ------------------------------------
+REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
+REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
+REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR)
+REF_TEST_LDLIBS := -pthread -ldl
+REF_TEST_TIMEOUT ?= 300
+
+# $(1): variant name, $(2): extra compile/link flags. The variant compiles the
+# reference sources itself so that sanitizers see inside them.
+define REF_TEST_VARIANT
+REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS))
+REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS))
+REF_$(1)_BIN := $(REF_BUILD)/$(1)/reference_tests
+
+$(REF_BUILD)/$(1)/src/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
+	@mkdir -p $$(@D)
+	$(CXX) $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) $(2) -c $$< -o $$@
+
+$(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
+	@mkdir -p $$(@D)
+	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
+
+$$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(BUILD)/catch2_main.o
+	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS)
+endef
+
+$(eval $(call REF_TEST_VARIANT,plain,))
+$(eval $(call REF_TEST_VARIANT,asan,$(REF_SAN_FLAGS)))
+$(eval $(call REF_TEST_VARIANT,tsan,$(REF_TSAN_FLAGS)))
+
+REF_SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+REF_TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+
+# The exported dynamic symbols must be exactly the five API functions.
+REF_API_SYMBOLS := completion_port_add completion_port_create completion_port_dec_ref \
+    completion_port_inc_ref completion_port_remove
+
+.PHONY: reference-check reference-tests-plain reference-tests-asan reference-tsan reference-exports
+reference-tests-plain: $(REF_plain_BIN)
+	timeout $(REF_TEST_TIMEOUT) $(REF_plain_BIN)
+
+reference-tests-asan: $(REF_asan_BIN)
+	$(REF_SAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_asan_BIN)
+
+# ThreadSanitizer run: not part of `make check` (a third build of everything).
+reference-tsan: $(REF_tsan_BIN)
+	$(REF_TSAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_tsan_BIN) $(REF_TSAN_ARGS)
+
+reference-exports: $(REF_LIB_SO)
+	@exported="$$(nm -D --defined-only $(REF_LIB_SO) | awk '$$2 == "T" { print $$3 }' | sort | tr '\n' ' ')"; \
+	expected="$$(printf '%s\n' $(REF_API_SYMBOLS) | sort | tr '\n' ' ')"; \
+	if [ "$$exported" != "$$expected" ]; then \
+	    echo "reference-exports: $(REF_LIB_SO) exports [$$exported], expected [$$expected]" >&2; exit 1; \
+	fi; \
+	extra="$$(nm -D --defined-only $(REF_LIB_SO) | awk '$$2 != "A" && $$2 != "T" { print $$3 }')"; \
+	if [ -n "$$extra" ]; then echo "reference-exports: unexpected symbols: $$extra" >&2; exit 1; fi; \
+	echo "reference-exports: only the 5 API functions are exported"
+
+reference-check: reference-exports reference-tests-plain reference-tests-asan
+
+# --- header compile test ------------------------------------------------------
+REF_HDR_TEST_SRC := reference/tests/headers/headers_test.c
+REF_HDR_BUILD := $(REF_BUILD)/headers
+REF_PUBLIC_HEADERS := $(sort $(wildcard include/*/*.h))
+REF_HDR_FLAGS := -Wall -Wextra -Werror -pedantic $(INCLUDES)
+REF_HDR_STDS := c99 c11 c++17 c++20
+
+# Each header alone (self-contained), in each language standard.
+REF_HDR_STAMP := $(REF_HDR_BUILD)/standalone.stamp
+$(REF_HDR_STAMP): $(REF_PUBLIC_HEADERS) | deps
+	@mkdir -p $(@D)
+	@set -e; for h in $(patsubst include/%,%,$(REF_PUBLIC_HEADERS)); do \
+	    for std in $(REF_HDR_STDS); do \
+	        case $$std in c++*) cc="$(CXX) -x c++";; *) cc="$(CC) -x c";; esac; \
+	        printf '#include "%s"\ntypedef int cpkit_tu_is_not_empty;\n' "$$h" | \
+	            $$cc -std=$$std $(REF_HDR_FLAGS) -fsyntax-only - || \
+	            { echo "headers-check: $$h does not compile alone as $$std" >&2; exit 1; }; \
+	    done; \
+	done
+	@touch $@
+
+# The full test TU: enum values, MU_DEFINE_ENUM_STRINGS, ABI layout, and the
+# prototypes; linked against the static library and run, per standard.
+REF_HDR_BINS := $(foreach std,$(REF_HDR_STDS),$(REF_HDR_BUILD)/headers_$(subst +,x,$(std)))
+$(REF_HDR_BUILD)/headers_c99 $(REF_HDR_BUILD)/headers_c11: $(REF_HDR_BUILD)/headers_%: $(REF_HDR_TEST_SRC) $(REF_PUBLIC_HEADERS) $(REF_LIB_A) | deps
+	@mkdir -p $(@D)
+	$(CC) -x c -std=$* $(REF_HDR_FLAGS) -c $< -o $@.o
+	$(CXX) -o $@ $@.o $(REF_LIB_A) -pthread
+
+$(REF_HDR_BUILD)/headers_cxx17 $(REF_HDR_BUILD)/headers_cxx20: $(REF_HDR_BUILD)/headers_cxx%: $(REF_HDR_TEST_SRC) $(REF_PUBLIC_HEADERS) $(REF_LIB_A) | deps
+	@mkdir -p $(@D)
+	$(CXX) -x c++ -std=c++$* $(REF_HDR_FLAGS) -c $< -o $@.o
+	$(CXX) -o $@ $@.o $(REF_LIB_A) -pthread
+
+.PHONY: headers-check
+headers-check: $(REF_HDR_STAMP) $(REF_HDR_BINS)
+	@set -e; for b in $(REF_HDR_BINS); do $$b; done
+	@echo "headers-check: every header compiles as $(REF_HDR_STDS) (-pedantic); ABI checks pass"
+
+CHECK_TARGETS += reference-check headers-check
+
+# --- bench (not part of `make check`) ------------------------------------------
+REF_BENCH_SRCS := $(wildcard bench/*.cpp)
+REF_BENCH_BIN := $(BUILD)/bench/completion_port_bench
+REF_BENCH_ARGS ?=
+
+$(REF_BENCH_BIN): $(REF_BENCH_SRCS) $(wildcard bench/*.h) $(REF_LIB_A) include/c_pal/completion_port_linux.h | deps
+	@mkdir -p $(@D)
+	$(CXX) $(STD_CXX) $(WARN) -O2 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -o $@ $(REF_BENCH_SRCS) $(REF_LIB_A)
+
+.PHONY: bench
+bench: $(REF_BENCH_BIN)
+	$(REF_BENCH_BIN) $(REF_BENCH_ARGS)

@@ -1,0 +1,31 @@
+// Test-only view of the port's internals, for the reference's unit tests of
+// the `internal` requirements. Hidden: not exported from the shared object.
+#include "test_hooks.h"
+
+#include "cpl_internal.h"
+
+// CPL_ADD_004: how many ops the port records right now.
+size_t cpl_test_pending_ops(COMPLETION_PORT_HANDLE completion_port)
+{
+    cpl::Port* port = reinterpret_cast<cpl::Port*>(completion_port);
+    (void)pthread_mutex_lock(&port->mutex);
+    const size_t count = port->pending_ops;
+    (void)pthread_mutex_unlock(&port->mutex);
+    return count;
+}
+
+// How many sockets have a record (an entry with at least one op).
+size_t cpl_test_tracked_sockets(COMPLETION_PORT_HANDLE completion_port)
+{
+    cpl::Port* port = reinterpret_cast<cpl::Port*>(completion_port);
+    (void)pthread_mutex_lock(&port->mutex);
+    const size_t count = port->entries.size();
+    (void)pthread_mutex_unlock(&port->mutex);
+    return count;
+}
+
+// CPL_WORKER_001: the worker entry point itself, callable with NULL.
+int cpl_test_epoll_worker_func(void* parameter)
+{
+    return cpl::epoll_worker_func(parameter);
+}
