@@ -340,7 +340,7 @@ EXPECTED_TESTS = {  # name -> (verdict, kind, substrings of the message)
 TIMEOUT = 1.5
 
 
-def run_validate(test, reqs, bins, env_extra=None):
+def run_validate(test, reqs, bins, env_extra=None, extra_args=()):
     d = scratch_dir(test)
     spec = os.path.join(d, "spec.md")
     write(d, {"spec.md": spec_text([(rid, lv, obs, "—") for rid, lv, obs, *_ in reqs])})
@@ -349,6 +349,7 @@ def run_validate(test, reqs, bins, env_extra=None):
             "--report-dir", report_dir, "--spec", spec, "--timeout", str(TIMEOUT), "--jobs", "2"]
     for b in bins:
         argv += ["--bin", b]
+    argv += list(extra_args)
     env = dict(os.environ, **(env_extra or {}))
     p = subprocess.run(argv, capture_output=True, text=True, env=env)
     report = None
@@ -487,6 +488,21 @@ class ValidateVerdictTest(unittest.TestCase):
             self.assertIn("does not exist", messages)
         self.assertEqual(len(report["tests"]), len(EXPECTED_TESTS))  # the good binary still ran
         self.assertEqual([b["error"] is None for b in report["binaries"]], [True, False, False])
+
+    def test_implementation_that_did_not_build(self):
+        d = scratch_dir(self)
+        log = os.path.join(d, "build.log")
+        write(d, {"build.log": "g++ -c impl.c\nimpl.c:2:9: error: expected ';' before 'x'\nmake: *** Error 1\n"})
+        reqs = [r[:3] for r in FIXTURE_REQS]
+        p, report, _, _ = run_validate(self, reqs, [os.path.join(d, "conformance")],
+                                       extra_args=["--build-log", log])
+        self.assertEqual(p.returncode, 1)
+        for r in report["requirements"]:
+            if r["observability"] != "internal":
+                self.assertEqual(r["verdict"], "fail", r["id"])
+                message = r["tests"][0]["message"]
+                self.assertIn("did not build", message)
+                self.assertIn("impl.c:2:9: error: expected", message)
 
     def test_no_binary_is_a_usage_error(self):
         p = subprocess.run([sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "x",

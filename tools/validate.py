@@ -150,6 +150,20 @@ def print_failures(report, limit=20):
         print("... and %d more failing requirements (see report.md)" % (len(lines) - limit))
 
 
+def explain_missing_binaries(infos, build_log):
+    """A binary is missing when the implementation did not build: say so, with the
+    build's last lines, rather than "cannot execute"."""
+    if not build_log or not os.path.exists(build_log):
+        return
+    with open(build_log, errors="replace") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    shown = errors[:3] if errors else lines[-5:]
+    for b in infos:
+        if b["error"] and not os.path.exists(b["path"]):
+            b["error"] = "the implementation did not build (%s): %s" % (build_log, " | ".join(shown))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True, help="short name of the implementation")
@@ -160,6 +174,8 @@ def main(argv=None):
     ap.add_argument("--spec", help="spec to read when --requirements is absent")
     ap.add_argument("--timeout", type=float, default=30, help="seconds per test (default 30)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="parallel tests")
+    ap.add_argument("--build-log", help="log of the build of the binaries; named in the report "
+                    "when a binary is missing because the implementation did not build")
     args = ap.parse_args(argv)
 
     if not args.bin:
@@ -184,6 +200,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("validate: interrupted", file=sys.stderr)
         return 130
+    explain_missing_binaries(infos, args.build_log)
     req_entries = judge(reqs, infos, tests, warnings)
     summary = summarize(req_entries, tests)
     if summary["normative"]["untested"]:
