@@ -60,12 +60,8 @@ bool find_or_create_entry(Port* port, int fd, cpl::EntryMap::iterator* it, bool*
         return !(*it)->second.removing;
     }
     SocketEntry entry = {};
-    // Generation 0 is reserved (never matches a live entry's key).
-    if (++port->next_generation == 0)
-    {
-        ++port->next_generation;
-    }
-    entry.generation = port->next_generation;
+    // Wraps after 2^32 entries: a stale event would have to outlive that many.
+    entry.generation = ++port->next_generation;
     try
     {
         *it = port->entries.emplace(fd, entry).first;
@@ -152,7 +148,7 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const CO
 
     if (result != 0)
     {
-        delete op;
+        delete op;  // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
     }
     // CPL_ADD_007: 0 on success.
     return result;

@@ -78,7 +78,7 @@ struct Port
 };
 
 // Key stored in epoll_event.data.u64: generation in the high half, fd low.
-// Generation 0 is never given to an entry, so the wake-up key cannot clash.
+// The wake-up key's low half is 0xffffffff, which no socket (fd >= 0) has.
 constexpr uint64_t WAKE_KEY = ~static_cast<uint64_t>(0);
 inline uint64_t event_key(int fd, uint32_t generation)
 {

@@ -10,6 +10,10 @@ namespace cpl
 namespace
 {
 
+// The seed's "EAGAIN or EWOULDBLOCK" is one errno on Linux: one comparison
+// tests both (a second would be a branch that can never decide).
+static_assert(EAGAIN == EWOULDBLOCK, "EWOULDBLOCK is EAGAIN on Linux");
+
 // CPL_ABI_002, CPL_ABI_003: every callback gets one of the header's named
 // values (EPOLLIN = 2, EPOLLOUT = 3, ...; OK = 1, ERROR = 2, ABANDONED = 3),
 // never an _INVALID 0.
@@ -47,9 +51,10 @@ IoOutcome run_recv(int fd, Op* op)
         {
             continue;  // CPL_RECV_009: a signal is not a socket condition.
         }
-        if (error == EAGAIN || error == EWOULDBLOCK)
+        if (error == EAGAIN)
         {
-            // CPL_RECV_002: nothing more for now: OK with the bytes so far.
+            // CPL_RECV_002: EAGAIN/EWOULDBLOCK: nothing more for now: OK with
+            // the bytes so far.
             return finished(COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, total);
         }
         if (error == ECONNRESET)
@@ -89,10 +94,11 @@ IoOutcome run_send(int fd, Op* op)
         {
             continue;  // CPL_SEND_007
         }
-        if (error == EAGAIN || error == EWOULDBLOCK)
+        if (error == EAGAIN)
         {
-            // CPL_SEND_006: the socket buffer is full: suspend, keep the
-            // progress, and continue when EPOLLOUT comes back (no busy loop).
+            // CPL_SEND_006: EAGAIN/EWOULDBLOCK, the socket buffer is full:
+            // suspend, keep the progress, and continue when EPOLLOUT comes
+            // back (no busy loop).
             return IoOutcome{true, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 0};
         }
         if (error == ECONNRESET)

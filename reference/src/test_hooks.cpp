@@ -24,6 +24,22 @@ size_t cpl_test_tracked_sockets(COMPLETION_PORT_HANDLE completion_port)
     return count;
 }
 
+// CPL_REMOVE_006: a remove from another thread has marked the socket's entry
+// and waits for the worker to leave it.
+int cpl_test_socket_removing(COMPLETION_PORT_HANDLE completion_port, int socket)
+{
+    cpl::Port* port = reinterpret_cast<cpl::Port*>(completion_port);
+    (void)pthread_mutex_lock(&port->mutex);
+    auto it = port->entries.find(socket);
+    bool removing = false;
+    if (it != port->entries.end())
+    {
+        removing = it->second.removing;
+    }
+    (void)pthread_mutex_unlock(&port->mutex);
+    return removing;
+}
+
 // CPL_WORKER_001: the worker entry point itself, callable with NULL.
 int cpl_test_epoll_worker_func(void* parameter)
 {

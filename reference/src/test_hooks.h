@@ -18,6 +18,9 @@ size_t cpl_test_pending_ops(COMPLETION_PORT_HANDLE completion_port);
 /* Sockets holding at least one recorded op. */
 size_t cpl_test_tracked_sockets(COMPLETION_PORT_HANDLE completion_port);
 
+/* Non-zero while a remove of `socket` waits for the worker to leave it. */
+int cpl_test_socket_removing(COMPLETION_PORT_HANDLE completion_port, int socket);
+
 /* The worker's entry point, epoll_worker_func (CPL_WORKER_001). */
 int cpl_test_epoll_worker_func(void* parameter);
 

@@ -243,3 +243,32 @@ TEST_CASE("add: a second op of the same kind on one socket is refused", "[CPL_AD
     REQUIRE(recorder.wait_for_id(0));
     CHECK(completion_port_add(guard.port, &second) == 0);  // slot free again
 }
+
+TEST_CASE("add: negative sockets and the port's own descriptors are refused without touching epoll",
+          "[CPL_ADD_011][CPL_ADD_015][CPL_DECREF_009]")
+{
+    Recorder recorder;
+    OpContext ctx{&recorder, 0};
+    char buf[4];
+    const std::vector<int> before = open_fds();
+    PortGuard guard;
+    const int epoll_fd = new_fd_linked_to(before, "anon_inode:[eventpoll]");
+    const int wake_fd = new_fd_linked_to(before, "anon_inode:[eventfd]");
+    REQUIRE(epoll_fd >= 0);
+    REQUIRE(wake_fd >= 0);
+
+    fault::reset();
+    for (int socket : {-2, INT32_MIN, wake_fd, epoll_fd})
+    {
+        auto in = make_ingress(EPOLLIN, socket, &ctx, buf, sizeof(buf));
+        CHECK(completion_port_add(guard.port, &in) != 0);
+    }
+    fault::CtlCall calls[4];
+    CHECK(fault::ctl_calls(calls, 4) == 0);  // no registration was made or changed
+    CHECK(cpl_test_pending_ops(guard.port) == 0);
+    // The wake-up descriptor still works: the final dec_ref is immediate.
+    const auto start = Clock::now();
+    guard.release();
+    CHECK(Clock::now() - start < std::chrono::milliseconds(100));
+    CHECK(recorder.count() == 0);
+}

@@ -23,9 +23,19 @@ struct Rule
     std::atomic<int> fd{-1};
     std::atomic<int> seen{0};  // matching calls since armed
     std::atomic<int> calls{0};
+    std::atomic<bool> zero{false};  // the nth call returns 0 instead of failing
+};
+
+struct Hook
+{
+    std::mutex mutex;
+    int fd = -1;
+    void (*fn)(void*) = nullptr;
+    void* arg = nullptr;
 };
 
 Rule rules[FN_COUNT];
+Hook hooks[FN_COUNT];
 std::atomic<int> limit_fd[FN_COUNT];
 std::atomic<size_t> limit_bytes[FN_COUNT];
 std::atomic<int> timeouts_to_fake{0};
@@ -55,8 +65,36 @@ bool should_fail(Fn fn, int fd)
     {
         return false;
     }
-    errno = rule.error.load();
+    if (!rule.zero.load())
+    {
+        errno = rule.error.load();
+    }
     return true;
+}
+
+// What a call chosen by should_fail returns: 0 for zero_nth, else -1.
+ssize_t forced_result(Fn fn)
+{
+    return rules[fn].zero.load() ? 0 : -1;
+}
+
+// Runs (and disarms) the hook armed for fn on fd, if any.
+void run_hook(Fn fn, int fd)
+{
+    Hook& hook = hooks[fn];
+    void (*callback)(void*) = nullptr;
+    void* arg = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(hook.mutex);
+        if (hook.fn == nullptr || hook.fd != fd)
+        {
+            return;
+        }
+        callback = hook.fn;
+        arg = hook.arg;
+        hook.fn = nullptr;
+    }
+    callback(arg);
 }
 
 size_t capped(Fn fn, int fd, size_t length)
@@ -119,7 +157,22 @@ void fail_nth(Fn fn, int nth, int error, int fd)
     rules[fn].error = error;
     rules[fn].fd = fd;
     rules[fn].seen = 0;
+    rules[fn].zero = false;
     rules[fn].nth = nth;
+}
+
+void zero_nth(Fn fn, int nth, int fd)
+{
+    fail_nth(fn, nth, 0, fd);
+    rules[fn].zero = true;
+}
+
+void on_next_call(Fn fn, int fd, void (*hook)(void*), void* arg)
+{
+    std::lock_guard<std::mutex> lock(hooks[fn].mutex);
+    hooks[fn].fd = fd;
+    hooks[fn].fn = hook;
+    hooks[fn].arg = arg;
 }
 
 void limit_transfer(Fn fn, int fd, size_t max_bytes)
@@ -141,7 +194,10 @@ void reset()
         rules[i].fd = -1;
         rules[i].seen = 0;
         rules[i].calls = 0;
+        rules[i].zero = false;
         limit_fd[i] = -1;
+        std::lock_guard<std::mutex> lock(hooks[i].mutex);
+        hooks[i].fn = nullptr;
     }
     timeouts_to_fake = 0;
     min_timeout = 1 << 30;
@@ -260,9 +316,10 @@ extern "C" int epoll_wait(int epfd, struct epoll_event* events, int maxevents, i
 extern "C" ssize_t recv(int fd, void* buffer, size_t length, int flags)
 {
     static auto real = fault::next<ssize_t (*)(int, void*, size_t, int)>("recv");
+    fault::run_hook(fault::RECV, fd);
     if (should_fail(fault::RECV, fd))
     {
-        return -1;
+        return fault::forced_result(fault::RECV);
     }
     return real(fd, buffer, fault::capped(fault::RECV, fd, length), flags);
 }
@@ -270,9 +327,10 @@ extern "C" ssize_t recv(int fd, void* buffer, size_t length, int flags)
 extern "C" ssize_t send(int fd, const void* buffer, size_t length, int flags)
 {
     static auto real = fault::next<ssize_t (*)(int, const void*, size_t, int)>("send");
+    fault::run_hook(fault::SEND, fd);
     if (should_fail(fault::SEND, fd))
     {
-        return -1;
+        return fault::forced_result(fault::SEND);
     }
     return real(fd, buffer, fault::capped(fault::SEND, fd, length), flags);
 }

@@ -26,6 +26,11 @@ enum Fn
 // Makes the nth call (1-based, counted from now) of fn fail with `error`;
 // fd >= 0 restricts counting to calls on that descriptor.
 void fail_nth(Fn fn, int nth, int error, int fd = -1);
+// Makes the nth recv/send (as fail_nth counts) return 0 without moving a byte.
+void zero_nth(Fn fn, int nth, int fd);
+// Calls hook(arg) once, on the calling thread, at the start of the next recv
+// or send on `fd`: lets a test hold the worker in the middle of its I/O.
+void on_next_call(Fn fn, int fd, void (*hook)(void*), void* arg);
 // recv/send on `fd` move at most `max_bytes` per call (short transfers).
 void limit_transfer(Fn fn, int fd, size_t max_bytes);
 // epoll_wait returns 0 (a timeout) `times` times without waiting.

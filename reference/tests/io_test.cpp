@@ -232,6 +232,38 @@ TEST_CASE("send: the whole buffer is sent across short sends", "[CPL_SEND_001][C
     CHECK(fault::calls(fault::SEND) == 15);
 }
 
+TEST_CASE("send: a send that moves nothing waits for writability and then finishes the buffer", "[CPL_SEND_001]")
+{
+    FaultReset faults;
+    Recorder recorder;
+    OpContext ctx{&recorder, 0};
+    SocketPair pair;
+    char out[20] = "0123456789abcdefghi";
+    char got[20];
+    PortGuard guard;
+    fault::limit_transfer(fault::SEND, pair.a, 5);
+    fault::zero_nth(fault::SEND, 2, pair.a);  // 5 bytes, then 0
+    auto in = make_ingress(EPOLLOUT, pair.a, &ctx, out, sizeof(out));
+    REQUIRE(completion_port_add(guard.port, &in) == 0);
+    REQUIRE(recorder.wait_for_id(0));
+    CHECK(recorder.count_for(0) == 1);
+    CHECK(recorder.first_for(0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
+    CHECK(recorder.first_for(0).result == COMPLETION_PORT_RESULT_OK);
+    CHECK(recorder.first_for(0).amount == 20);
+    REQUIRE(read_exact(pair.b, got, sizeof(got)) == sizeof(got));
+    CHECK(memcmp(out, got, sizeof(out)) == 0);
+    CHECK(fault::calls(fault::SEND) == 5);  // 5, 0, 5, 5, 5: no retry loop on 0
+    // After the 0 the worker re-armed for EPOLLOUT and went back to epoll_wait.
+    fault::CtlCall calls[8];
+    const size_t n = fault::ctl_calls(calls, 8);
+    REQUIRE(n >= 3);  // add: MOD, ADD; the worker: MOD
+    CHECK(calls[n - 3].op == EPOLL_CTL_MOD);
+    CHECK(calls[n - 2].op == EPOLL_CTL_ADD);
+    CHECK(calls[n - 1].op == EPOLL_CTL_MOD);
+    CHECK(calls[n - 1].fd == pair.a);
+    CHECK(calls[n - 1].events == (EPOLLOUT | EPOLLONESHOT));
+}
+
 TEST_CASE("send: a full socket buffer suspends the send until the peer drains it", "[CPL_SEND_006][CPL_SEND_001]")
 {
     FaultReset faults;

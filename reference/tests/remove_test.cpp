@@ -15,35 +15,6 @@
 
 using namespace reftest;
 
-namespace
-{
-
-// A one-shot gate a callback can block on, with a bounded wait.
-class Latch
-{
-public:
-    void open()
-    {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            open_ = true;
-        }
-        changed_.notify_all();
-    }
-    bool wait(std::chrono::milliseconds limit = WAIT_LIMIT)
-    {
-        std::unique_lock<std::mutex> lock(mutex_);
-        return changed_.wait_for(lock, limit, [&] { return open_; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    bool open_ = false;
-};
-
-}  // namespace
-
 TEST_CASE("remove: pending ops complete once as closing on the caller thread and DEL is called",
           "[CPL_REMOVE_003][CPL_REMOVE_005]")
 {
@@ -233,4 +204,39 @@ TEST_CASE("remove: an event fetched before remove and re-add never reaches the n
     completion_port_remove(guard.port, stale.a);
     CHECK(recorder.count_for(3) == 1);
     CHECK(recorder.first_for(3).action == COMPLETION_PORT_CLOSING);
+}
+
+TEST_CASE("remove: negative sockets and the port's own descriptors are ignored",
+          "[CPL_REMOVE_002][CPL_REMOVE_007][CPL_DECREF_009]")
+{
+    Recorder recorder;
+    OpContext ctx{&recorder, 0};
+    SocketPair pair;
+    char buf[1];
+    const std::vector<int> before = open_fds();
+    PortGuard guard;
+    const int epoll_fd = new_fd_linked_to(before, "anon_inode:[eventpoll]");
+    const int wake_fd = new_fd_linked_to(before, "anon_inode:[eventfd]");
+    REQUIRE(epoll_fd >= 0);
+    REQUIRE(wake_fd >= 0);
+    auto in = make_ingress(EPOLLIN, pair.a, &ctx, buf, sizeof(buf));
+    REQUIRE(completion_port_add(guard.port, &in) == 0);
+
+    fault::reset();
+    completion_port_remove(guard.port, -2);
+    completion_port_remove(guard.port, wake_fd);
+    completion_port_remove(guard.port, epoll_fd);
+    fault::CtlCall calls[4];
+    CHECK(fault::ctl_calls(calls, 4) == 0);  // no EPOLL_CTL_DEL of anything
+    CHECK(recorder.count() == 0);
+    CHECK(cpl_test_pending_ops(guard.port) == 1);
+
+    // The port still serves its socket, and the wake-up still ends it at once.
+    write_all(pair.b, "x", 1);
+    REQUIRE(recorder.wait_for_id(0));
+    CHECK(recorder.first_for(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
+    const auto start = Clock::now();
+    guard.release();
+    CHECK(Clock::now() - start < std::chrono::milliseconds(100));
+    CHECK(recorder.count() == 1);
 }

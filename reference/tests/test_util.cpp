@@ -8,6 +8,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -66,6 +68,45 @@ bool wait_thread_count(size_t expected, std::chrono::milliseconds limit)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return true;
+}
+
+std::vector<int> open_fds()
+{
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr)
+    {
+        throw std::runtime_error("opendir failed");
+    }
+    std::vector<int> fds;
+    while (struct dirent* entry = readdir(dir))
+    {
+        // The directory's own descriptor is not one of the process's.
+        if (entry->d_name[0] != '.' && atoi(entry->d_name) != dirfd(dir))
+        {
+            fds.push_back(atoi(entry->d_name));
+        }
+    }
+    closedir(dir);
+    return fds;
+}
+
+int new_fd_linked_to(const std::vector<int>& before, const std::string& link)
+{
+    for (int fd : open_fds())
+    {
+        if (std::find(before.begin(), before.end(), fd) != before.end())
+        {
+            continue;
+        }
+        char target[256];
+        const std::string path = "/proc/self/fd/" + std::to_string(fd);
+        const ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+        if (n > 0 && std::string(target, static_cast<size_t>(n)) == link)
+        {
+            return fd;
+        }
+    }
+    return -1;
 }
 
 SocketPair::SocketPair(bool nonblocking)

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "c_pal/completion_port_linux.h"
@@ -26,6 +27,34 @@ size_t count_fds();
 size_t count_threads();
 // Waits (bounded) until the process has `expected` threads.
 bool wait_thread_count(size_t expected, std::chrono::milliseconds limit = WAIT_LIMIT);
+// The open descriptors, and the first one not in `before` whose /proc/self/fd
+// link is `link` (e.g. "anon_inode:[eventfd]"), or -1.
+std::vector<int> open_fds();
+int new_fd_linked_to(const std::vector<int>& before, const std::string& link);
+
+// A one-shot gate a thread can block on, with a bounded wait.
+class Latch
+{
+public:
+    void open()
+    {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            open_ = true;
+        }
+        changed_.notify_all();
+    }
+    bool wait(std::chrono::milliseconds limit = WAIT_LIMIT)
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return changed_.wait_for(lock, limit, [&] { return open_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    bool open_ = false;
+};
 
 // An AF_UNIX stream socketpair, closed on destruction (each end -1 once closed).
 struct SocketPair
