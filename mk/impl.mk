@@ -6,8 +6,42 @@ IMPL          ?=
 IMPL_CFLAGS   ?=
 IMPL_LDLIBS   ?=
 IMPL_FILES    := $(if $(strip $(IMPL)),$(IMPL),$(REF_SRCS))
-IMPL_KIND     := $(if $(filter %.a,$(IMPL_FILES)),archive,$(if $(filter %.so %.so.%,$(IMPL_FILES)),shared,sources))
+# make's filter takes one %, so a versioned shared object (libx.so.1) is found by name.
+IMPL_SHARED   := $(strip $(filter %.so,$(IMPL_FILES)) $(foreach f,$(IMPL_FILES),$(if $(findstring .so.,$(notdir $(f))),$(f))))
+IMPL_KIND     := $(if $(filter %.a,$(IMPL_FILES)),archive,$(if $(IMPL_SHARED),shared,sources))
 VALIDATE_NAME ?= $(if $(strip $(IMPL)),$(basename $(basename $(notdir $(firstword $(IMPL))))),reference)
 VALIDATE_DIR  := $(BUILD)/validate/$(VALIDATE_NAME)
 VALIDATE_BIN_DIR := $(VALIDATE_DIR)/bin
 REPORT_DIR    ?= $(VALIDATE_DIR)
+
+# --- building the implementation under test ---------------------------------------
+# Kind "sources": each source compiled with ASan+UBSan into $(VALIDATE_DIR)/obj/.
+# Third-party code: its warnings are shown but never fail the build. Every test
+# binary (conformance, property_tests) links IMPL_LINK and depends on IMPL_DEPS.
+comma          := ,
+IMPL_OBJ_DIR   := $(VALIDATE_DIR)/obj
+IMPL_SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
+IMPL_SRC_FILES := $(filter %.c %.cc %.cpp %.cxx,$(IMPL_FILES))
+# Object names keep the source's path (a/x.c and b/x.c do not collide).
+impl_obj_name   = $(IMPL_OBJ_DIR)/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(1)))).o
+IMPL_OBJS      := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call impl_obj_name,$(s))))
+# Any change of IMPL, IMPL_CFLAGS or IMPL_LDLIBS rebuilds: the stamp changes.
+IMPL_STAMP     := $(VALIDATE_DIR)/impl.flags
+IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS)
+$(shell mkdir -p $(VALIDATE_DIR) && \
+  if [ "$$(cat $(IMPL_STAMP) 2>/dev/null)" != "$(subst ",\",$(IMPL_STAMP_TXT))" ]; then \
+    printf '%s\n' "$(subst ",\",$(IMPL_STAMP_TXT))" > $(IMPL_STAMP); fi)
+
+define IMPL_OBJ_template
+$(call impl_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps
+	@mkdir -p $$(@D)
+	$(if $(filter %.c,$(1)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) $(IMPL_SAN) -g -O1 -pthread $(INCLUDES) $(IMPL_CFLAGS) -MMD -MP -c $(1) -o $$@
+endef
+$(foreach s,$(IMPL_SRC_FILES),$(eval $(call IMPL_OBJ_template,$(s))))
+-include $(IMPL_OBJS:.o=.d)
+
+# What a test binary links for the implementation (after its own objects).
+IMPL_LINK := $(if $(filter sources,$(IMPL_KIND)),$(IMPL_OBJS) $(IMPL_SAN),\
+             $(if $(filter shared,$(IMPL_KIND)),$(IMPL_FILES) $(addprefix -Wl$(comma)-rpath$(comma),$(sort $(abspath $(dir $(IMPL_FILES))))),\
+             $(IMPL_FILES)))
+IMPL_DEPS := $(if $(filter sources,$(IMPL_KIND)),$(IMPL_OBJS),$(IMPL_FILES)) $(IMPL_STAMP)

@@ -86,7 +86,10 @@ inline uint64_t event_key(int fd, uint32_t generation)
 }
 
 // Bits the port controls itself; never taken from a caller's epoll_op.
-constexpr uint32_t PORT_CONTROLLED_BITS = EPOLLONESHOT | EPOLLET | EPOLLEXCLUSIVE;
+// EPOLLONESHOT is always added; EPOLLEXCLUSIVE is invalid with EPOLL_CTL_MOD and
+// EPOLLONESHOT. EPOLLET stays the caller's: CPL_ADD_005 registers epoll_op as
+// given, and edge triggering is harmless on a one-shot registration.
+constexpr uint32_t PORT_CONTROLLED_BITS = EPOLLONESHOT | EPOLLEXCLUSIVE;
 
 // --- registry.cpp: entries, slots, interest (all with the mutex held) ---
 Slot slot_for(uint32_t interest);

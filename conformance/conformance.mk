@@ -1,0 +1,45 @@
+# Conformance suite (conformance/): harness + tests compiled once, linked per IMPL.
+#   make conformance-build [IMPL=...]   builds $(VALIDATE_BIN_DIR)/conformance
+#   make conformance-run   [IMPL=...]   builds it and runs the whole binary in one process
+#                                       (CONF_ARGS="..." passes Catch2 arguments)
+# `make validate` (tools/tools.mk) runs every test of it in its own process.
+
+CONF_OBJ        := $(BUILD)/conformance/obj
+CONF_HARNESS    := $(wildcard conformance/harness/*.cpp)
+CONF_TESTS      := $(wildcard conformance/tests/*_test.cpp)
+CONF_KIT_OBJS   := $(patsubst conformance/%.cpp,$(CONF_OBJ)/%.o,$(CONF_HARNESS) $(CONF_TESTS))
+CONF_CXXFLAGS   := $(STD_CXX) $(WARN) -O1 -g $(INCLUDES) -Iconformance/harness -Iconformance -pthread -MMD -MP
+CONF_BIN        := $(VALIDATE_BIN_DIR)/conformance
+
+ifndef CATCH2_MAIN_RULE
+CATCH2_MAIN_RULE := 1
+$(BUILD)/catch2_main.o: conformance/catch2_main.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
+endif
+
+# The kit's own code: -Werror, no sanitizer, independent of IMPL.
+$(CONF_OBJ)/%.o: conformance/%.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CONF_CXXFLAGS) -c $< -o $@
+
+-include $(CONF_KIT_OBJS:.o=.d)
+
+# -rdynamic: a shared-object IMPL resolves epoll_*, recv, send, pthread_create and the
+# allocator to the harness's definitions in the executable.
+$(CONF_BIN): $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_DEPS) | deps
+	@test -n "$(strip $(IMPL_FILES))" || { echo "conformance: no IMPL and no reference sources (REF_SRCS)"; exit 1; }
+	@mkdir -p $(@D)
+	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS)
+
+VALIDATE_BINS += $(CONF_BIN)
+
+.PHONY: conformance-build conformance-run
+conformance-build: $(CONF_BIN)
+
+conformance-run: $(CONF_BIN)
+	ASAN_OPTIONS="$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1" \
+	UBSAN_OPTIONS="$${UBSAN_OPTIONS:+$$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1" \
+	  $(CONF_BIN) $(CONF_ARGS)
+
+include $(wildcard conformance/selftest/selftest.mk)

@@ -1,0 +1,50 @@
+/* cpkit conformance harness: the one header a test includes (after
+ * <catch2/catch.hpp>) as #include "harness.h" (the build adds
+ * -Iconformance/harness). Namespace cpk.
+ *
+ *   interpose.h  syscall/allocator interposition: recording, fault injection,
+ *                allocation tracking, threads created, epoll fds created
+ *   recorder.h   completion callback recorder with bounded waits
+ *   sockets.h    socketpairs, TCP pairs, resets, fill/drain, bounded I/O
+ *   process.h    /proc/self/fd, /proc/self/task, /proc/self/fdinfo (epoll)
+ *   sync.h       time, Latch, AsyncCall, Watchdog, standard wait bounds
+ *   guard.h      per-test leak guard (fds, threads) + CPK_GUARD_END
+ *   port.h       create_port() with epfd/worker discovery, timed_dec_ref,
+ *                sentinel(), wait_blocked_in_epoll_wait()
+ *   expect.h     release_port, eventually, one_callback, wait_all_ops
+ *   sanitizer.h  LsanIgnore (keep a failure path's leak out of LSan's report)
+ *
+ * Typical test:
+ *   cpk::Guard guard;
+ *   cpk::Recorder& rec = cpk::persistent_recorder();
+ *   cpk::PortInfo p = cpk::create_port();
+ *   REQUIRE(p.handle != nullptr);
+ *   cpk::SocketPair sp = cpk::unix_pair();
+ *   static char buf[16];           // outlives a late callback of a broken port
+ *   auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+ *   REQUIRE(completion_port_add(p.handle, &in) == 0);
+ *   REQUIRE(cpk::write_all(sp.b, "x", 1));
+ *   REQUIRE(rec.wait_op(0, cpk::kWaitMs));
+ *   completion_port_dec_ref(p.handle);
+ *   sp = {};                       // close sockets before the guard check
+ *   CPK_GUARD_END(guard);
+ */
+#ifndef CPK_HARNESS_H
+#define CPK_HARNESS_H
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <cerrno>
+
+#include "c_pal/completion_port_linux.h"
+#include "interpose.h"
+#include "recorder.h"
+#include "sockets.h"
+#include "process.h"
+#include "sync.h"
+#include "guard.h"
+#include "port.h"
+#include "sanitizer.h"
+#include "expect.h"
+
+#endif

@@ -1,0 +1,304 @@
+/* Interposed epoll_create/epoll_create1/epoll_ctl/epoll_wait/epoll_pwait,
+ * recv/__recv_chk and send: record, inject faults, forward to the next
+ * definition (RTLD_NEXT). */
+#include "interpose_internal.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+using namespace cpk;
+using namespace cpk::detail;
+
+namespace {
+
+template <typename F>
+F next_fn(std::atomic<F>& slot, const char* name) {
+    F f = slot.load(std::memory_order_acquire);
+    if (!f) {
+        Busy b;
+        f = reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
+        slot.store(f, std::memory_order_release);
+    }
+    return f;
+}
+
+using epoll_create_t = int (*)(int);
+using epoll_create1_t = int (*)(int);
+using epoll_ctl_t = int (*)(int, int, int, struct epoll_event*);
+using epoll_wait_t = int (*)(int, struct epoll_event*, int, int);
+using epoll_pwait_t = int (*)(int, struct epoll_event*, int, int, const sigset_t*);
+using recv_t = ssize_t (*)(int, void*, size_t, int);
+using recv_chk_t = ssize_t (*)(int, void*, size_t, size_t, int);
+using send_t = ssize_t (*)(int, const void*, size_t, int);
+
+std::atomic<epoll_create_t> r_epoll_create{nullptr};
+std::atomic<epoll_create1_t> r_epoll_create1{nullptr};
+std::atomic<epoll_ctl_t> r_epoll_ctl{nullptr};
+std::atomic<epoll_wait_t> r_epoll_wait{nullptr};
+std::atomic<epoll_pwait_t> r_epoll_pwait{nullptr};
+std::atomic<recv_t> r_recv{nullptr};
+std::atomic<recv_chk_t> r_recv_chk{nullptr};
+std::atomic<send_t> r_send{nullptr};
+
+/* Armed work only outside harness bookkeeping. */
+bool active() { return t_depth == 0; }
+
+CallRecord base(Fn fn, int fd, int64_t start) {
+    CallRecord r;
+    memset(&r, 0, sizeof r);
+    r.fn = fn;
+    r.fd = fd;
+    r.target = -1;
+    r.tid = tid();
+    r.start_ns = start;
+    return r;
+}
+
+void finish_record(CallRecord& r, long result, int err, bool injected) {
+    r.end_ns = now_ns();
+    r.result = result;
+    r.err = result < 0 ? err : 0;
+    r.injected = injected;
+    record(r);
+}
+
+int create_common(Fn fn, int arg, bool one) {
+    count_enter(fn);
+    int64_t start = now_ns();
+    bool injected = false;
+    int rc;
+    int err = 0;
+    Fault f;
+    if (active() && faults_armed() && match_fault(fn, -1, -1, 0, false, &f) && f.kind == FaultKind::fail) {
+        injected = true;
+        rc = -1;
+        err = f.err;
+    } else {
+        rc = one ? next_fn(r_epoll_create1, "epoll_create1")(arg)
+                 : next_fn(r_epoll_create, "epoll_create")(arg);
+        err = errno;
+        if (rc >= 0) g_last_epoll_fd.store(rc);
+    }
+    if (active() && recording()) {
+        CallRecord r = base(fn, -1, start);
+        if (one) r.flags = arg; else r.timeout = arg;
+        finish_record(r, rc, err, injected);
+    }
+    count_return(fn);
+    errno = err;
+    return rc;
+}
+
+/* After a real wait: map each event to its socket, apply rewrite faults, record. */
+int after_wait(Fn fn, int epfd, struct epoll_event* events, int n, int timeout, int64_t start,
+               int err, bool injected) {
+    bool rec = active() && recording();
+    bool flt = active() && faults_armed();
+    CallRecord r;
+    if (rec) {
+        r = base(fn, epfd, start);
+        r.timeout = timeout;
+    }
+    if (n > 0 && (rec || flt)) {
+        for (int i = 0; i < n; ++i) {
+            int fd = epmap_find(epfd, events[i].data.u64);
+            Fault f;
+            if (flt && fd >= 0 && match_fault(fn, fd, epfd, 0, true, &f))
+                events[i].events = (events[i].events & ~f.clear_events) | f.set_events;
+            if (rec && i < 4) {
+                r.ev[i].events = events[i].events;
+                r.ev[i].fd = fd;
+            }
+        }
+        if (rec) r.nev = n;
+    }
+    if (rec) finish_record(r, n, err, injected);
+    return n;
+}
+
+/* Before a wait: fail/zero faults. Returns true if the call is replaced. */
+bool pre_wait(Fn fn, int epfd, int* rc, int* err) {
+    Fault f;
+    if (!(active() && faults_armed() && match_fault(fn, -1, epfd, 0, false, &f))) return false;
+    if (f.kind == FaultKind::zero) {
+        *rc = 0;
+        *err = 0;
+        return true;
+    }
+    if (f.kind == FaultKind::fail) {
+        *rc = -1;
+        *err = f.err;
+        return true;
+    }
+    return false;
+}
+
+/* recv/send: fail or cap. Returns true if the call is replaced (rc/err set). */
+bool pre_io(Fn fn, int fd, size_t* len, long* rc, int* err, bool* injected) {
+    Fault f;
+    if (!(active() && faults_armed() && match_fault(fn, fd, -1, 0, false, &f))) return false;
+    *injected = true;
+    if (f.kind == FaultKind::fail) {
+        *rc = -1;
+        *err = f.err;
+        return true;
+    }
+    if (f.kind == FaultKind::cap && *len > f.cap) *len = f.cap;
+    return false;
+}
+
+void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t start, long rc,
+               int err, bool injected) {
+    if (!(active() && recording())) return;
+    CallRecord r = base(fn, fd, start);
+    r.buf = buf;
+    r.length = len;
+    r.flags = flags;
+    finish_record(r, rc, err, injected);
+}
+
+} // namespace
+
+extern "C" {
+
+int epoll_create(int size) __THROW { return create_common(Fn::epoll_create, size, false); }
+
+int epoll_create1(int flags) __THROW { return create_common(Fn::epoll_create1, flags, true); }
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
+    count_enter(Fn::epoll_ctl);
+    int64_t start = now_ns();
+    bool injected = false;
+    int rc;
+    int err = 0;
+    Fault f;
+    if (active() && faults_armed() && match_fault(Fn::epoll_ctl, fd, epfd, op, false, &f) &&
+        f.kind == FaultKind::fail) {
+        injected = true;
+        rc = -1;
+        err = f.err;
+    } else {
+        /* Map the data before the call: the worker may fetch the socket's first
+         * event before epoll_ctl even returns here. Undone if the call fails. */
+        bool maps = (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && event;
+        bool had = false;
+        uint64_t old = 0;
+        if (maps) {
+            Busy b;
+            had = epmap_swap(epfd, fd, event->data.u64, &old);
+        }
+        rc = next_fn(r_epoll_ctl, "epoll_ctl")(epfd, op, fd, event);
+        err = errno;
+        Busy b;
+        if (rc == 0 && op == EPOLL_CTL_DEL) epmap_del(epfd, fd);
+        if (rc != 0 && maps) {
+            if (had) epmap_set(epfd, fd, old);
+            else epmap_del(epfd, fd);
+        }
+    }
+    if (active() && recording()) {
+        CallRecord r = base(Fn::epoll_ctl, epfd, start);
+        r.op = op;
+        r.target = fd;
+        if (event) {
+            r.events = event->events;
+            r.data = event->data.u64;
+        }
+        finish_record(r, rc, err, injected);
+    }
+    count_return(Fn::epoll_ctl);
+    errno = err;
+    return rc;
+}
+
+int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
+    count_enter(Fn::epoll_wait);
+    int64_t start = now_ns();
+    int rc;
+    int err = 0;
+    bool injected = pre_wait(Fn::epoll_wait, epfd, &rc, &err);
+    if (!injected) {
+        rc = next_fn(r_epoll_wait, "epoll_wait")(epfd, events, maxevents, timeout);
+        err = errno;
+    }
+    after_wait(Fn::epoll_wait, epfd, events, rc, timeout, start, err, injected);
+    count_return(Fn::epoll_wait);
+    errno = err;
+    return rc;
+}
+
+int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout,
+                const sigset_t* sigmask) {
+    count_enter(Fn::epoll_pwait);
+    int64_t start = now_ns();
+    int rc;
+    int err = 0;
+    bool injected = pre_wait(Fn::epoll_pwait, epfd, &rc, &err);
+    if (!injected) {
+        rc = next_fn(r_epoll_pwait, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
+        err = errno;
+    }
+    after_wait(Fn::epoll_pwait, epfd, events, rc, timeout, start, err, injected);
+    count_return(Fn::epoll_pwait);
+    errno = err;
+    return rc;
+}
+
+ssize_t recv(int fd, void* buf, size_t len, int flags) {
+    count_enter(Fn::recv);
+    int64_t start = now_ns();
+    size_t n = len;
+    long rc = 0;
+    int err = 0;
+    bool injected = false;
+    if (!pre_io(Fn::recv, fd, &n, &rc, &err, &injected)) {
+        rc = next_fn(r_recv, "recv")(fd, buf, n, flags);
+        err = errno;
+    }
+    record_io(Fn::recv, fd, buf, len, flags, start, rc, err, injected);
+    count_return(Fn::recv);
+    errno = err;
+    return rc;
+}
+
+ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
+    count_enter(Fn::recv);
+    int64_t start = now_ns();
+    size_t n = len;
+    long rc = 0;
+    int err = 0;
+    bool injected = false;
+    if (!pre_io(Fn::recv, fd, &n, &rc, &err, &injected)) {
+        /* The real __recv_chk aborts on len > buflen; pass the caller's len
+         * check through by keeping buflen. */
+        rc = next_fn(r_recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
+        err = errno;
+    }
+    record_io(Fn::recv, fd, buf, len, flags, start, rc, err, injected);
+    count_return(Fn::recv);
+    errno = err;
+    return rc;
+}
+
+ssize_t send(int fd, const void* buf, size_t len, int flags) {
+    count_enter(Fn::send);
+    int64_t start = now_ns();
+    size_t n = len;
+    long rc = 0;
+    int err = 0;
+    bool injected = false;
+    if (!pre_io(Fn::send, fd, &n, &rc, &err, &injected)) {
+        rc = next_fn(r_send, "send")(fd, buf, n, flags);
+        err = errno;
+    }
+    record_io(Fn::send, fd, buf, len, flags, start, rc, err, injected);
+    count_return(Fn::send);
+    errno = err;
+    return rc;
+}
+
+} // extern "C"

@@ -1,0 +1,55 @@
+/* Helpers around the public API for tests (completion_port_linux.h only). */
+#ifndef CPK_PORT_H
+#define CPK_PORT_H
+
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+#include "c_pal/completion_port_linux.h"
+
+namespace cpk {
+
+constexpr int kWaitMsPort = 5000;  /* = kWaitMs (sync.h) */
+
+/* A port plus what the harness could learn about it at creation. */
+struct PortInfo {
+    COMPLETION_PORT_HANDLE handle = nullptr;
+    int epfd = -1;            /* its epoll fd (new eventpoll in /proc/self/fd); -1 if unknown */
+    pid_t worker = 0;         /* its worker thread's tid; 0 if unknown */
+    int threads_before = 0;   /* count_threads() before create */
+    int epoll_fds_before = 0; /* count_epoll_fds() before create */
+};
+
+/* Calls completion_port_create and fills PortInfo (handle NULL on failure).
+ * The worker is found through the interposed pthread_create, else as the
+ * single new thread in /proc/self/task. */
+PortInfo create_port();
+
+/* Calls completion_port_dec_ref and returns how long the call took (ns). */
+int64_t timed_dec_ref(COMPLETION_PORT_HANDLE h);
+
+/* An ingress filled by hand (for invalid-argument tests). */
+COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket,
+                                          ON_COMPLETION_PORT_EVENT_COMPLETE cb, void* ctx,
+                                          void* buffer = nullptr, uint32_t length = 0);
+
+class Recorder;
+
+/* Waits until some thread is blocked inside epoll_wait/epoll_pwait
+ * (interposer counters: entered > returned). True if seen in time. */
+bool wait_blocked_in_epoll_wait(int timeout_ms = kWaitMsPort);
+
+/* Sentinel for "must not happen" checks: proves the port's worker went past
+ * everything that happened before the call. Adds a recv op (rec.op(op_index),
+ * 1-byte buffer) on a fresh socketpair, makes it readable, waits (bounded) for
+ * its completion, then waits up to quiet_ms more for any other callback of
+ * `rec`. Returns true if the sentinel op completed. Leaves no descriptor. */
+bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int quiet_ms = 300);
+
+/* EPOLL* mask as text, e.g. "IN|OUT|ONESHOT". */
+std::string events_name(uint32_t events);
+
+} // namespace cpk
+
+#endif

@@ -1,0 +1,75 @@
+/* Time, latches, bounded asynchronous calls and a watchdog: the only ways a
+ * test should wait. */
+#ifndef CPK_SYNC_H
+#define CPK_SYNC_H
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace cpk {
+
+/* Standard bounds (ms). */
+constexpr int kWaitMs = 5000;       /* a callback that must come */
+constexpr int kTeardownMs = 10000;  /* anything behind a final dec_ref (literal: 2 s) */
+constexpr int kQuietMs = 300;       /* window after a sentinel for "must not happen" */
+
+int64_t mono_ns();                  /* CLOCK_MONOTONIC in ns */
+inline int64_t ms_to_ns(int64_t ms) { return ms * 1000000; }
+
+/* A one-shot gate: wait() blocks until open() (bounded). Allocation-free. */
+class Latch {
+public:
+    void open();
+    bool is_open() const { return open_.load(); }
+    bool wait(int timeout_ms) const;  /* true if opened in time */
+private:
+    std::atomic<bool> open_{false};
+    mutable std::mutex mu_;
+    mutable std::condition_variable cv_;
+};
+
+/* Runs fn on its own thread; the test waits for it with a bound.
+ * done_ns() is the monotonic time fn returned (0 while running).
+ * Destruction joins; if fn is still running it waits kTeardownMs more and then
+ * detaches the thread with a message on stderr (the test's Guard then reports
+ * the extra thread): a hung call fails the test instead of hanging it. fn must
+ * therefore capture by value whatever it uses. */
+class AsyncCall {
+public:
+    explicit AsyncCall(std::function<void()> fn, const char* label = "async call");
+    ~AsyncCall();
+    AsyncCall(const AsyncCall&) = delete;
+    AsyncCall& operator=(const AsyncCall&) = delete;
+    bool wait(int timeout_ms);        /* true if fn returned in time */
+    bool done() const { return done_ns() != 0; }
+    int64_t start_ns() const { return start_ns_; }
+    int64_t done_ns() const;
+    pid_t tid() const;                /* the thread's kernel tid (waits for it to start) */
+private:
+    struct State;
+    std::shared_ptr<State> st_;
+    std::thread th_;
+    int64_t start_ns_ = 0;
+    const char* label_;
+};
+
+/* Ends the process with "cpk watchdog: <what>" on stderr and exit status 3
+ * unless disarmed (destroyed) within `seconds`. For tests whose failure mode
+ * is a deadlock of the test thread itself. One at a time (SIGALRM). */
+class Watchdog {
+public:
+    Watchdog(int seconds, const char* what);
+    ~Watchdog();
+    Watchdog(const Watchdog&) = delete;
+    Watchdog& operator=(const Watchdog&) = delete;
+};
+
+} // namespace cpk
+
+#endif

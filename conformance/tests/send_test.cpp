@@ -1,0 +1,402 @@
+/* Spec section 10: epoll_worker_func, EPOLLOUT (CPL_SEND_001..007).
+ * Partial sends and send errors are injected through the harness (a cap on
+ * the bytes one send moves, a failure of the Nth send on a socket); a reset is
+ * also made for real (TCP SO_LINGER {1,0}), and EPIPE by a closed unix peer.
+ * The test process keeps the default SIGPIPE disposition: a send without
+ * MSG_NOSIGNAL to a closed peer kills it. */
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+#include <cstring>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string>
+#include <vector>
+#include <time.h>
+
+namespace {
+
+using cpk::Recorder;
+
+constexpr long kAnyAmount = -1;  /* expect_one: any amount >= 0 */
+
+template <class Pred>
+bool eventually(Pred pred, int timeout_ms) {
+    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
+    for (;;) {
+        if (pred()) return true;
+        if (cpk::mono_ns() >= end) return false;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, nullptr);
+    }
+}
+
+bool release(COMPLETION_PORT_HANDLE h) {
+    cpk::AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
+    return call.wait(cpk::kTeardownMs);
+}
+
+std::string expect_one(const Recorder& rec, size_t i, int action, int result, long amount) {
+    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
+    std::string why;
+    if (v.size() != 1) {
+        why = "op " + std::to_string(i) + ": " + std::to_string(v.size()) + " callbacks, want 1";
+    } else if (v[0].action != action || v[0].result != result ||
+               (amount == kAnyAmount ? v[0].amount < 0 : v[0].amount != amount)) {
+        why = "op " + std::to_string(i) + ": want (" + cpk::action_name(action) + ", " +
+              cpk::result_name(result) + ", " + (amount == kAnyAmount ? std::string(">= 0") : std::to_string(amount)) +
+              "), got " + cpk::describe(v[0]);
+    }
+    if (!why.empty()) why += "\nall callbacks:\n" + rec.dump();
+    return why;
+}
+
+/* "" when op i got exactly one callback, with this action, else why. */
+std::string exactly_once(const Recorder& rec, size_t i, int action) {
+    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
+    if (v.size() == 1 && v[0].action == action) return "";
+    return "op " + std::to_string(i) + ": want exactly one " + cpk::action_name(action) + " callback\nall callbacks:\n" +
+           rec.dump();
+}
+
+bool wait_ops(const Recorder& rec, size_t first, size_t n, int timeout_ms) {
+    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
+    bool all = true;
+    for (size_t i = first; i < first + n; ++i) {
+        int64_t left = (end - cpk::mono_ns()) / 1000000;
+        if (!rec.wait_op(i, left > 0 ? static_cast<int>(left) : 0)) all = false;
+    }
+    return all;
+}
+
+/* Faults on the send calls of one socket. When a socket has both, inject the
+ * failure first: the first matching fault slot wins. */
+int fail_send(int fd, int err, unsigned nth = 1, unsigned times = 1) {
+    cpk::Fault f;
+    f.fn = cpk::Fn::send;
+    f.kind = cpk::FaultKind::fail;
+    f.err = err;
+    f.fd = fd;
+    f.nth = nth;
+    f.times = times;
+    return cpk::inject(f);
+}
+
+int cap_send(int fd, size_t cap) {
+    cpk::Fault f;
+    f.fn = cpk::Fn::send;
+    f.kind = cpk::FaultKind::cap;
+    f.fd = fd;
+    f.cap = cap;
+    f.times = 0;  /* every call */
+    return cpk::inject(f);
+}
+
+/* Reads exactly n bytes from fd and checks them against the pattern at
+ * `offset`; "" when they match. */
+std::string peer_got_pattern(int fd, size_t n, size_t offset = 0) {
+    std::vector<unsigned char> got(n);
+    size_t k = 0;
+    if (!cpk::read_exact(fd, got.data(), n, cpk::kWaitMs, &k))
+        return "peer read " + std::to_string(k) + " of " + std::to_string(n) + " bytes";
+    size_t bad = cpk::check_pattern(got.data(), n, offset);
+    if (bad != n) return "peer byte " + std::to_string(bad) + " differs from what the op sent";
+    return "";
+}
+
+} // namespace
+
+/* Op 1 sends at most 7 bytes per call. Catches: completing after the first
+ * (partial) send, resending from the start, a wrong offset or length on the
+ * next call, an amount other than the length, extra bytes on the wire. */
+TEST_CASE("send: a send op sends its whole buffer and completes with OK and the length", "[CPL_SEND_001]") {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    static unsigned char out[65536];
+    cpk::fill_pattern(out, sizeof out);
+    cpk::SocketPair sp[3] = {cpk::unix_pair(), cpk::unix_pair(), cpk::tcp_pair()};
+    for (auto& s : sp) REQUIRE(s.ok());
+    const uint32_t len[3] = {1000, 1000, 65536};
+    REQUIRE(cap_send(sp[1].a, 7) >= 0);
+    cpk::record_start();
+    for (size_t i = 0; i < 3; ++i) {
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp[i].a, out, len[i]);
+        REQUIRE(completion_port_add(p.handle, &in) == 0);
+    }
+    CHECK(wait_ops(rec, 0, 3, cpk::kWaitMs));
+    REQUIRE(rec.wait_finished(3, cpk::kWaitMs));
+    cpk::record_stop();
+    CHECK(cpk::readable_bytes(sp[0].b) == 1000);  /* all sent before the completion, once */
+    CHECK(cpk::readable_bytes(sp[1].b) == 1000);
+    for (size_t i = 0; i < 3; ++i) {
+        INFO("op " << i);
+        CHECK(expect_one(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, len[i]) == "");
+        CHECK(peer_got_pattern(sp[i].b, len[i]) == "");
+    }
+    /* op 1's send calls: each continues where the previous one stopped */
+    std::string all, bad;
+    size_t total = 0;
+    for (const cpk::CallRecord& r : cpk::records(cpk::Fn::send, sp[1].a)) {
+        all += cpk::describe(r) + "\n";
+        if (total >= len[1]) {
+            bad += "after the buffer was sent: " + cpk::describe(r) + "\n";
+            continue;
+        }
+        if (r.buf != out + total || r.length != len[1] - total)
+            bad += "want buffer+" + std::to_string(total) + " length " + std::to_string(len[1] - total) + ": " +
+                   cpk::describe(r) + "\n";
+        if (r.result > 0) total += static_cast<size_t>(r.result);
+    }
+    INFO("send calls of op 1 (buffer " << static_cast<const void*>(out) << "):\n" << all);
+    CHECK(bad == "");
+    REQUIRE(release(p.handle));
+    for (auto& s : sp) s = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* Op 0: a real TCP reset before the add (the event is OUT|HUP|ERR and the
+ * first send gives ECONNRESET); op 1: injected. Catches: ECONNRESET reported
+ * as ERROR or OK, or HUP|ERR handled as an error without calling send. */
+TEST_CASE("send: ECONNRESET completes the op with ABANDONED", "[CPL_SEND_002]") {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    static unsigned char out[100];
+    cpk::fill_pattern(out, sizeof out);
+    cpk::SocketPair tcp = cpk::tcp_pair();
+    cpk::SocketPair inj = cpk::unix_pair();
+    REQUIRE(tcp.ok());
+    REQUIRE(inj.ok());
+    tcp.b.reset_close();
+    REQUIRE((cpk::wait_poll(tcp.a, POLLOUT, cpk::kWaitMs) & POLLERR) != 0);  /* the reset arrived */
+    REQUIRE(fail_send(inj.a, ECONNRESET) >= 0);
+    COMPLETION_PORT_INGRESS_DATA in[2] = {
+        rec.ingress(0, EPOLLOUT, tcp.a, out, sizeof out),
+        rec.ingress(1, EPOLLOUT, inj.a, out, sizeof out),
+    };
+    for (auto& i : in) REQUIRE(completion_port_add(p.handle, &i) == 0);
+    CHECK(wait_ops(rec, 0, 2, cpk::kWaitMs));
+    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    REQUIRE(release(p.handle));
+    tcp = cpk::SocketPair();
+    inj = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* Injected errors (no real EPIPE here: see the SIGPIPE test).
+ * Catches: other errnos reported as ABANDONED or OK, or the op left hanging. */
+TEST_CASE("send: another send error completes the op with ERROR", "[CPL_SEND_003]") {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    static unsigned char out[100];
+    cpk::fill_pattern(out, sizeof out);
+    const int errs[3] = {EIO, ENOBUFS, EPIPE};
+    cpk::SocketPair sp[3];
+    for (size_t i = 0; i < 3; ++i) {
+        sp[i] = cpk::unix_pair();
+        REQUIRE(sp[i].ok());
+        REQUIRE(fail_send(sp[i].a, errs[i]) >= 0);
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp[i].a, out, sizeof out);
+        REQUIRE(completion_port_add(p.handle, &in) == 0);
+    }
+    CHECK(wait_ops(rec, 0, 3, cpk::kWaitMs));
+    for (size_t i = 0; i < 3; ++i) {
+        INFO("injected errno " << errs[i] << " (" << strerror(errs[i]) << ")");
+        CHECK(expect_one(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+    }
+    REQUIRE(release(p.handle));
+    for (auto& s : sp) s = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* A real EPIPE: the unix peer is closed before the add.
+ * Catches: send without MSG_NOSIGNAL (the process dies of SIGPIPE), EPIPE
+ * reported as ABANDONED or OK. */
+TEST_CASE("send: a send to a closed unix peer completes with ERROR and raises no SIGPIPE",
+          "[CPL_SEND_004][CPL_SEND_003][sigpipe]") {
+    cpk::Guard guard;
+    struct sigaction sa;
+    REQUIRE(sigaction(SIGPIPE, nullptr, &sa) == 0);
+    INFO("the test needs the default SIGPIPE disposition, unblocked in the thread that creates the port");
+    REQUIRE(sa.sa_handler == SIG_DFL);
+    sigset_t mask;
+    REQUIRE(pthread_sigmask(SIG_BLOCK, nullptr, &mask) == 0);
+    REQUIRE(sigismember(&mask, SIGPIPE) == 0);
+
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    static unsigned char out[100];
+    cpk::fill_pattern(out, sizeof out);
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    sp.b.close();
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
+    REQUIRE(completion_port_add(p.handle, &in) == 0);
+    CHECK(rec.wait_op(0, cpk::kWaitMs));
+    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+    REQUIRE(release(p.handle));
+    sp = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* The socket stays writable after the op completes.
+ * Catches: a level-triggered EPOLLOUT registration left armed (a second
+ * callback on freed memory, bytes sent twice), a closing completion from
+ * remove or the final dec_ref for an op that already completed. */
+TEST_CASE("send: after its completion the send op gets no other callback", "[CPL_SEND_005]") {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder();
+    const uint64_t bad_before = cpk::bad_context_callbacks();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    static unsigned char out[10];
+    cpk::fill_pattern(out, sizeof out);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
+    REQUIRE(completion_port_add(p.handle, &in) == 0);
+    REQUIRE(rec.wait_op(0, cpk::kWaitMs));
+    CHECK(cpk::sentinel(p.handle, rec, 1));
+    CHECK(rec.calls(0) == 1);
+    CHECK(cpk::readable_bytes(sp.b) == 10);
+    completion_port_remove(p.handle, sp.a);
+    REQUIRE(release(p.handle));
+    CHECK(cpk::bad_context_callbacks() - bad_before == 0);
+    CHECK(exactly_once(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT) == "");
+    sp = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* One socket, one 1-byte send op after another, allocations tracked after a
+ * warm-up op. Catches: the per-op state never freed after a send completion. */
+TEST_CASE("send: completed send ops release their memory", "[CPL_SEND_005]") {
+    cpk::Guard guard;
+    constexpr size_t kCycles = 16;
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    static unsigned char out[1] = {'x'};
+    COMPLETION_PORT_INGRESS_DATA warm = rec.ingress(0, EPOLLOUT, sp.a, out, 1);
+    REQUIRE(completion_port_add(p.handle, &warm) == 0);
+    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+
+    /* Armed: no allocation and no REQUIRE/CHECK until alloc_track_stop. */
+    int failures = 0;
+    cpk::alloc_track_start();
+    for (size_t i = 1; i <= kCycles; ++i) {
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp.a, out, 1);
+        if (completion_port_add(p.handle, &in) != 0 || !rec.wait_op_finished(i, cpk::kWaitMs)) ++failures;
+    }
+    cpk::alloc_track_stop();
+    bool quiet = eventually([] { return cpk::live_tracked() == 0; }, 2000);
+    const size_t live = cpk::live_tracked();
+
+    CHECK(failures == 0);
+    CHECK_FALSE(cpk::alloc_track_overflow());
+    INFO(live << " allocations (" << cpk::live_tracked_bytes() << " bytes) still live after " << kCycles
+              << " completed ops");
+    CHECK(quiet);
+    REQUIRE(release(p.handle));
+    sp = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* 4 MB through a unix socketpair (about 200 KB fit) while the peer first
+ * reads nothing, then reads in 64 KB chunks. Catches: EAGAIN ending the op
+ * (OK with a partial amount, or ERROR), a busy loop on EAGAIN (send calls
+ * counted in a window where the peer reads nothing), restarting from the
+ * start of the buffer, the worker stuck on that socket. */
+TEST_CASE("send: a full socket buffer suspends a large send until the peer drains it", "[CPL_SEND_006]") {
+    cpk::Guard guard;
+    /* An implementation that sends inside add (on this thread) and spins on
+     * EAGAIN never returns from add: end with a message, not a timeout. */
+    cpk::Watchdog dog(25, "send: completion_port_add or the 4 MB transfer blocked the test thread for 25 s");
+    constexpr size_t kBig = 4u << 20, kChunk = 64u << 10;
+    static unsigned char out[kBig], got[kBig];
+    cpk::fill_pattern(out, kBig);
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    cpk::record_start();
+    const uint64_t sends_before = cpk::calls_entered(cpk::Fn::send);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, kBig);
+    REQUIRE(completion_port_add(p.handle, &in) == 0);
+    auto saw_eagain = [&] {
+        for (size_t i = 0; i < cpk::record_count(); ++i) {
+            cpk::CallRecord r = cpk::record_at(i);
+            if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
+        }
+        return false;
+    };
+    const bool full = eventually(saw_eagain, cpk::kWaitMs);
+    cpk::record_stop();
+    CHECK(full);
+    CHECK(rec.calls(0) == 0);  /* 4 MB cannot be sent yet */
+
+    /* The peer reads nothing for kQuietMs: a waiting worker makes no send call. */
+    const uint64_t s0 = cpk::calls_entered(cpk::Fn::send);
+    CHECK_FALSE(rec.wait_op(0, cpk::kQuietMs));
+    const uint64_t idle_sends = cpk::calls_entered(cpk::Fn::send) - s0;
+    INFO("send calls while the peer read nothing for " << cpk::kQuietMs << " ms: " << idle_sends);
+    CHECK(idle_sends <= 4);
+    CHECK(cpk::sentinel(p.handle, rec, 1));  /* and the worker still serves other sockets */
+
+    size_t done = 0;
+    bool read_ok = true;
+    while (done < kBig && read_ok) {
+        size_t n = kBig - done < kChunk ? kBig - done : kChunk;
+        read_ok = cpk::read_exact(sp.b, got + done, n, cpk::kWaitMs);
+        if (read_ok) done += n;
+    }
+    INFO("peer read " << done << " of " << kBig << " bytes");
+    CHECK(read_ok);
+    CHECK(rec.wait_op(0, cpk::kWaitMs));
+    const uint64_t total_sends = cpk::calls_entered(cpk::Fn::send) - sends_before;
+    INFO("send calls for the whole transfer: " << total_sends);
+    CHECK(total_sends <= 2000);
+    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, static_cast<long>(kBig)) == "");
+    CHECK(cpk::check_pattern(got, done) == done);
+    CHECK(cpk::readable_bytes(sp.b) == 0);
+    REQUIRE(release(p.handle));
+    sp = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
+
+/* The first two send calls fail with EINTR (injected).
+ * Catches: EINTR reported as ERROR, or the op completed with nothing sent. */
+TEST_CASE("send: EINTR from send is retried", "[CPL_SEND_007]") {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder();
+    cpk::PortInfo p = cpk::create_port();
+    REQUIRE(p.handle != nullptr);
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    static unsigned char out[500];
+    cpk::fill_pattern(out, sizeof out);
+    int id = fail_send(sp.a, EINTR, 1, 2);
+    REQUIRE(id >= 0);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
+    REQUIRE(completion_port_add(p.handle, &in) == 0);
+    CHECK(rec.wait_op(0, cpk::kWaitMs));
+    REQUIRE(rec.wait_finished(1, cpk::kWaitMs));
+    CHECK(cpk::fault_fired(id) == 2);
+    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 500) == "");
+    CHECK(cpk::readable_bytes(sp.b) == 500);
+    CHECK(peer_got_pattern(sp.b, 500) == "");
+    REQUIRE(release(p.handle));
+    sp = cpk::SocketPair();
+    CPK_GUARD_END(guard);
+}
