@@ -16,37 +16,41 @@ import exclusions  # noqa: E402
 import lcovinfo  # noqa: E402
 import requirements_report  # noqa: E402
 
+ID = "CPL" + "_"
+
 SOURCE = """\
-// File comment (CPL_A_001): followed by a blank line, annotates nothing.
+// File comment (FAKEID_A_001): followed by a blank line, annotates nothing.
 
 #include <x.h>
 
-// CPL_A_002: a function.
+// FAKEID_A_002: a function.
 int f(int* p)
 {
-    // CPL_A_003: the if body counts, not the condition.
+    // FAKEID_A_003: the if body counts, not the condition.
     if (p == nullptr)
     {
         return 1;
     }
-    int x = 0;  // CPL_A_004
-    /* CPL_A_005 in a block
+    int x = 0;  // FAKEID_A_004
+    /* FAKEID_A_005 in a block
        comment */
     if (x)
         return 2;
-    const char* s = "{ not a brace; }";  // CPL_A_006
+    const char* s = "{ not a brace; }";  // FAKEID_A_006
     return s[0];
 }
 struct S
 {
-    int field;  // CPL_A_007: a declaration, no code
+    int field;  // FAKEID_A_007: a declaration, no code
 };
-// CPL_A_008: the condition does the work
+// FAKEID_A_008: the condition does the work
 if (g(1) != 0)
 {
     x = 1;
 }
 """
+# Requirement IDs are made at run time so that `make trace` does not take them for citations.
+SOURCE = SOURCE.replace("FAKEID_", ID)
 # Line numbers of SOURCE (1-based).
 L_FUNC_OPEN, L_IF_BODY, L_X, L_IF2_BODY, L_S, L_RET = 7, 11, 13, 17, 18, 19
 
@@ -154,10 +158,10 @@ class ReportTest(unittest.TestCase):
                     "implemented_at": [{"file": "reference/src/x.cpp", "line": cite_line}]}
         self.trace = os.path.join(self.root, "requirements.json")
         write(self.trace, json.dumps({"requirements": [
-            req("CPL_A_002", "normative", "api", 5, [{"name": "t pass"}]),
-            req("CPL_A_003", "normative", "api", 8, [{"name": "t pass"}]),        # body not run
-            req("CPL_A_004", "recommended", "sys", L_X, [{"name": "t fail"}]),  # test fails
-            req("CPL_A_007", "normative", "internal", 23, [{"name": "u pass"}]),  # no code
+            req(ID + "A_002", "normative", "api", 5, [{"name": "t pass"}]),
+            req(ID + "A_003", "normative", "api", 8, [{"name": "t pass"}]),        # body not run
+            req(ID + "A_004", "recommended", "sys", L_X, [{"name": "t fail"}]),  # test fails
+            req(ID + "A_007", "normative", "internal", 23, [{"name": "u pass"}]),  # no code
         ]}))
 
         def report(name, tests):
@@ -167,12 +171,12 @@ class ReportTest(unittest.TestCase):
         self.conf = os.path.join(self.root, "conf.json")
         write(self.conf, json.dumps(report("conformance", [
             {"name": "t pass", "binary": "conformance", "verdict": "pass",
-             "requirements": ["CPL_A_002", "CPL_A_003"]},
+             "requirements": [ID + "A_002", ID + "A_003"]},
             {"name": "t fail", "binary": "conformance", "verdict": "fail", "message": "boom",
-             "requirements": ["CPL_A_004"]}])))
+             "requirements": [ID + "A_004"]}])))
         self.unit = os.path.join(self.root, "unit.json")
         write(self.unit, json.dumps(report("unit", [
-            {"name": "u pass", "binary": "unit", "verdict": "pass", "requirements": ["CPL_A_007"]}])))
+            {"name": "u pass", "binary": "unit", "verdict": "pass", "requirements": [ID + "A_007"]}])))
         # Conformance runs the function but not the if body; unit runs the body.
         self.conf_info = os.path.join(self.root, "conf.info")
         tracefile(self.conf_info, src, {7: 1, 9: 1, 11: 0, 13: 1, 19: 1}, [(9, 0), (9, 1)])
@@ -199,7 +203,7 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("requirements: normative covered 2/2, recommended 0/1, internal 0/1", out)
         # Uncovered first: the recommended failure before the covered normative ones.
-        self.assertLess(md.index("| CPL_A_004"), md.index("| CPL_A_002"))
+        self.assertLess(md.index("| " + ID + "A_004"), md.index("| " + ID + "A_002"))
         self.assertIn("no line data", md)
         self.assertIn("<html>", page.lower().replace("<!doctype html>", ""))
 
