@@ -21,6 +21,7 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
 import cpkit_catch2  # noqa: E402
+import validate  # noqa: E402
 import cpkit_sources  # noqa: E402
 import cpkit_spec  # noqa: E402
 
@@ -503,6 +504,22 @@ class ValidateVerdictTest(unittest.TestCase):
                 message = r["tests"][0]["message"]
                 self.assertIn("did not build", message)
                 self.assertIn("impl.c:2:9: error: expected", message)
+
+    def test_a_failure_naming_its_requirement_fails_only_that_one(self):
+        reqs = [{"id": "CPL" + "_Q_%03d" % n, "title": "t", "level": "normative",
+                 "observability": "api", "seed": ""} for n in (1, 2, 3)]
+        ids = [r["id"] for r in reqs]
+        tests = [
+            {"name": "p", "binary": "b", "tags": ["[%s]" % i for i in ids], "verdict": "fail",
+             "message": "%s: the peer read bytes nobody sent" % ids[1], "seconds": 0.1},
+            {"name": "q", "binary": "b", "tags": ["[%s]" % ids[2]], "verdict": "fail",
+             "message": "crashed: SIGSEGV", "seconds": 0.1},
+        ]
+        entries = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
+        self.assertEqual(entries[ids[0]]["verdict"], "untested")
+        self.assertEqual(entries[ids[0]]["tests"][0]["verdict"], "inconclusive")
+        self.assertEqual(entries[ids[1]]["verdict"], "fail")
+        self.assertEqual(entries[ids[2]]["verdict"], "fail")  # unnamed failure: every tag
 
     def test_no_binary_is_a_usage_error(self):
         p = subprocess.run([sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "x",

@@ -81,6 +81,16 @@ def run_all(binaries, results_dir, jobs, timeout, warnings):
     return infos, tests
 
 
+def blamed_requirements(test, ids):
+    """The requirements a test's result counts against. A failing test whose message
+    names some of its own requirement IDs (a property test checking many at once says
+    which check broke) fails only those; any other failure fails every ID it tags."""
+    if test["verdict"] != "fail":
+        return ids
+    named = [rid for rid in ids if rid in (test["message"] or "")]
+    return named or ids
+
+
 def judge(reqs, infos, tests, warnings):
     """Requirement verdicts; returns the requirement entries of report.json."""
     known = {r["id"] for r in reqs}
@@ -95,9 +105,15 @@ def judge(reqs, infos, tests, warnings):
             elif cpkit_spec.ID_LIKE_RE.fullmatch(rid):
                 unknown.add("%s (%s)" % (rid, t["binary"]))
         t["requirements"] = ids
+        blamed = blamed_requirements(t, ids)
         for rid in ids:
-            by_id[rid].append({"name": t["name"], "binary": t["binary"], "verdict": t["verdict"],
-                               "message": t["message"], "seconds": t["seconds"]})
+            verdict, message = t["verdict"], t["message"]
+            if rid not in blamed:
+                verdict = "inconclusive"
+                message = "the test failed on %s, not on this requirement: %s" % (
+                    ", ".join(blamed), message)
+            by_id[rid].append({"name": t["name"], "binary": t["binary"], "verdict": verdict,
+                               "message": message, "seconds": t["seconds"]})
     if unknown:
         warnings.append("tests tag IDs that are not in the spec: %s" % ", ".join(sorted(unknown)))
     broken = [b for b in infos if b["error"]]
@@ -116,7 +132,8 @@ def judge(reqs, infos, tests, warnings):
                                        "verdict": "fail", "seconds": 0,
                                        "message": "test binary could not run: %s" % b["error"]})
             verdicts = [t["verdict"] for t in entry["tests"]]
-            entry["verdict"] = ("fail" if "fail" in verdicts else "pass" if verdicts else "untested")
+            entry["verdict"] = ("fail" if "fail" in verdicts else "pass" if "pass" in verdicts
+                                else "untested")
         out.append(entry)
     return out
 
