@@ -1,0 +1,65 @@
+/* Recommended properties about closing completions: ops pending at a remove
+ * or at the final dec_ref complete exactly once as (CLOSING, ABANDONED, 0), on
+ * the calling thread, before the call returns. A literal implementation frees
+ * such ops silently: it fails these, and only these. */
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "pt_driver.h"
+#include "pt_gen.h"
+#include "pt_runner.h"
+
+namespace {
+
+using pt::StepKind;
+
+void run(const char* name, const pt::DriverOptions& o, const pt::Profile& p) {
+    cpk::Guard guard;
+    pt::Driver d(o);
+    pt::check_property(name, [&] { d.run_case(*pt::gen_case(p)); });
+    pt::check_step("release of the shared port", [&] { d.finish(); });
+    CPK_GUARD_END(guard);
+}
+
+} // namespace
+
+/* Removes of sockets with pending ops, some right as the peer writes and some
+ * while a slow callback of the socket runs on the worker. */
+TEST_CASE("property: ops pending at remove complete once as closing before remove returns",
+          "[property][CPL_REMOVE_005][CPL_REMOVE_006]") {
+    pt::DriverOptions o;
+    o.feat.closing = true;
+    o.feat.hooks = true;  /* kSlow only: see add_flags */
+    pt::Profile p;
+    p.add_flags = pt::kOneshot | pt::kRdhup | pt::kSlow;
+    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 5);
+    run("closing at remove", o, p);
+}
+
+/* Every case has its own port and ends with a final dec_ref from the test
+ * thread while ops are pending. */
+TEST_CASE("property: ops pending at the final dec_ref complete once as closing and the release is prompt",
+          "[property][CPL_DECREF_008][CPL_DECREF_009]") {
+    pt::DriverOptions o;
+    o.shared_port = false;
+    o.feat.closing = true;
+    o.teardown_bound_ms = 1500;  /* 15x the requirement's 100 ms: a noisy machine must not fail it */
+    pt::Profile p;
+    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
+    run("closing at release", o, p);
+}
+
+/* Every case has its own port, released by a dec_ref inside a callback. */
+TEST_CASE("property: the final dec_ref inside a callback releases the port and closes what is pending",
+          "[property][CPL_DECREF_010]") {
+    pt::DriverOptions o;
+    o.shared_port = false;
+    o.release_in_callback = true;
+    o.feat.closing = true;
+    pt::Profile p;
+    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
+    run("release in a callback", o, p);
+}

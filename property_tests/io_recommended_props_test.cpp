@@ -1,0 +1,76 @@
+/* Recommended properties about I/O: full duplex, exact amounts on failure,
+ * suspended sends, blocking sockets, EINTR, adds and removes from callbacks.
+ * Each runs on one shared port; what happens to ops pending at a remove is
+ * not demanded here (closing_props_test.cpp does). */
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "pt_driver.h"
+#include "pt_gen.h"
+#include "pt_runner.h"
+
+namespace {
+
+using pt::StepKind;
+
+void run(const char* name, const pt::DriverOptions& o, const pt::Profile& p) {
+    cpk::Guard guard;
+    pt::Driver d(o);
+    pt::check_property(name, [&] { d.run_case(*pt::gen_case(p)); });
+    pt::check_step("release of the shared port", [&] { d.finish(); });
+    CPK_GUARD_END(guard);
+}
+
+} // namespace
+
+/* A recv and a send pending on one socket both complete; failures report the
+ * bytes moved before them (0 for a hang-up or a closing completion). */
+TEST_CASE("property: a recv and a send pending on one socket both complete with exact amounts",
+          "[property][CPL_ADD_016][CPL_EVENT_002]") {
+    pt::DriverOptions o;
+    o.feat.full_duplex = true;
+    o.feat.exact_failure_amounts = true;
+    pt::Profile p;
+    p.w(StepKind::AddRecv, 5).w(StepKind::AddSend, 5).w(StepKind::PeerWrite, 5).w(StepKind::PeerRead, 3)
+        .w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    run("full duplex", o, p);
+}
+
+/* Lazy peers take sends of any size: a send waits on a full buffer while the
+ * other sockets are served, and completes whole once the peer reads. Port-side
+ * sockets may be blocking: a recv never blocks the worker. */
+TEST_CASE("property: a full send buffer suspends the send and blocking sockets never block the worker",
+          "[property][CPL_SEND_006][CPL_RECV_010]") {
+    pt::DriverOptions o;
+    o.feat.suspend = true;
+    pt::Profile p;
+    p.blocking = true;
+    p.w(StepKind::AddSend, 6).w(StepKind::AddRecv, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 4)
+        .w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    run("suspended sends", o, p);
+}
+
+/* The worker's recv and send fail now and then with EINTR. */
+TEST_CASE("property: EINTR from the worker's recv or send is retried",
+          "[property][CPL_RECV_009][CPL_SEND_007]") {
+    pt::DriverOptions o;
+    o.feat.eintr = true;
+    pt::Profile p;
+    p.caps = false;  /* a cap fault would shadow the EINTR one */
+    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 2)
+        .w(StepKind::Interrupt, 4);
+    run("EINTR", o, p);
+}
+
+/* Callbacks add the next op on their socket (chains of 1-2), remove their own
+ * socket, or take a millisecond. */
+TEST_CASE("property: callbacks add the next op and remove their own socket",
+          "[property][CPL_ADD_017]") {
+    pt::DriverOptions o;
+    o.feat.hooks = true;
+    pt::Profile p;
+    p.add_flags = pt::kOneshot | pt::kRdhup | pt::kRearm | pt::kRemoveSelf | pt::kSlow;
+    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 1).w(StepKind::PeerWrite, 5)
+        .w(StepKind::PeerRead, 2).w(StepKind::PeerShutdown, 1).w(StepKind::Remove, 1);
+    run("callbacks", o, p);
+}

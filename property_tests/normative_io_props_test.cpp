@@ -1,0 +1,69 @@
+/* Normative properties on one shared port (a literal implementation pays its
+ * 2 s final dec_ref once per property): generated sequences of adds, peer
+ * actions and removes over 1..24 socket pairs, checked by the model
+ * (pt_model.h). Each property draws a different mix of steps. */
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "pt_driver.h"
+#include "pt_gen.h"
+#include "pt_runner.h"
+
+namespace {
+
+using pt::StepKind;
+
+/* Recv and hang-up ops against a peer that writes, shuts down and closes. */
+pt::Profile recv_profile() {
+    pt::Profile p;
+    p.w(StepKind::AddRecv, 8).w(StepKind::AddWatch, 2).w(StepKind::AddSend, 1).w(StepKind::PeerWrite, 8)
+        .w(StepKind::PeerRead, 1).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    return p;
+}
+
+/* Send ops against a peer that reads, lingers, closes and resets. */
+pt::Profile send_profile() {
+    pt::Profile p;
+    p.w(StepKind::AddSend, 8).w(StepKind::PeerRead, 4).w(StepKind::AddRecv, 1).w(StepKind::AddWatch, 1)
+        .w(StepKind::PeerWrite, 1).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 2).w(StepKind::Remove, 1);
+    return p;
+}
+
+/* Everything, with removes, references and worker wake-ups. */
+pt::Profile mixed_profile() {
+    pt::Profile p;
+    p.w(StepKind::AddRecv, 5).w(StepKind::AddSend, 4).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 5)
+        .w(StepKind::PeerRead, 2).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 3)
+        .w(StepKind::IncRef, 2).w(StepKind::DecRef, 2).w(StepKind::SpuriousWake, 2);
+    return p;
+}
+
+void run_shared(const char* name, const pt::Profile& profile) {
+    cpk::Guard guard;
+    pt::DriverOptions o;  /* normative: no recommended feature */
+    pt::Driver d(o);
+    pt::check_property(name, [&] { d.run_case(*pt::gen_case(profile)); });
+    pt::check_step("release of the shared port", [&] { d.finish(); });
+    CPK_GUARD_END(guard);
+}
+
+} // namespace
+
+TEST_CASE("property: recv ops complete once with exactly the next bytes the peer sent",
+          "[property][CPL_ABI_002][CPL_ABI_003][CPL_ADD_010][CPL_WORKER_005][CPL_RECV_001][CPL_RECV_002][CPL_RECV_003]"
+          "[CPL_RECV_004][CPL_RECV_005][CPL_RECV_006][CPL_RECV_007][CPL_RDHUP_001][CPL_RDHUP_002][CPL_RDHUP_003]") {
+    run_shared("recv streams", recv_profile());
+}
+
+TEST_CASE("property: send ops move their whole buffer in order or report why they could not",
+          "[property][CPL_ADD_010][CPL_SEND_001][CPL_SEND_002][CPL_SEND_003][CPL_SEND_004][CPL_SEND_005]"
+          "[CPL_RDHUP_001]") {
+    run_shared("send streams", send_profile());
+}
+
+TEST_CASE("property: removes references and spurious wake-ups keep a shared port serving each op once",
+          "[property][CPL_ADD_005][CPL_ADD_006][CPL_ADD_007][CPL_ADD_009][CPL_REMOVE_003][CPL_REMOVE_004]"
+          "[CPL_INCREF_002][CPL_DECREF_001][CPL_WORKER_002][CPL_WORKER_003][CPL_WORKER_004][CPL_CREATE_003]"
+          "[CPL_DECREF_006]") {
+    run_shared("mixed", mixed_profile());
+}

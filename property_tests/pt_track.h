@@ -1,0 +1,41 @@
+/* Allocation tracking for properties: every thread a property runs keeps its
+ * own allocations (rapidcheck, Catch2, the model) out of the harness's live
+ * set, except inside the api_* calls below, so that after the final dec_ref
+ * the live set holds exactly what the implementation failed to free
+ * (CPL_DECREF_005). Threads the implementation owns (its worker) are tracked
+ * as usual; callbacks on them must not allocate (the Recorder does not). */
+#ifndef PT_TRACK_H
+#define PT_TRACK_H
+
+#include <optional>
+
+#include "c_pal/completion_port_linux.h"
+#include "interpose.h"
+#include "port.h"
+
+namespace pt {
+
+/* Lives on the stack of a thread for as long as the thread runs property code. */
+class UntrackedThread {
+public:
+    UntrackedThread();
+    ~UntrackedThread();
+    UntrackedThread(const UntrackedThread&) = delete;
+    UntrackedThread& operator=(const UntrackedThread&) = delete;
+private:
+    std::optional<cpk::NoTrack> nt_;
+    std::optional<cpk::NoTrack>* prev_;
+};
+
+/* The public API, with the calling thread's allocations tracked for the call. */
+COMPLETION_PORT_HANDLE api_create();
+/* cpk::create_port() (allocation-free itself) with create's allocations tracked. */
+cpk::PortInfo api_create_port();
+void api_inc_ref(COMPLETION_PORT_HANDLE h);
+void api_dec_ref(COMPLETION_PORT_HANDLE h);
+int api_add(COMPLETION_PORT_HANDLE h, const COMPLETION_PORT_INGRESS_DATA* in);
+void api_remove(COMPLETION_PORT_HANDLE h, SOCKET_HANDLE s);
+
+} // namespace pt
+
+#endif
