@@ -51,7 +51,7 @@ TEST_CASE("property: a full send buffer suspends the send and blocking sockets n
 }
 
 /* The worker's recv and send fail now and then with EINTR. */
-TEST_CASE("property: EINTR from the worker's recv or send is retried",
+TEST_CASE("property: EINTR from a recv or send of the worker is retried",
           "[property][CPL_RECV_009][CPL_SEND_007]") {
     pt::DriverOptions o;
     o.feat.eintr = true;

@@ -272,7 +272,10 @@ void Model::poke_after_release() {
             const uint8_t byte = 0x5a;
             (void)::write(s.b.get(), &byte, 1);
         }
-        s.b.close();
+        if (s.spec.kind == SockKind::TcpSmall)
+            s.b.reset_close();
+        else
+            s.b.close();
     }
 }
 

@@ -38,7 +38,7 @@ void port_release(PortCtx& p) {
     COMPLETION_PORT_HANDLE h = p.h;
     p.release_call_ns = cpk::mono_ns();
     {
-        cpk::AsyncCall call([h] { api_dec_ref(h); }, "final completion_port_dec_ref");
+        cpk::AsyncCall call([h] { api_final_dec_ref(h); }, "final completion_port_dec_ref");
         p.released_by = call.tid();
         if (!call.wait(cpk::kTeardownMs))
             fail("CPL_DECREF_004: the final completion_port_dec_ref did not return within " +
@@ -59,8 +59,8 @@ void port_release_both(PortCtx& a, PortCtx& b) {
     COMPLETION_PORT_HANDLE hb = b.h;
     a.release_call_ns = b.release_call_ns = cpk::mono_ns();
     {
-        cpk::AsyncCall ca([ha] { api_dec_ref(ha); }, "final completion_port_dec_ref (first port)");
-        cpk::AsyncCall cb([hb] { api_dec_ref(hb); }, "final completion_port_dec_ref (second port)");
+        cpk::AsyncCall ca([ha] { api_final_dec_ref(ha); }, "final completion_port_dec_ref (first port)");
+        cpk::AsyncCall cb([hb] { api_final_dec_ref(hb); }, "final completion_port_dec_ref (second port)");
         a.released_by = ca.tid();
         b.released_by = cb.tid();
         if (!ca.wait(cpk::kTeardownMs) || !cb.wait(cpk::kTeardownMs))

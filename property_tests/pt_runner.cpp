@@ -74,6 +74,7 @@ int configured_cases() { return rc::detail::configuration().testParams.maxSucces
 void check_property(const std::string& name, const std::function<void()>& body, const RunOptions& o) {
     using namespace rc::detail;
     UntrackedThread untracked;  /* rapidcheck and Catch2 stay out of the allocation tracking */
+    HangMonitor monitor;        /* an API call that never returns ends the test with a message */
     TestMetadata md;
     md.id = Catch::getResultCapture().getCurrentTestName() + " / " + name;
     md.description = name;

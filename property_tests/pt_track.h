@@ -36,6 +36,26 @@ void api_dec_ref(COMPLETION_PORT_HANDLE h);
 int api_add(COMPLETION_PORT_HANDLE h, const COMPLETION_PORT_INGRESS_DATA* in);
 void api_remove(COMPLETION_PORT_HANDLE h, SOCKET_HANDLE s);
 
+/* The final dec_ref, not watched by the hang monitor (port_release bounds it). */
+void api_final_dec_ref(COMPLETION_PORT_HANDLE h);
+
+/* An API call that does not return is a deadlock or a busy loop in the
+ * implementation; the test thread cannot time it out. While a HangMonitor
+ * lives, a helper thread watches every api_* call in flight and ends the
+ * process with a message naming the call (and the requirement it blocks)
+ * once one has run for `limit_ms`: the test fails instead of hanging until
+ * validate's per-test timeout. */
+class HangMonitor {
+public:
+    explicit HangMonitor(int limit_ms = 12000);
+    ~HangMonitor();
+    HangMonitor(const HangMonitor&) = delete;
+    HangMonitor& operator=(const HangMonitor&) = delete;
+private:
+    struct Impl;
+    Impl* impl_;
+};
+
 } // namespace pt
 
 #endif

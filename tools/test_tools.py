@@ -517,6 +517,23 @@ class ValidateVerdictTest(unittest.TestCase):
         ]
         entries = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
         self.assertEqual(entries[ids[0]]["verdict"], "untested")
+        # A failure naming a requirement the test does not tag counts against that one.
+        tests = [{"name": "r", "binary": "b", "tags": ["[%s]" % ids[0]], "verdict": "fail",
+                  "message": "%s: short read not continued" % ids[1], "seconds": 0.1}]
+        moved = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
+        self.assertEqual(moved[ids[0]]["verdict"], "untested")
+        self.assertEqual(moved[ids[1]]["verdict"], "fail")
+        self.assertEqual(moved[ids[1]]["tests"][0]["name"], "r")
+        # ... but never one of another level: a recommended test naming a normative ID.
+        reqs[0]["level"] = "recommended"
+        tests[0]["message"] = "%s: send not resumed (%s allows OK)" % (ids[0], ids[1])
+        kept = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
+        self.assertEqual(kept[ids[0]]["verdict"], "fail")
+        self.assertEqual(kept[ids[1]]["verdict"], "untested")
+        tests[0]["message"] = "no callback came (%s allows OK)" % ids[1]
+        kept = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
+        self.assertEqual(kept[ids[0]]["verdict"], "fail")
+        self.assertEqual(kept[ids[1]]["verdict"], "untested")
         self.assertEqual(entries[ids[0]]["tests"][0]["verdict"], "inconclusive")
         self.assertEqual(entries[ids[1]]["verdict"], "fail")
         self.assertEqual(entries[ids[2]]["verdict"], "fail")  # unnamed failure: every tag

@@ -81,19 +81,27 @@ def run_all(binaries, results_dir, jobs, timeout, warnings):
     return infos, tests
 
 
-def blamed_requirements(test, ids):
+def blamed_requirements(test, ids, level_of):
     """The requirements a test's result counts against. A failing test whose message
-    names some of its own requirement IDs (a property test checking many at once says
-    which check broke) fails only those; any other failure fails every ID it tags."""
+    names some of its own requirement IDs (a property checking many at once says which
+    check broke) fails only those. If it names none of its own but names others of the
+    same level (a normative property that met a broken recv), it fails those. Any other
+    failure fails every ID it tags. A test never fails a requirement of another level
+    than its own, so a recommended test cannot make an implementation non-conforming."""
     if test["verdict"] != "fail":
         return ids
-    named = [rid for rid in ids if rid in (test["message"] or "")]
-    return named or ids
+    named = {rid for rid in cpkit_spec.ID_LIKE_RE.findall(test["message"] or "") if rid in level_of}
+    own = [rid for rid in ids if rid in named]
+    if own:
+        return own
+    levels = {level_of[rid] for rid in ids}
+    return sorted(rid for rid in named if level_of[rid] in levels) or ids
 
 
 def judge(reqs, infos, tests, warnings):
     """Requirement verdicts; returns the requirement entries of report.json."""
     known = {r["id"] for r in reqs}
+    level_of = {r["id"]: r["level"] for r in reqs}
     by_id = {r["id"]: [] for r in reqs}
     unknown = set()
     for t in tests:
@@ -105,8 +113,8 @@ def judge(reqs, infos, tests, warnings):
             elif cpkit_spec.ID_LIKE_RE.fullmatch(rid):
                 unknown.add("%s (%s)" % (rid, t["binary"]))
         t["requirements"] = ids
-        blamed = blamed_requirements(t, ids)
-        for rid in ids:
+        blamed = blamed_requirements(t, ids, level_of)
+        for rid in sorted(set(ids) | set(blamed)):
             verdict, message = t["verdict"], t["message"]
             if rid not in blamed:
                 verdict = "inconclusive"
