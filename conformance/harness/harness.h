@@ -5,13 +5,19 @@
  *   interpose.h  syscall/allocator interposition: recording, fault injection,
  *                allocation tracking, threads created, epoll fds created
  *   recorder.h   completion callback recorder with bounded waits
- *   sockets.h    socketpairs, TCP pairs, resets, fill/drain, bounded I/O
+ *   sockets.h    socketpairs, TCP pairs, resets, fill/drain, bounded I/O,
+ *                pattern bytes (send_pattern, check_pattern)
  *   process.h    /proc/self/fd, /proc/self/task, /proc/self/fdinfo (epoll)
  *   sync.h       time, Latch, AsyncCall, Watchdog, standard wait bounds
  *   guard.h      per-test leak guard (fds, threads) + CPK_GUARD_END
  *   port.h       create_port() with epfd/worker discovery, timed_dec_ref,
  *                sentinel(), wait_blocked_in_epoll_wait()
- *   expect.h     release_port, eventually, one_callback, wait_all_ops
+ *   expect.h     release_port, eventually, one_callback, wait_all_ops,
+ *                closed_during_call, describe_calls, discontinuous_calls,
+ *                allocation_balance
+ *   faults.h     fault shorthands: failing, capped, alloc_failure,
+ *                fail_recv/cap_recv, fail_send/cap_send
+ *   held.h       hold_callback (a callback held on a latch), call_while_held
  *   sanitizer.h  LsanIgnore (keep a failure path's leak out of LSan's report)
  *
  * Typical test:
@@ -46,5 +52,7 @@
 #include "port.h"
 #include "sanitizer.h"
 #include "expect.h"
+#include "faults.h"
+#include "held.h"
 
 #endif

@@ -85,6 +85,15 @@ bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int q
     return ok;
 }
 
+bool completes_a_recv(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op) {
+    static char buf[16];  /* one byte per op; outlives a late callback */
+    SocketPair sp = unix_pair();
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, sp.a, &buf[op % sizeof buf], 1);
+    if (completion_port_add(port, &in) != 0) return false;
+    if (!write_all(sp.b, "x", 1)) return false;
+    return rec.wait_op(op, kWaitMs) && rec.for_op(op).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN;
+}
+
 std::string events_name(uint32_t events) {
     static const struct { uint32_t bit; const char* name; } names[] = {
         {EPOLLIN, "IN"}, {EPOLLOUT, "OUT"}, {EPOLLRDHUP, "RDHUP"}, {EPOLLPRI, "PRI"},

@@ -47,6 +47,11 @@ bool wait_blocked_in_epoll_wait(int timeout_ms = kWaitMsPort);
  * `rec`. Returns true if the sentinel op completed. Leaves no descriptor. */
 bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int quiet_ms = 300);
 
+/* A recv op (rec.op(op), 1-byte buffer) on a fresh socketpair of `port`, made
+ * readable: true if its first callback came in time with the EPOLLIN action.
+ * Shows the port works. Leaves no descriptor. */
+bool completes_a_recv(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op);
+
 /* EPOLL* mask as text, e.g. "IN|OUT|ONESHOT". */
 std::string events_name(uint32_t events);
 

@@ -163,6 +163,19 @@ bool write_all(int fd, const void* buf, size_t n, int timeout_ms) {
     return true;
 }
 
+bool send_pattern(int fd, size_t n, size_t pattern_offset, int timeout_ms) {
+    uint8_t chunk[4096];
+    int64_t deadline = now_ms() + timeout_ms;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < sizeof chunk ? n - done : sizeof chunk;
+        fill_pattern(chunk, k, pattern_offset + done);
+        int64_t left = deadline - now_ms();
+        if (left <= 0 || !write_all(fd, chunk, k, static_cast<int>(left))) return false;
+        done += k;
+    }
+    return true;
+}
+
 bool read_exact(int fd, void* buf, size_t n, int timeout_ms, size_t* got) {
     char* p = static_cast<char*>(buf);
     int64_t deadline = now_ms() + timeout_ms;

@@ -75,6 +75,9 @@ size_t check_pattern(const void* buf, size_t n, size_t offset = 0);
 
 /* Writes all n bytes, waiting (poll) up to timeout_ms in total. */
 bool write_all(int fd, const void* buf, size_t n, int timeout_ms = 5000);
+/* Writes n pattern bytes, from pattern_offset on, as write_all does (any n;
+ * allocation-free). */
+bool send_pattern(int fd, size_t n, size_t pattern_offset = 0, int timeout_ms = 5000);
 /* Reads exactly n bytes, waiting up to timeout_ms in total; false on EOF,
  * error or timeout (then *got, if given, holds what was read). */
 bool read_exact(int fd, void* buf, size_t n, int timeout_ms = 5000, size_t* got = nullptr);

@@ -43,6 +43,31 @@ static_assert(COMPLETION_PORT_RESULT_INVALID == 0 && COMPLETION_PORT_RESULT_OK =
 /* CPL_ABI_004 */
 static_assert(std::is_same<SOCKET_HANDLE, int>::value && INVALID_SOCKET == -1, "SOCKET_HANDLE");
 
+namespace {
+
+/* Op 0 (recv, 4 bytes on r), op 1 (send of 4 bytes on s) and op 2 (hang-up on
+ * h) on `port`, each socket made ready: fails the test unless all three
+ * complete. */
+void complete_one_of_each(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, cpk::SocketPair& r, cpk::SocketPair& s,
+                          cpk::SocketPair& h) {
+    REQUIRE((r.ok() && s.ok() && h.ok()));
+    static char rbuf[4];
+    static char sbuf[4] = {'a', 'b', 'c', 'd'};
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
+    COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a);
+    REQUIRE(completion_port_add(port, &in) == 0);
+    REQUIRE(completion_port_add(port, &out) == 0);
+    REQUIRE(completion_port_add(port, &hup) == 0);
+    REQUIRE(cpk::write_all(r.b, "wxyz", 4));
+    REQUIRE(cpk::shutdown_wr(h.b));
+    bool all = rec.wait_op(0, cpk::kWaitMs) && rec.wait_op(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs);
+    INFO(rec.dump());
+    REQUIRE(all);
+}
+
+} // namespace
+
 TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_001]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
@@ -93,20 +118,8 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM action numbers", "[CPL_ABI_00
         cpk::PortInfo p = cpk::create_port();
         REQUIRE(p.handle != nullptr);
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), h = cpk::unix_pair();
-        REQUIRE((r.ok() && s.ok() && h.ok()));
-        static char rbuf[4];
-        static char sbuf[4] = {'a', 'b', 'c', 'd'};
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
-        COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(completion_port_add(p.handle, &out) == 0);
-        REQUIRE(completion_port_add(p.handle, &hup) == 0);
-        REQUIRE(cpk::write_all(r.b, "wxyz", 4));
-        REQUIRE(cpk::shutdown_wr(h.b));
-        bool all = rec.wait_op(0, cpk::kWaitMs) && rec.wait_op(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs);
+        complete_one_of_each(p.handle, rec, r, s, h);
         INFO(rec.dump());
-        REQUIRE(all);
         CHECK(rec.for_op(0).at(0).action == 2);
         CHECK(rec.for_op(1).at(0).action == 3);
         CHECK(rec.for_op(2).at(0).action == 1);
@@ -124,28 +137,11 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM result numbers", "[CPL_ABI_00
         cpk::PortInfo p = cpk::create_port();
         REQUIRE(p.handle != nullptr);
         cpk::SocketPair ok = cpk::unix_pair(), err = cpk::unix_pair(), hup = cpk::unix_pair();
-        REQUIRE((ok.ok() && err.ok() && hup.ok()));
-        static char buf[4];
-        static char sbuf[4] = {'a', 'b', 'c', 'd'};
         /* OK: a recv that fills its buffer. ERROR: a send failing with EIO (injected).
          * ABANDONED: a hang-up. */
-        cpk::Fault f;
-        f.fn = cpk::Fn::send;
-        f.err = EIO;
-        f.fd = err.a;
-        f.times = 0;
-        REQUIRE(cpk::inject(f) >= 0);
-        COMPLETION_PORT_INGRESS_DATA a = rec.ingress(0, EPOLLIN, ok.a, buf, sizeof buf);
-        COMPLETION_PORT_INGRESS_DATA b = rec.ingress(1, EPOLLOUT, err.a, sbuf, sizeof sbuf);
-        COMPLETION_PORT_INGRESS_DATA c = rec.ingress(2, EPOLLRDHUP, hup.a);
-        REQUIRE(completion_port_add(p.handle, &a) == 0);
-        REQUIRE(completion_port_add(p.handle, &b) == 0);
-        REQUIRE(completion_port_add(p.handle, &c) == 0);
-        REQUIRE(cpk::write_all(ok.b, "1234", 4));
-        REQUIRE(cpk::shutdown_wr(hup.b));
-        bool all = rec.wait_op(0, cpk::kWaitMs) && rec.wait_op(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs);
+        REQUIRE(cpk::fail_send(err.a, EIO, 1, 0) >= 0);
+        complete_one_of_each(p.handle, rec, ok, err, hup);
         INFO(rec.dump());
-        REQUIRE(all);
         CHECK(rec.for_op(0).at(0).result == 1);
         CHECK(rec.for_op(1).at(0).result == 2);
         CHECK(rec.for_op(2).at(0).result == 3);

@@ -12,29 +12,54 @@ namespace {
 
 /* Every epoll_ctl on `fd`, as text, for failure messages. */
 std::string ctl_calls(int fd) {
-    std::string s;
-    for (const cpk::CallRecord& r : cpk::epoll_ctl_records(fd)) s += cpk::describe(r) + "\n";
+    std::string s = cpk::describe_calls(cpk::epoll_ctl_records(fd));
     return s.empty() ? std::string("(no epoll_ctl on the socket)") : s;
 }
 
-/* Adds a recv op that must be refused; returns add's result. The socket is
- * readable first so that a wrongly accepted op would complete. */
-struct Refused {
-    int rc = 0;
-    bool sentinel_ok = false;
-    int calls = 0;
-};
-
-Refused add_then_sentinel(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t op,
-                          const COMPLETION_PORT_INGRESS_DATA& in, size_t sentinel_op) {
-    Refused r;
+/* Adds recv op `op` (ingress `in`), which must be refused (`what` says why):
+ * add fails, the op gets no callback and the port still completes a sentinel
+ * (op `sentinel_op`). A socket of such an op is made readable first, so that
+ * a wrongly accepted op would complete. */
+void check_refused(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, const COMPLETION_PORT_INGRESS_DATA& in, size_t op,
+                   size_t sentinel_op, const char* what) {
+    INFO(what);
+    int rc;
     {
         cpk::LsanIgnore lsan;  /* a leak of the refused add is CPL_ADD_015's */
-        r.rc = completion_port_add(port, &in);
+        rc = completion_port_add(port, &in);
     }
-    r.sentinel_ok = cpk::sentinel(port, rec, sentinel_op);
-    r.calls = rec.calls(op);
-    return r;
+    bool sentinel_ok = cpk::sentinel(port, rec, sentinel_op);
+    CHECK(rc != 0);
+    CHECK(sentinel_ok);
+    CHECK(rec.calls(op) == 0);
+}
+
+/* Every EPOLL_CTL_ADD of `fd` fails with `err` (a MOD goes through). */
+cpk::Fault ctl_add_fails(int fd, int err) {
+    cpk::Fault f = cpk::failing(cpk::Fn::epoll_ctl, fd, err, 1, 0);
+    f.op = EPOLL_CTL_ADD;
+    return f;
+}
+
+/* Adds op `op` with epoll_op `mask` on a fresh socket, recording: add must
+ * succeed and its first epoll_ctl on the socket be EPOLL_CTL_MOD with `mask`
+ * (EPOLLONESHOT aside), on `epfd` unless it is -1. Removes the op. */
+void check_first_ctl_is_mod(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t op, uint32_t mask, int epfd) {
+    static char buf[8][8];
+    cpk::SocketPair sp = cpk::unix_pair();
+    REQUIRE(sp.ok());
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, static_cast<int>(mask), sp.a, buf[op % 8], sizeof buf[0]);
+    cpk::record_start();
+    int rc = completion_port_add(port, &in);
+    cpk::record_stop();
+    std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
+    INFO("epoll_op " << cpk::events_name(mask) << "\n" << ctl_calls(sp.a));
+    REQUIRE(rc == 0);
+    REQUIRE(!ctl.empty());
+    CHECK(ctl[0].op == EPOLL_CTL_MOD);
+    CHECK((ctl[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) == mask);
+    if (epfd >= 0) CHECK(ctl[0].fd == epfd);
+    completion_port_remove(port, sp.a);
 }
 
 } // namespace
@@ -86,11 +111,7 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
             cpk::SocketPair sp = cpk::unix_pair();
             REQUIRE(cpk::write_all(sp.b, "data", 4));
             COMPLETION_PORT_INGRESS_DATA in = rec.ingress(nth, EPOLLIN, sp.a, buf[nth], 4);
-            cpk::Fault f;
-            f.fn = cpk::Fn::alloc;
-            f.nth = nth;
-            f.scope = cpk::Scope::caller;
-            int id = cpk::inject(f);
+            int id = cpk::inject(cpk::alloc_failure(nth));
             int rc;
             {
                 cpk::LsanIgnore lsan;  /* a leak of the failed add is CPL_ADD_015's */
@@ -127,24 +148,8 @@ TEST_CASE("add: the first epoll_ctl on a new socket is EPOLL_CTL_MOD with epoll_
     {
         cpk::PortInfo p = cpk::create_port();
         REQUIRE(p.handle != nullptr);
-        const int masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
-        static char buf[4][8];
-        for (size_t i = 0; i < 4; ++i) {
-            cpk::SocketPair sp = cpk::unix_pair();
-            REQUIRE(sp.ok());
-            COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, masks[i], sp.a, buf[i], sizeof buf[i]);
-            cpk::record_start();
-            int rc = completion_port_add(p.handle, &in);
-            cpk::record_stop();
-            std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-            INFO("epoll_op " << cpk::events_name(static_cast<uint32_t>(masks[i])) << "\n" << ctl_calls(sp.a));
-            REQUIRE(rc == 0);
-            REQUIRE(!ctl.empty());
-            CHECK(ctl[0].op == EPOLL_CTL_MOD);
-            CHECK((ctl[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) == static_cast<uint32_t>(masks[i]));
-            if (p.epfd >= 0) CHECK(ctl[0].fd == p.epfd);
-            completion_port_remove(p.handle, sp.a);
-        }
+        const uint32_t masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
+        for (size_t i = 0; i < 4; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], p.epfd);
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -159,23 +164,7 @@ TEST_CASE("add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EP
         /* "events equal to epoll_op, optionally with EPOLLONESHOT added": the
          * trigger mode the caller chose is part of epoll_op. */
         const uint32_t masks[] = {EPOLLIN | EPOLLET, EPOLLOUT | EPOLLET, EPOLLIN | EPOLLRDHUP | EPOLLET};
-        static char buf[3][8];
-        for (size_t i = 0; i < 3; ++i) {
-            cpk::SocketPair sp = cpk::unix_pair();
-            REQUIRE(sp.ok());
-            COMPLETION_PORT_INGRESS_DATA in =
-                rec.ingress(i, static_cast<int>(masks[i]), sp.a, buf[i], sizeof buf[i]);
-            cpk::record_start();
-            int rc = completion_port_add(p.handle, &in);
-            cpk::record_stop();
-            std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-            INFO("epoll_op " << cpk::events_name(masks[i]) << "\n" << ctl_calls(sp.a));
-            REQUIRE(rc == 0);
-            REQUIRE(!ctl.empty());
-            CHECK(ctl[0].op == EPOLL_CTL_MOD);
-            CHECK((ctl[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) == masks[i]);
-            completion_port_remove(p.handle, sp.a);
-        }
+        for (size_t i = 0; i < 3; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], -1);
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -248,10 +237,7 @@ TEST_CASE("add: a closed descriptor is refused without a callback", "[CPL_ADD_00
         static char buf[4];
         int bad = cpk::closed_fd_number();
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, bad, buf, sizeof buf);
-        Refused r = add_then_sentinel(p.handle, rec, 0, in, 1);
-        CHECK(r.rc != 0);
-        CHECK(r.sentinel_ok);
-        CHECK(r.calls == 0);
+        check_refused(p.handle, rec, in, 0, 1, "a closed descriptor");
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -267,10 +253,7 @@ TEST_CASE("add: a regular file is refused without a callback", "[CPL_ADD_008]") 
         REQUIRE(file.valid());
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, file, buf, sizeof buf);
-        Refused r = add_then_sentinel(p.handle, rec, 0, in, 1);
-        CHECK(r.rc != 0);
-        CHECK(r.sentinel_ok);
-        CHECK(r.calls == 0);
+        check_refused(p.handle, rec, in, 0, 1, "a regular file");
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -286,34 +269,17 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
         /* MOD itself fails with ENOMEM: no ADD retry, no success. */
         cpk::SocketPair s1 = cpk::unix_pair();
         REQUIRE(cpk::write_all(s1.b, "data", 4));
-        cpk::Fault f1;
-        f1.fn = cpk::Fn::epoll_ctl;
-        f1.err = ENOMEM;
-        f1.fd = s1.a;
-        f1.times = 0;
-        REQUIRE(cpk::inject(f1) >= 0);
+        REQUIRE(cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, s1.a, ENOMEM, 1, 0)) >= 0);
         COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, s1.a, buf[0], 4);
-        Refused r1 = add_then_sentinel(p.handle, rec, 0, in1, 2);
+        check_refused(p.handle, rec, in1, 0, 2, "EPOLL_CTL_MOD fails with ENOMEM");
         cpk::clear_faults();
-        CHECK(r1.rc != 0);
-        CHECK(r1.sentinel_ok);
-        CHECK(r1.calls == 0);
         /* MOD gives ENOENT, the ADD that follows fails with ENOSPC. */
         cpk::SocketPair s2 = cpk::unix_pair();
         REQUIRE(cpk::write_all(s2.b, "data", 4));
-        cpk::Fault f2;
-        f2.fn = cpk::Fn::epoll_ctl;
-        f2.err = ENOSPC;
-        f2.fd = s2.a;
-        f2.op = EPOLL_CTL_ADD;
-        f2.times = 0;
-        REQUIRE(cpk::inject(f2) >= 0);
+        REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
         COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
-        Refused r2 = add_then_sentinel(p.handle, rec, 1, in2, 3);
+        check_refused(p.handle, rec, in2, 1, 3, "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
         cpk::clear_faults();
-        CHECK(r2.rc != 0);
-        CHECK(r2.sentinel_ok);
-        CHECK(r2.calls == 0);
         completion_port_dec_ref(p.handle);
         /* Nothing came afterwards either (closing or otherwise). */
         CHECK(rec.calls(0) == 0);
@@ -413,10 +379,7 @@ TEST_CASE("add: INVALID_SOCKET is refused without a callback", "[CPL_ADD_011]") 
         REQUIRE(p.handle != nullptr);
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, INVALID_SOCKET, buf, sizeof buf);
-        Refused r = add_then_sentinel(p.handle, rec, 0, in, 1);
-        CHECK(r.rc != 0);
-        CHECK(r.sentinel_ok);
-        CHECK(r.calls == 0);
+        check_refused(p.handle, rec, in, 0, 1, "INVALID_SOCKET");
         completion_port_dec_ref(p.handle);
         CHECK(rec.calls(0) == 0);
     }
@@ -521,20 +484,12 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
         }
         {
             cpk::SocketPair sp = cpk::unix_pair();
-            cpk::Fault f;
-            f.fn = cpk::Fn::epoll_ctl;
-            f.err = ENOSPC;
-            f.fd = sp.a;
-            f.op = EPOLL_CTL_ADD;
-            f.times = 0;
+            cpk::Fault f = ctl_add_fails(sp.a, ENOSPC);
             attempt("EPOLL_CTL_ADD fails with ENOSPC", sp.a, &f, 3);
         }
         for (unsigned nth = 1; nth <= 60; ++nth) {
             cpk::SocketPair sp = cpk::unix_pair();
-            cpk::Fault f;
-            f.fn = cpk::Fn::alloc;
-            f.nth = nth;
-            f.scope = cpk::Scope::caller;
+            cpk::Fault f = cpk::alloc_failure(nth);
             if (!attempt("allocation #" + std::to_string(nth) + " fails", sp.a, &f, 10 + nth)) {
                 out.pop_back();  /* add ran untouched */
                 break;

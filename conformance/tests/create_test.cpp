@@ -7,14 +7,49 @@
 
 namespace {
 
-/* One recv op on a fresh socketpair of `port`, completed by a byte. */
-bool port_completes_a_recv(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t op) {
-    cpk::SocketPair sp = cpk::unix_pair();
-    static char buf[8][1];
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, sp.a, buf[op % 8], 1);
-    if (completion_port_add(port, &in) != 0) return false;
-    if (!cpk::write_all(sp.b, "x", 1)) return false;
-    return rec.wait_op(op, cpk::kWaitMs) && rec.for_op(op).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN;
+/* Every epoll_create / epoll_create1 fails with EMFILE. */
+cpk::Fault epoll_create_fails() {
+    return cpk::failing(cpk::Fn::epoll_any_create, -1, EMFILE, 1, 0);
+}
+
+/* Every pthread_create of the calling thread fails with EAGAIN. */
+cpk::Fault thread_start_fails() {
+    cpk::Fault f = cpk::failing(cpk::Fn::pthread_create, -1, EAGAIN, 1, 0);
+    f.scope = cpk::Scope::caller;
+    return f;
+}
+
+/* What one create call under a fault did (create_under). */
+struct UnderFault {
+    COMPLETION_PORT_HANDLE handle = nullptr;
+    unsigned fired = 0;     /* calls the fault affected */
+    bool injected = false;  /* a fault slot was free */
+};
+
+/* One completion_port_create under fault f (removed afterwards). Nothing that
+ * allocates runs between the inject and the create (Catch2 assertions do). */
+UnderFault create_under(const cpk::Fault& f) {
+    UnderFault r;
+    int id = cpk::inject(f);
+    {
+        cpk::LsanIgnore lsan;  /* a leak here is CPL_CREATE_008's */
+        r.handle = completion_port_create();
+    }
+    r.fired = cpk::fault_fired(id);
+    cpk::clear_faults();
+    r.injected = id >= 0;
+    return r;
+}
+
+/* One create under fault f must fire it and return NULL; `needs` names the
+ * call create must make for the fault to fire. */
+void check_create_returns_null(const cpk::Fault& f, const char* needs) {
+    UnderFault r = create_under(f);
+    REQUIRE(r.injected);
+    INFO(needs << " (" << r.fired << " injected failures)");
+    CHECK(r.fired >= 1);
+    CHECK(r.handle == nullptr);
+    if (r.handle) completion_port_dec_ref(r.handle);
 }
 
 /* Facts about one create call that must fail, collected while armed. */
@@ -44,11 +79,11 @@ TEST_CASE("create: each call returns a distinct independent port", "[CPL_CREATE_
         REQUIRE(a != nullptr);
         REQUIRE(b != nullptr);
         CHECK(a != b);
-        CHECK(port_completes_a_recv(a, rec, 0));
-        CHECK(port_completes_a_recv(b, rec, 1));
+        CHECK(cpk::completes_a_recv(a, rec, 0));
+        CHECK(cpk::completes_a_recv(b, rec, 1));
         /* Releasing a must not release or disturb b. */
         completion_port_dec_ref(a);
-        CHECK(port_completes_a_recv(b, rec, 2));
+        CHECK(cpk::completes_a_recv(b, rec, 2));
         completion_port_dec_ref(b);
     }
     CPK_GUARD_END(guard);
@@ -67,9 +102,7 @@ TEST_CASE("create: one epoll instance is created per port", "[CPL_CREATE_002]") 
     for (const cpk::CallRecord& r : creates)
         if (r.result >= 0) ++ok_creates;
     {
-        std::string calls;
-        for (const cpk::CallRecord& r : creates) calls += cpk::describe(r) + "\n";
-        INFO("epoll_create/epoll_create1 calls during create:\n" << calls);
+        INFO("epoll_create/epoll_create1 calls during create:\n" << cpk::describe_calls(creates));
         CHECK(creates.size() == 1);
         CHECK(ok_creates == 1);
         CHECK(epolls_after == epolls_before + 1);
@@ -98,7 +131,7 @@ TEST_CASE("create: one worker thread is started and runs the event callbacks", "
         CHECK(n_new == 1);
         CHECK(tasks_after.n == threads_before + 1);
         if (n_new == 1) {
-            REQUIRE(port_completes_a_recv(h, rec, 0));
+            REQUIRE(cpk::completes_a_recv(h, rec, 0));
             CHECK(rec.at(0).tid == fresh[0]);
             CHECK(rec.at(0).tid != cpk::current_tid());
         }
@@ -114,7 +147,7 @@ TEST_CASE("create: success returns a non-NULL handle", "[CPL_CREATE_004]") {
         COMPLETION_PORT_HANDLE h = completion_port_create();
         REQUIRE(h != nullptr);
         /* The handle designates a working port. */
-        CHECK(port_completes_a_recv(h, rec, 0));
+        CHECK(cpk::completes_a_recv(h, rec, 0));
         completion_port_dec_ref(h);
     }
     CPK_GUARD_END(guard);
@@ -122,23 +155,7 @@ TEST_CASE("create: success returns a non-NULL handle", "[CPL_CREATE_004]") {
 
 TEST_CASE("create: returns NULL when epoll_create fails", "[CPL_CREATE_005]") {
     cpk::Guard guard;
-    cpk::Fault f;
-    f.fn = cpk::Fn::epoll_any_create;
-    f.err = EMFILE;
-    f.times = 0;
-    int id = cpk::inject(f);
-    COMPLETION_PORT_HANDLE h;
-    {
-        cpk::LsanIgnore lsan;  /* a leak here is CPL_CREATE_008's */
-        h = completion_port_create();
-    }
-    unsigned fired = cpk::fault_fired(id);
-    cpk::clear_faults();
-    REQUIRE(id >= 0);
-    INFO("create must call epoll_create or epoll_create1 (" << fired << " injected failures)");
-    CHECK(fired >= 1);
-    CHECK(h == nullptr);
-    if (h) completion_port_dec_ref(h);
+    check_create_returns_null(epoll_create_fails(), "create must call epoll_create or epoll_create1");
     /* Afterwards create works again. */
     COMPLETION_PORT_HANDLE again = completion_port_create();
     CHECK(again != nullptr);
@@ -148,24 +165,7 @@ TEST_CASE("create: returns NULL when epoll_create fails", "[CPL_CREATE_005]") {
 
 TEST_CASE("create: returns NULL when the worker thread cannot start", "[CPL_CREATE_006]") {
     cpk::Guard guard;
-    cpk::Fault f;
-    f.fn = cpk::Fn::pthread_create;
-    f.err = EAGAIN;
-    f.times = 0;
-    f.scope = cpk::Scope::caller;
-    int id = cpk::inject(f);
-    COMPLETION_PORT_HANDLE h;
-    {
-        cpk::LsanIgnore lsan;  /* a leak here is CPL_CREATE_008's */
-        h = completion_port_create();
-    }
-    unsigned fired = cpk::fault_fired(id);
-    cpk::clear_faults();
-    REQUIRE(id >= 0);
-    INFO("create must start its thread with pthread_create (" << fired << " injected failures)");
-    CHECK(fired >= 1);
-    CHECK(h == nullptr);
-    if (h) completion_port_dec_ref(h);
+    check_create_returns_null(thread_start_fails(), "create must start its thread with pthread_create");
     finish_lenient(guard);
 }
 
@@ -176,29 +176,17 @@ TEST_CASE("create: returns NULL when any one of its allocations fails", "[CPL_CR
     int tried = 0;
     std::string wrong;
     for (unsigned nth = 1; nth <= 200; ++nth) {
-        cpk::Fault f;
-        f.fn = cpk::Fn::alloc;
-        f.nth = nth;
-        f.scope = cpk::Scope::caller;
-        int id = cpk::inject(f);
-        /* nothing that allocates between inject and create (Catch2 assertions do) */
-        COMPLETION_PORT_HANDLE h;
-        {
-            cpk::LsanIgnore lsan;  /* a leak here is CPL_CREATE_008's */
-            h = completion_port_create();
-        }
-        unsigned fired = cpk::fault_fired(id);
-        cpk::clear_faults();
-        REQUIRE(id >= 0);
-        if (!fired) {
-            CHECK(h != nullptr);
-            if (h) completion_port_dec_ref(h);
+        UnderFault r = create_under(cpk::alloc_failure(nth));
+        REQUIRE(r.injected);
+        if (!r.fired) {
+            CHECK(r.handle != nullptr);
+            if (r.handle) completion_port_dec_ref(r.handle);
             break;
         }
         ++tried;
-        if (h) {
+        if (r.handle) {
             wrong += "allocation #" + std::to_string(nth) + " failed but create returned non-NULL\n";
-            completion_port_dec_ref(h);
+            completion_port_dec_ref(r.handle);
         }
     }
     INFO("allocations failed one at a time: " << tried);
@@ -229,29 +217,12 @@ TEST_CASE("create: failed creates leave no descriptor thread or allocation behin
     };
     std::vector<std::string> what;
     std::vector<FailedCreate> res;
-    {
-        cpk::Fault f;
-        f.fn = cpk::Fn::epoll_any_create;
-        f.err = EMFILE;
-        f.times = 0;
-        what.push_back("epoll_create fails");
-        res.push_back(attempt(f));
-    }
-    {
-        cpk::Fault f;
-        f.fn = cpk::Fn::pthread_create;
-        f.err = EAGAIN;
-        f.times = 0;
-        f.scope = cpk::Scope::caller;
-        what.push_back("pthread_create fails");
-        res.push_back(attempt(f));
-    }
+    what.push_back("epoll_create fails");
+    res.push_back(attempt(epoll_create_fails()));
+    what.push_back("pthread_create fails");
+    res.push_back(attempt(thread_start_fails()));
     for (unsigned nth = 1; nth <= 200; ++nth) {
-        cpk::Fault f;
-        f.fn = cpk::Fn::alloc;
-        f.nth = nth;
-        f.scope = cpk::Scope::caller;
-        FailedCreate r = attempt(f);
+        FailedCreate r = attempt(cpk::alloc_failure(nth));
         if (!r.fired) break;
         what.push_back("allocation #" + std::to_string(nth) + " fails");
         res.push_back(r);

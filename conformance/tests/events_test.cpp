@@ -11,54 +11,11 @@
 #include <poll.h>
 #include <string>
 #include <vector>
-#include <time.h>
 
 namespace {
 
 using cpk::Recorder;
-
-constexpr long kAnyAmount = -1;  /* expect_one: any amount >= 0 */
-
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    for (;;) {
-        if (pred()) return true;
-        if (cpk::mono_ns() >= end) return false;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, nullptr);
-    }
-}
-
-bool release(COMPLETION_PORT_HANDLE h) {
-    cpk::AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
-    return call.wait(cpk::kTeardownMs);
-}
-
-std::string expect_one(const Recorder& rec, size_t i, int action, int result, long amount) {
-    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
-    std::string why;
-    if (v.size() != 1) {
-        why = "op " + std::to_string(i) + ": " + std::to_string(v.size()) + " callbacks, want 1";
-    } else if (v[0].action != action || v[0].result != result ||
-               (amount == kAnyAmount ? v[0].amount < 0 : v[0].amount != amount)) {
-        why = "op " + std::to_string(i) + ": want (" + cpk::action_name(action) + ", " +
-              cpk::result_name(result) + ", " + (amount == kAnyAmount ? std::string(">= 0") : std::to_string(amount)) +
-              "), got " + cpk::describe(v[0]);
-    }
-    if (!why.empty()) why += "\nall callbacks:\n" + rec.dump();
-    return why;
-}
-
-bool wait_ops(const Recorder& rec, size_t first, size_t n, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    bool all = true;
-    for (size_t i = first; i < first + n; ++i) {
-        int64_t left = (end - cpk::mono_ns()) / 1000000;
-        if (!rec.wait_op(i, left > 0 ? static_cast<int>(left) : 0)) all = false;
-    }
-    return all;
-}
+using cpk::kAnyAmount;
 
 /* The next event epoll_wait returns for `fd` on `epfd` carries exactly `events`. */
 int rewrite_event(int epfd, int fd, uint32_t events) {
@@ -71,34 +28,6 @@ int rewrite_event(int epfd, int fd, uint32_t events) {
     f.set_events = events;
     f.times = 1;
     return cpk::inject(f);
-}
-
-/* The Nth call of fn on fd fails with err; inject before any cap on the same
- * socket (the first matching fault slot wins). */
-int fail_io(cpk::Fn fn, int fd, int err, unsigned nth) {
-    cpk::Fault f;
-    f.fn = fn;
-    f.kind = cpk::FaultKind::fail;
-    f.err = err;
-    f.fd = fd;
-    f.nth = nth;
-    return cpk::inject(f);
-}
-
-int cap_io(cpk::Fn fn, int fd, size_t cap) {
-    cpk::Fault f;
-    f.fn = fn;
-    f.kind = cpk::FaultKind::cap;
-    f.fd = fd;
-    f.cap = cap;
-    f.times = 0;
-    return cpk::inject(f);
-}
-
-bool send_pattern(int fd, size_t n) {
-    static unsigned char tmp[4096];
-    cpk::fill_pattern(tmp, n);
-    return cpk::write_all(fd, tmp, n);
 }
 
 } // namespace
@@ -141,13 +70,13 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
         if (cases[i].epoll_op == EPOLLIN) REQUIRE(cpk::write_all(sp[i].b, "e", 1));
         if (cases[i].epoll_op == EPOLLRDHUP) REQUIRE(cpk::shutdown_wr(sp[i].b));
     }
-    CHECK(wait_ops(rec, 0, kN, cpk::kWaitMs));
+    CHECK(cpk::wait_all_ops(rec, 0, kN, cpk::kWaitMs));
     for (size_t i = 0; i < kN; ++i) {
         INFO(cases[i].what);
         CHECK(cpk::fault_fired(fault[i]) == 1);  /* the worker did get the rewritten event */
-        CHECK(expect_one(rec, i, cases[i].action, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+        CHECK(cpk::one_callback(rec, i, cases[i].action, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
     }
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -170,36 +99,35 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
     static unsigned char in_bufs[kN][200];
     static unsigned char out[1000];
     cpk::fill_pattern(out, sizeof out);
-    const cpk::Fn R = cpk::Fn::recv, S = cpk::Fn::send;
     /* op 0: recv 10 + 10, then ECONNRESET: ABANDONED, 20 */
-    REQUIRE(fail_io(R, sp[0].a, ECONNRESET, 3) >= 0);
-    REQUIRE(cap_io(R, sp[0].a, 10) >= 0);
+    REQUIRE(cpk::fail_recv(sp[0].a, ECONNRESET, 3) >= 0);
+    REQUIRE(cpk::cap_recv(sp[0].a, 10) >= 0);
     /* op 1: recv 10, then EIO: ERROR, 10 */
-    REQUIRE(fail_io(R, sp[1].a, EIO, 2) >= 0);
-    REQUIRE(cap_io(R, sp[1].a, 10) >= 0);
+    REQUIRE(cpk::fail_recv(sp[1].a, EIO, 2) >= 0);
+    REQUIRE(cpk::cap_recv(sp[1].a, 10) >= 0);
     /* op 2: send 100 + 100, then ECONNRESET: ABANDONED, 200 */
-    REQUIRE(fail_io(S, sp[2].a, ECONNRESET, 3) >= 0);
-    REQUIRE(cap_io(S, sp[2].a, 100) >= 0);
+    REQUIRE(cpk::fail_send(sp[2].a, ECONNRESET, 3) >= 0);
+    REQUIRE(cpk::cap_send(sp[2].a, 100) >= 0);
     /* op 3: send 100, then EIO: ERROR, 100 */
-    REQUIRE(fail_io(S, sp[3].a, EIO, 2) >= 0);
-    REQUIRE(cap_io(S, sp[3].a, 100) >= 0);
+    REQUIRE(cpk::fail_send(sp[3].a, EIO, 2) >= 0);
+    REQUIRE(cpk::cap_send(sp[3].a, 100) >= 0);
     /* op 4: hang-up: ABANDONED, 0 */
     /* op 5: an EPOLLERR-only event on a recv op: ERROR, 0 */
     REQUIRE(rewrite_event(p.epfd, sp[5].a, EPOLLERR) >= 0);
     /* op 6: real unix reset after data: 30 bytes, then ECONNRESET: ABANDONED, 30
      * (the op's socket left 5 bytes unread at the peer, which then closes) */
     REQUIRE(cpk::write_all(sp[6].a, "unrd!", 5));
-    REQUIRE(send_pattern(sp[6].b, 30));
+    REQUIRE(cpk::send_pattern(sp[6].b, 30));
     sp[6].b.close();
     /* op 7: real TCP reset after data: 30 bytes, then ECONNRESET: ABANDONED, 30 */
-    REQUIRE(send_pattern(sp[7].b, 30));
+    REQUIRE(cpk::send_pattern(sp[7].b, 30));
     REQUIRE((cpk::wait_poll(sp[7].a, POLLIN, cpk::kWaitMs) & POLLIN) != 0);
     sp[7].b.reset_close();
     const int tcp_fd = sp[7].a;
-    REQUIRE(eventually([tcp_fd] { return (cpk::wait_poll(tcp_fd, POLLIN, 0) & POLLERR) != 0; }, cpk::kWaitMs));
+    REQUIRE(cpk::eventually([tcp_fd] { return (cpk::wait_poll(tcp_fd, POLLIN, 0) & POLLERR) != 0; }, cpk::kWaitMs));
     /* op 8: never ready; removed: no callback, or a closing one with 0 */
 
-    for (size_t i : {0, 1, 5}) REQUIRE(send_pattern(sp[i].b, 100));
+    for (size_t i : {0, 1, 5}) REQUIRE(cpk::send_pattern(sp[i].b, 100));
     COMPLETION_PORT_INGRESS_DATA in[kN] = {
         rec.ingress(0, EPOLLIN, sp[0].a, in_bufs[0], 200),
         rec.ingress(1, EPOLLIN, sp[1].a, in_bufs[1], 200),
@@ -213,17 +141,17 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
     };
     for (auto& i : in) REQUIRE(completion_port_add(p.handle, &i) == 0);
     REQUIRE(cpk::shutdown_wr(sp[4].b));
-    CHECK(wait_ops(rec, 0, 8, cpk::kWaitMs));
+    CHECK(cpk::wait_all_ops(rec, 0, 8, cpk::kWaitMs));
     completion_port_remove(p.handle, sp[8].a);
 
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 20) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 10) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, 200) == "");
-    CHECK(expect_one(rec, 3, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, 100) == "");
-    CHECK(expect_one(rec, 4, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED, 0) == "");
-    CHECK(expect_one(rec, 5, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
-    CHECK(expect_one(rec, 6, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30) == "");
-    CHECK(expect_one(rec, 7, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 20) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 10) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, 200) == "");
+    CHECK(cpk::one_callback(rec, 3, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, 100) == "");
+    CHECK(cpk::one_callback(rec, 4, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED, 0) == "");
+    CHECK(cpk::one_callback(rec, 5, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
+    CHECK(cpk::one_callback(rec, 6, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30) == "");
+    CHECK(cpk::one_callback(rec, 7, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30) == "");
     for (const cpk::CallbackRecord& r : rec.for_op(8)) {
         INFO("op 8 (removed while pending): " << cpk::describe(r));
         CHECK(r.action == COMPLETION_PORT_CLOSING);
@@ -234,7 +162,7 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
     CHECK(cpk::check_pattern(in_bufs[0], 20) == 20);
     CHECK(cpk::check_pattern(in_bufs[6], 30) == 30);
     CHECK(cpk::check_pattern(in_bufs[7], 30) == 30);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }

@@ -9,62 +9,11 @@
 #include <poll.h>
 #include <string>
 #include <vector>
-#include <time.h>
 
 namespace {
 
 using cpk::Recorder;
-
-constexpr long kAnyAmount = -1;  /* expect_one: any amount >= 0 */
-
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    for (;;) {
-        if (pred()) return true;
-        if (cpk::mono_ns() >= end) return false;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, nullptr);
-    }
-}
-
-bool release(COMPLETION_PORT_HANDLE h) {
-    cpk::AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
-    return call.wait(cpk::kTeardownMs);
-}
-
-std::string expect_one(const Recorder& rec, size_t i, int action, int result, long amount) {
-    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
-    std::string why;
-    if (v.size() != 1) {
-        why = "op " + std::to_string(i) + ": " + std::to_string(v.size()) + " callbacks, want 1";
-    } else if (v[0].action != action || v[0].result != result ||
-               (amount == kAnyAmount ? v[0].amount < 0 : v[0].amount != amount)) {
-        why = "op " + std::to_string(i) + ": want (" + cpk::action_name(action) + ", " +
-              cpk::result_name(result) + ", " + (amount == kAnyAmount ? std::string(">= 0") : std::to_string(amount)) +
-              "), got " + cpk::describe(v[0]);
-    }
-    if (!why.empty()) why += "\nall callbacks:\n" + rec.dump();
-    return why;
-}
-
-/* "" when op i got exactly one callback, with this action, else why. */
-std::string exactly_once(const Recorder& rec, size_t i, int action) {
-    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
-    if (v.size() == 1 && v[0].action == action) return "";
-    return "op " + std::to_string(i) + ": want exactly one " + cpk::action_name(action) + " callback\nall callbacks:\n" +
-           rec.dump();
-}
-
-bool wait_ops(const Recorder& rec, size_t first, size_t n, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    bool all = true;
-    for (size_t i = first; i < first + n; ++i) {
-        int64_t left = (end - cpk::mono_ns()) / 1000000;
-        if (!rec.wait_op(i, left > 0 ? static_cast<int>(left) : 0)) all = false;
-    }
-    return all;
-}
+using cpk::kAnyAmount;
 
 /* How the peer hangs up. */
 enum class Hangup { shut_wr, close, reset };
@@ -74,6 +23,21 @@ void hang_up(cpk::SocketPair& sp, Hangup how) {
     case Hangup::shut_wr: cpk::shutdown_wr(sp.b); break;
     case Hangup::close: sp.b.close(); break;
     case Hangup::reset: sp.b.reset_close(); break;
+    }
+}
+
+/* Ops [0, n) were hung up: each completes once with (EPOLLRDHUP, ABANDONED)
+ * and nothing else comes (a sentinel, op n, shows the worker went past them).
+ * what(i) describes op i's case. */
+template <class What>
+void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t n, What what) {
+    CHECK(cpk::wait_all_ops(rec, 0, n, cpk::kWaitMs));
+    CHECK(cpk::sentinel(port, rec, n));
+    CHECK(rec.count() == n + 1);  /* one callback per op, and the sentinel's */
+    for (size_t i = 0; i < n; ++i) {
+        INFO(what(i));
+        CHECK(cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED,
+                                kAnyAmount) == "");
     }
 }
 
@@ -103,14 +67,8 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
         REQUIRE(completion_port_add(p.handle, &in) == 0);
     }
     for (size_t i = 0; i < kN; ++i) hang_up(sp[i], cases[i].how);
-    CHECK(wait_ops(rec, 0, kN, cpk::kWaitMs));
-    CHECK(cpk::sentinel(p.handle, rec, kN));
-    CHECK(rec.count() == kN + 1);  /* one callback per op, and the sentinel's */
-    for (size_t i = 0; i < kN; ++i) {
-        INFO(cases[i].what);
-        CHECK(expect_one(rec, i, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    }
-    REQUIRE(release(p.handle));
+    check_each_hung_up_once(p.handle, rec, kN, [&](size_t i) { return cases[i].what; });
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -151,14 +109,8 @@ TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callb
     }
     for (size_t i = 0; i < kN; ++i)
         if (!cases[i].before_add) hang_up(sp[i], cases[i].how);
-    CHECK(wait_ops(rec, 0, kN, cpk::kWaitMs));
-    CHECK(cpk::sentinel(p.handle, rec, kN));
-    CHECK(rec.count() == kN + 1);  /* one callback per op, and the sentinel's */
-    for (size_t i = 0; i < kN; ++i) {
-        INFO(cases[i].what);
-        CHECK(expect_one(rec, i, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    }
-    REQUIRE(release(p.handle));
+    check_each_hung_up_once(p.handle, rec, kN, [&](size_t i) { return cases[i].what; });
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -181,14 +133,14 @@ TEST_CASE("rdhup: after its hang-up completion the op gets no other callback", "
     }
     sp[0].b.close();             /* op 0: RDHUP|HUP, stays reported */
     cpk::shutdown_wr(sp[1].b);   /* op 1: RDHUP, stays reported */
-    REQUIRE(wait_ops(rec, 0, 2, cpk::kWaitMs));
+    REQUIRE(cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
     CHECK(cpk::sentinel(p.handle, rec, 2));
     CHECK(rec.calls(0) == 1);
     completion_port_remove(p.handle, sp[0].a);  /* op 0 is no longer pending */
-    REQUIRE(release(p.handle));                 /* nor is op 1 */
+    REQUIRE(cpk::release_port(p.handle));       /* nor is op 1 */
     CHECK(cpk::bad_context_callbacks() - bad_before == 0);
-    CHECK(exactly_once(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
-    CHECK(exactly_once(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -210,27 +162,15 @@ TEST_CASE("rdhup: completed hang-up ops release their memory", "[CPL_RDHUP_003]"
     REQUIRE(completion_port_add(p.handle, &warm) == 0);
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
 
-    /* Armed: no allocation and no REQUIRE/CHECK until alloc_track_stop. */
-    int add_failed = 0;
-    int not_completed = 0;
-    cpk::alloc_track_start();
-    for (size_t i = 1; i <= kCycles; ++i) {
+    /* Armed during the cycles: the step allocates nothing and asserts nothing. */
+    cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp.a);
-        if (completion_port_add(p.handle, &in) != 0) { ++add_failed; continue; }
-        if (!rec.wait_op_finished(i, cpk::kWaitMs)) ++not_completed;
-    }
-    cpk::alloc_track_stop();
-    /* the worker may free an op just after its callback returns */
-    bool quiet = eventually([] { return cpk::live_tracked() == 0; }, 2000);
-    const size_t live = cpk::live_tracked();
-
-    CHECK(add_failed == 0);
-    CHECK(not_completed == 0);
-    CHECK_FALSE(cpk::alloc_track_overflow());
-    INFO(live << " allocations (" << cpk::live_tracked_bytes() << " bytes) still live after " << kCycles
-              << " completed ops");
-    CHECK(quiet);
-    REQUIRE(release(p.handle));
+        if (completion_port_add(p.handle, &in) != 0) return "add failed";
+        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return "the op did not complete";
+        return nullptr;
+    });
+    CHECK(b.problems() == "");
+    REQUIRE(cpk::release_port(p.handle));
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }

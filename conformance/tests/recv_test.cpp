@@ -11,92 +11,11 @@
 #include <poll.h>
 #include <string>
 #include <vector>
-#include <time.h>
 
 namespace {
 
 using cpk::Recorder;
-
-constexpr long kAnyAmount = -1;  /* expect_one: any amount >= 0 */
-
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    for (;;) {
-        if (pred()) return true;
-        if (cpk::mono_ns() >= end) return false;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, nullptr);
-    }
-}
-
-bool release(COMPLETION_PORT_HANDLE h) {
-    cpk::AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
-    return call.wait(cpk::kTeardownMs);
-}
-
-std::string expect_one(const Recorder& rec, size_t i, int action, int result, long amount) {
-    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
-    std::string why;
-    if (v.size() != 1) {
-        why = "op " + std::to_string(i) + ": " + std::to_string(v.size()) + " callbacks, want 1";
-    } else if (v[0].action != action || v[0].result != result ||
-               (amount == kAnyAmount ? v[0].amount < 0 : v[0].amount != amount)) {
-        why = "op " + std::to_string(i) + ": want (" + cpk::action_name(action) + ", " +
-              cpk::result_name(result) + ", " + (amount == kAnyAmount ? std::string(">= 0") : std::to_string(amount)) +
-              "), got " + cpk::describe(v[0]);
-    }
-    if (!why.empty()) why += "\nall callbacks:\n" + rec.dump();
-    return why;
-}
-
-/* "" when op i got exactly one callback, with this action, else why. */
-std::string exactly_once(const Recorder& rec, size_t i, int action) {
-    std::vector<cpk::CallbackRecord> v = rec.for_op(i);
-    if (v.size() == 1 && v[0].action == action) return "";
-    return "op " + std::to_string(i) + ": want exactly one " + cpk::action_name(action) + " callback\nall callbacks:\n" +
-           rec.dump();
-}
-
-bool wait_ops(const Recorder& rec, size_t first, size_t n, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    bool all = true;
-    for (size_t i = first; i < first + n; ++i) {
-        int64_t left = (end - cpk::mono_ns()) / 1000000;
-        if (!rec.wait_op(i, left > 0 ? static_cast<int>(left) : 0)) all = false;
-    }
-    return all;
-}
-
-/* Faults on the recv calls of one socket. When a socket has both, inject the
- * failure first: the first matching fault slot wins. */
-int fail_recv(int fd, int err, unsigned nth = 1, unsigned times = 1) {
-    cpk::Fault f;
-    f.fn = cpk::Fn::recv;
-    f.kind = cpk::FaultKind::fail;
-    f.err = err;
-    f.fd = fd;
-    f.nth = nth;
-    f.times = times;
-    return cpk::inject(f);
-}
-
-int cap_recv(int fd, size_t cap) {
-    cpk::Fault f;
-    f.fn = cpk::Fn::recv;
-    f.kind = cpk::FaultKind::cap;
-    f.fd = fd;
-    f.cap = cap;
-    f.times = 0;  /* every call */
-    return cpk::inject(f);
-}
-
-/* Writes n pattern bytes (pattern offset `offset`) to fd. */
-bool send_pattern(int fd, size_t n, size_t offset = 0) {
-    static unsigned char tmp[4096];
-    cpk::fill_pattern(tmp, n, offset);
-    return cpk::write_all(fd, tmp, n);
-}
+using cpk::kAnyAmount;
 
 const unsigned char kCanary = 0xA5;
 
@@ -122,7 +41,7 @@ TEST_CASE("recv: a readable socket is read with recv into the op buffer", "[CPL_
     cpk::record_start();
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(p.handle, &in) == 0);
-    REQUIRE(send_pattern(sp.b, 10));
+    REQUIRE(cpk::send_pattern(sp.b, 10));
     REQUIRE(rec.wait_op(0, cpk::kWaitMs));
     cpk::record_stop();
     std::vector<cpk::CallRecord> rs = cpk::records(cpk::Fn::recv, sp.a);
@@ -137,7 +56,7 @@ TEST_CASE("recv: a readable socket is read with recv into the op buffer", "[CPL_
     REQUIRE_FALSE(rs.empty());
     CHECK(rs[0].buf == static_cast<const void*>(buf));
     CHECK(bad == "");
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -158,25 +77,25 @@ TEST_CASE("recv: EAGAIN completes the op with OK and the bytes received so far",
     }
     static unsigned char bufs[3][100];
     /* op 0: the first recv fails with EAGAIN (injected): OK, 0 */
-    REQUIRE(fail_recv(sp[0].a, EAGAIN) >= 0);
+    REQUIRE(cpk::fail_recv(sp[0].a, EAGAIN) >= 0);
     /* op 1: 10 bytes arrive, the second recv finds nothing (real EAGAIN): OK, 10 */
     /* op 2: 4 bytes per recv, the second recv fails with EAGAIN (injected): OK, 4.
      * (An amount taken from the last recv of several is caught by the short
      * read tests of CPL_RECV_005/006; here it would need continued reads.) */
-    REQUIRE(fail_recv(sp[2].a, EAGAIN, 2) >= 0);
-    REQUIRE(cap_recv(sp[2].a, 4) >= 0);
+    REQUIRE(cpk::fail_recv(sp[2].a, EAGAIN, 2) >= 0);
+    REQUIRE(cpk::cap_recv(sp[2].a, 4) >= 0);
     for (size_t i = 0; i < 3; ++i) {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sp[i].a, bufs[i], sizeof bufs[i]);
         REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(send_pattern(sp[i].b, 10));
+        REQUIRE(cpk::send_pattern(sp[i].b, 10));
     }
-    CHECK(wait_ops(rec, 0, 3, cpk::kWaitMs));
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+    CHECK(cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
     CHECK(cpk::check_pattern(bufs[1], 10) == 10);
     CHECK(cpk::check_pattern(bufs[2], 4) == 4);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -199,7 +118,7 @@ TEST_CASE("recv: ECONNRESET completes the op with ABANDONED", "[CPL_RECV_003]") 
     /* op 2: injected ECONNRESET on the first recv */
     cpk::SocketPair inj = cpk::unix_pair();
     REQUIRE(inj.ok());
-    REQUIRE(fail_recv(inj.a, ECONNRESET) >= 0);
+    REQUIRE(cpk::fail_recv(inj.a, ECONNRESET) >= 0);
     COMPLETION_PORT_INGRESS_DATA in[3] = {
         rec.ingress(0, EPOLLIN, tcp.a, bufs[0], sizeof bufs[0]),
         rec.ingress(1, EPOLLIN, ux.a, bufs[1], sizeof bufs[1]),
@@ -208,12 +127,12 @@ TEST_CASE("recv: ECONNRESET completes the op with ABANDONED", "[CPL_RECV_003]") 
     for (auto& i : in) REQUIRE(completion_port_add(p.handle, &i) == 0);
     tcp.b.reset_close();
     ux.b.close();
-    REQUIRE(send_pattern(inj.b, 5));
-    CHECK(wait_ops(rec, 0, 3, cpk::kWaitMs));
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::send_pattern(inj.b, 5));
+    CHECK(cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    REQUIRE(cpk::release_port(p.handle));
     tcp = cpk::SocketPair();
     ux = cpk::SocketPair();
     inj = cpk::SocketPair();
@@ -231,10 +150,10 @@ TEST_CASE("recv: end of stream completes the op with OK and the total received",
     cpk::SocketPair sp[4] = {cpk::unix_pair(), cpk::unix_pair(), cpk::unix_pair(), cpk::tcp_pair()};
     for (auto& s : sp) REQUIRE(s.ok());
     /* op 0: 5 bytes then shutdown, before add: OK, 5 */
-    REQUIRE(send_pattern(sp[0].b, 5));
+    REQUIRE(cpk::send_pattern(sp[0].b, 5));
     REQUIRE(cpk::shutdown_wr(sp[0].b));
     /* op 3: TCP, 7 bytes then FIN, before add: OK, 7 */
-    REQUIRE(send_pattern(sp[3].b, 7));
+    REQUIRE(cpk::send_pattern(sp[3].b, 7));
     REQUIRE(cpk::shutdown_wr(sp[3].b));
     REQUIRE((cpk::wait_poll(sp[3].a, POLLRDHUP, cpk::kWaitMs) & POLLRDHUP) != 0);
     for (size_t i = 0; i < 4; ++i) {
@@ -244,14 +163,14 @@ TEST_CASE("recv: end of stream completes the op with OK and the total received",
     /* op 1: shutdown after add, no data: OK, 0; op 2: close after add: OK, 0 */
     REQUIRE(cpk::shutdown_wr(sp[1].b));
     sp[2].b.close();
-    CHECK(wait_ops(rec, 0, 4, cpk::kWaitMs));
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CHECK(expect_one(rec, 3, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 7) == "");
+    CHECK(cpk::wait_all_ops(rec, 0, 4, cpk::kWaitMs));
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CHECK(cpk::one_callback(rec, 3, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 7) == "");
     CHECK(cpk::check_pattern(bufs[0], 5) == 5);
     CHECK(cpk::check_pattern(bufs[3], 7) == 7);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -266,19 +185,19 @@ TEST_CASE("recv: short reads continue into the rest of the buffer until it is fu
     REQUIRE(p.handle != nullptr);
     cpk::SocketPair sp[2] = {cpk::unix_pair(), cpk::unix_pair()};
     for (auto& s : sp) REQUIRE(s.ok());
-    REQUIRE(cap_recv(sp[0].a, 3) >= 0);
-    REQUIRE(cap_recv(sp[1].a, 5) >= 0);
+    REQUIRE(cpk::cap_recv(sp[0].a, 3) >= 0);
+    REQUIRE(cpk::cap_recv(sp[1].a, 5) >= 0);
     static unsigned char buf0[64], buf1[40], buf2[24];
     cpk::record_start();
     /* op 0: 64 bytes into a 64-byte buffer */
-    REQUIRE(send_pattern(sp[0].b, 64));
+    REQUIRE(cpk::send_pattern(sp[0].b, 64));
     COMPLETION_PORT_INGRESS_DATA in0 = rec.ingress(0, EPOLLIN, sp[0].a, buf0, sizeof buf0);
     REQUIRE(completion_port_add(p.handle, &in0) == 0);
     /* op 1: 64 bytes offered to a 40-byte buffer: 24 must stay in the socket */
-    REQUIRE(send_pattern(sp[1].b, 64));
+    REQUIRE(cpk::send_pattern(sp[1].b, 64));
     COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(1, EPOLLIN, sp[1].a, buf1, sizeof buf1);
     REQUIRE(completion_port_add(p.handle, &in1) == 0);
-    CHECK(wait_ops(rec, 0, 2, cpk::kWaitMs));
+    CHECK(cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
     REQUIRE(rec.wait_op_finished(1, cpk::kWaitMs));
     CHECK(cpk::readable_bytes(sp[1].a) == 24);
     /* op 2: the next op on that socket gets the remaining 24 bytes */
@@ -287,32 +206,19 @@ TEST_CASE("recv: short reads continue into the rest of the buffer until it is fu
     CHECK(rec.wait_op(2, cpk::kWaitMs));
     cpk::record_stop();
 
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 64) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 40) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 24) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 64) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 40) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 24) == "");
     CHECK(cpk::check_pattern(buf0, 64) == 64);
     CHECK(cpk::check_pattern(buf1, 40) == 40);
     CHECK(cpk::check_pattern(buf2, 24, 40) == 24);
 
     /* op 0's recv calls: each continues where the previous one stopped */
     std::vector<cpk::CallRecord> rs = cpk::records(cpk::Fn::recv, sp[0].a);
-    std::string all, bad;
-    size_t total = 0;
-    for (const cpk::CallRecord& r : rs) {
-        all += cpk::describe(r) + "\n";
-        if (total >= sizeof buf0) {
-            bad += "after the buffer was full: " + cpk::describe(r) + "\n";
-            continue;
-        }
-        if (r.buf != buf0 + total || r.length != sizeof buf0 - total)
-            bad += "want buffer+" + std::to_string(total) + " length " + std::to_string(sizeof buf0 - total) +
-                   ": " + cpk::describe(r) + "\n";
-        if (r.result > 0) total += static_cast<size_t>(r.result);
-    }
-    INFO("recv calls of op 0 (buffer " << static_cast<const void*>(buf0) << "):\n" << all);
+    INFO("recv calls of op 0 (buffer " << static_cast<const void*>(buf0) << "):\n" << cpk::describe_calls(rs));
     CHECK(rs.size() >= 22);
-    CHECK(bad == "");
-    REQUIRE(release(p.handle));
+    CHECK(cpk::discontinuous_calls(rs, buf0, sizeof buf0) == "");
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -330,7 +236,7 @@ TEST_CASE("recv: the buffer holds exactly the peer bytes and nothing past the am
     memset(region, kCanary, sizeof region);
     cpk::SocketPair sp[3] = {cpk::unix_pair(), cpk::unix_pair(), cpk::unix_pair()};
     for (auto& s : sp) REQUIRE(s.ok());
-    REQUIRE(cap_recv(sp[2].a, 7) >= 0);
+    REQUIRE(cpk::cap_recv(sp[2].a, 7) >= 0);
     /* op 0: 100 bytes; op 1: 300 bytes offered, 256 taken; op 2: the 44 left
      * on op 1's socket; op 3: 100 bytes in 7-byte reads */
     const size_t sent[4] = {100, 300, 0, 100};
@@ -339,19 +245,20 @@ TEST_CASE("recv: the buffer holds exactly the peer bytes and nothing past the am
     const int sock[4] = {sp[0].a, sp[1].a, sp[1].a, sp[2].a};
     const int peer[4] = {sp[0].b, sp[1].b, -1, sp[2].b};
     for (size_t i = 0; i < 4; ++i) {
-        if (peer[i] >= 0) REQUIRE(send_pattern(peer[i], sent[i]));
+        if (peer[i] >= 0) REQUIRE(cpk::send_pattern(peer[i], sent[i]));
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sock[i], region[i] + kGuard, kLen);
         REQUIRE(completion_port_add(p.handle, &in) == 0);
         REQUIRE(rec.wait_op_finished(i, cpk::kWaitMs));  /* ops 1 and 2 share a socket */
     }
     for (size_t i = 0; i < 4; ++i) {
         INFO("op " << i);
-        CHECK(expect_one(rec, i, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, static_cast<long>(want[i])) == "");
+        CHECK(cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK,
+                                static_cast<long>(want[i])) == "");
         CHECK(cpk::check_pattern(region[i] + kGuard, want[i], offset[i]) == want[i]);
         CHECK(canary_intact(region[i], 0, kGuard) == kGuard);
         CHECK(canary_intact(region[i], kGuard + want[i], kRegion) == kRegion);
     }
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -371,15 +278,15 @@ TEST_CASE("recv: after its completion the recv op gets no other callback", "[CPL
     static unsigned char buf[10];
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(p.handle, &in) == 0);
-    REQUIRE(send_pattern(sp.b, 100));
+    REQUIRE(cpk::send_pattern(sp.b, 100));
     REQUIRE(rec.wait_op(0, cpk::kWaitMs));
     CHECK(cpk::sentinel(p.handle, rec, 1));
     CHECK(rec.calls(0) == 1);
     CHECK(cpk::readable_bytes(sp.a) == 90);
     completion_port_remove(p.handle, sp.a);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     CHECK(cpk::bad_context_callbacks() - bad_before == 0);
-    CHECK(exactly_once(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -400,25 +307,16 @@ TEST_CASE("recv: completed recv ops release their memory", "[CPL_RECV_007]") {
     REQUIRE(cpk::write_all(sp.b, "w", 1));
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
 
-    /* Armed: no allocation and no REQUIRE/CHECK until alloc_track_stop. */
-    int failures = 0;
-    cpk::alloc_track_start();
-    for (size_t i = 1; i <= kCycles; ++i) {
+    /* Armed during the cycles: the step allocates nothing and asserts nothing. */
+    cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sp.a, buf, 1);
-        if (completion_port_add(p.handle, &in) != 0 || !cpk::write_all(sp.b, "r", 1) ||
-            !rec.wait_op_finished(i, cpk::kWaitMs))
-            ++failures;
-    }
-    cpk::alloc_track_stop();
-    bool quiet = eventually([] { return cpk::live_tracked() == 0; }, 2000);
-    const size_t live = cpk::live_tracked();
-
-    CHECK(failures == 0);
-    CHECK_FALSE(cpk::alloc_track_overflow());
-    INFO(live << " allocations (" << cpk::live_tracked_bytes() << " bytes) still live after " << kCycles
-              << " completed ops");
-    CHECK(quiet);
-    REQUIRE(release(p.handle));
+        if (completion_port_add(p.handle, &in) != 0) return "add failed";
+        if (!cpk::write_all(sp.b, "r", 1)) return "the peer's write failed";
+        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return "the op did not complete";
+        return nullptr;
+    });
+    CHECK(b.problems() == "");
+    REQUIRE(cpk::release_port(p.handle));
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -433,20 +331,20 @@ TEST_CASE("recv: another recv error completes the op with ERROR and the total", 
     cpk::SocketPair sp[3] = {cpk::unix_pair(), cpk::unix_pair(), cpk::unix_pair()};
     for (auto& s : sp) REQUIRE(s.ok());
     static unsigned char bufs[3][100];
-    REQUIRE(fail_recv(sp[0].a, EIO) >= 0);          /* op 0: ERROR, 0 */
-    REQUIRE(fail_recv(sp[1].a, ENOMEM, 2) >= 0);    /* op 1: 4 bytes, then ERROR, 4 */
-    REQUIRE(cap_recv(sp[1].a, 4) >= 0);
-    REQUIRE(fail_recv(sp[2].a, EINVAL) >= 0);       /* op 2: ERROR, 0 */
+    REQUIRE(cpk::fail_recv(sp[0].a, EIO) >= 0);          /* op 0: ERROR, 0 */
+    REQUIRE(cpk::fail_recv(sp[1].a, ENOMEM, 2) >= 0);    /* op 1: 4 bytes, then ERROR, 4 */
+    REQUIRE(cpk::cap_recv(sp[1].a, 4) >= 0);
+    REQUIRE(cpk::fail_recv(sp[2].a, EINVAL) >= 0);       /* op 2: ERROR, 0 */
     for (size_t i = 0; i < 3; ++i) {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sp[i].a, bufs[i], sizeof bufs[i]);
         REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(send_pattern(sp[i].b, 10));
+        REQUIRE(cpk::send_pattern(sp[i].b, 10));
     }
-    CHECK(wait_ops(rec, 0, 3, cpk::kWaitMs));
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
-    CHECK(expect_one(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 4) == "");
-    CHECK(expect_one(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
-    REQUIRE(release(p.handle));
+    CHECK(cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 4) == "");
+    CHECK(cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -461,21 +359,19 @@ TEST_CASE("recv: EINTR from recv is retried", "[CPL_RECV_009]") {
     cpk::SocketPair sp = cpk::unix_pair();
     REQUIRE(sp.ok());
     static unsigned char buf[20];
-    int id = fail_recv(sp.a, EINTR, 1, 2);
+    int id = cpk::fail_recv(sp.a, EINTR, 1, 2);
     REQUIRE(id >= 0);
     cpk::record_start();
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(p.handle, &in) == 0);
-    REQUIRE(send_pattern(sp.b, 20));
+    REQUIRE(cpk::send_pattern(sp.b, 20));
     CHECK(rec.wait_op(0, cpk::kWaitMs));
     cpk::record_stop();
-    std::string all;
-    for (const cpk::CallRecord& r : cpk::records(cpk::Fn::recv, sp.a)) all += cpk::describe(r) + "\n";
-    INFO("recv calls:\n" << all);
+    INFO("recv calls:\n" << cpk::describe_calls(cpk::records(cpk::Fn::recv, sp.a)));
     CHECK(cpk::fault_fired(id) == 2);
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 20) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 20) == "");
     CHECK(cpk::check_pattern(buf, 20) == 20);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -498,17 +394,17 @@ TEST_CASE("recv: a blocking socket does not block the worker", "[CPL_RECV_010]")
     COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(1, EPOLLIN, other.a, buf1, sizeof buf1);
     REQUIRE(completion_port_add(p.handle, &in0) == 0);
     REQUIRE(completion_port_add(p.handle, &in1) == 0);
-    REQUIRE(send_pattern(blocking.b, 10));
+    REQUIRE(cpk::send_pattern(blocking.b, 10));
     const bool op0_in_time = rec.wait_op(0, cpk::kWaitMs);
     REQUIRE(cpk::write_all(other.b, "o", 1));
     const bool op1_in_time = rec.wait_op(1, cpk::kWaitMs);
     if (!op0_in_time || !op1_in_time) cpk::shutdown_wr(blocking.b);  /* free a stuck worker */
     CHECK(op0_in_time);
     CHECK(op1_in_time);
-    CHECK(expect_one(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
-    CHECK(exactly_once(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
+    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
+    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
     CHECK(cpk::check_pattern(buf0, 10) == 10);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     blocking = cpk::SocketPair();
     other = cpk::SocketPair();
     CPK_GUARD_END(guard);

@@ -10,16 +10,6 @@
 
 namespace {
 
-/* A recv op on a fresh socketpair of `port`, completed by a byte. */
-bool completes_a_recv(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t op) {
-    cpk::SocketPair sp = cpk::unix_pair();
-    static char buf[16];
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, sp.a, &buf[op % sizeof buf], 1);
-    if (completion_port_add(port, &in) != 0) return false;
-    if (!cpk::write_all(sp.b, "x", 1)) return false;
-    return rec.wait_op(op, cpk::kWaitMs) && rec.for_op(op).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN;
-}
-
 /* Everything the final dec_ref must have undone, checked right after it returns. */
 struct Released {
     bool worker_gone = false;
@@ -114,7 +104,7 @@ TEST_CASE("inc_ref: a NULL handle is ignored", "[CPL_INCREF_001]") {
         cpk::PortInfo p = cpk::create_port();
         REQUIRE(p.handle != nullptr);
         completion_port_inc_ref(nullptr);
-        CHECK(completes_a_recv(p.handle, rec, 0));
+        CHECK(cpk::completes_a_recv(p.handle, rec, 0));
         /* inc_ref(NULL) added no reference anywhere: one dec_ref releases the port. */
         completion_port_dec_ref(p.handle);
         CHECK(p.worker != 0);
@@ -135,14 +125,14 @@ TEST_CASE("inc_ref: an extra reference keeps the port alive until its dec_ref", 
         completion_port_dec_ref(p.handle);
         /* Still referenced: the worker lives and ops complete. */
         CHECK(cpk::thread_alive(p.worker));
-        CHECK(completes_a_recv(p.handle, rec, 0));
+        CHECK(cpk::completes_a_recv(p.handle, rec, 0));
         CHECK(cpk::thread_alive(p.worker));
         /* Several references. */
         completion_port_inc_ref(p.handle);
         completion_port_inc_ref(p.handle);
         completion_port_dec_ref(p.handle);
         completion_port_dec_ref(p.handle);
-        CHECK(completes_a_recv(p.handle, rec, 1));
+        CHECK(cpk::completes_a_recv(p.handle, rec, 1));
         completion_port_dec_ref(p.handle);
         Released r = released_state(p, fds, cpk::kTeardownMs);
         CHECK(r.worker_gone);
@@ -175,7 +165,7 @@ TEST_CASE("dec_ref: a non-final dec_ref leaves pending ops and the port working"
         CHECK(rec.at(0).amount == 4);
         CHECK(cpk::thread_alive(p.worker));
         CHECK(cpk::is_epoll_fd(p.epfd));
-        CHECK(completes_a_recv(p.handle, rec, 1));
+        CHECK(cpk::completes_a_recv(p.handle, rec, 1));
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -351,29 +341,19 @@ TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[C
         REQUIRE(p.handle != nullptr);
         cpk::SocketPair sp = cpk::unix_pair();
         static char buf[4];
-        static cpk::Latch* latch = nullptr;
-        latch = new cpk::Latch();  /* outlives a callback that a broken dec_ref left running */
-        rec.op(0).hook = [](cpk::Op&, const cpk::CallbackRecord&) { latch->wait(cpk::kTeardownMs); };
+        cpk::Latch& latch = cpk::hold_callback(rec, 0);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         REQUIRE(completion_port_add(p.handle, &in) == 0);
         REQUIRE(cpk::write_all(sp.b, "data", 4));
         REQUIRE(rec.wait_op(0, cpk::kWaitMs));  /* the worker is inside the callback */
         COMPLETION_PORT_HANDLE h = p.handle;
-        bool returned_early;
-        bool returned_after;
-        int64_t done;
-        {
-            cpk::AsyncCall dec([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
-            returned_early = dec.wait(cpk::kQuietMs);
-            latch->open();
-            returned_after = dec.wait(cpk::kTeardownMs);
-            done = dec.done_ns();
-        }
+        cpk::HeldCall dec = cpk::call_while_held([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref",
+                                                 latch, cpk::kTeardownMs);
         REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
         INFO("the final dec_ref returned while the worker was still inside a callback");
-        CHECK(!returned_early);
-        CHECK(returned_after);
-        CHECK(rec.at(0).end_ns <= done);
+        CHECK(!dec.returned_early);
+        CHECK(dec.returned_after);
+        CHECK(rec.at(0).end_ns <= dec.done_ns);
         CHECK(cpk::wait_thread_gone(p.worker, 1000));
     }
     CPK_GUARD_END(guard);
@@ -400,7 +380,7 @@ TEST_CASE("dec_ref: a NULL handle is ignored", "[CPL_DECREF_007]") {
         completion_port_dec_ref(nullptr);
         /* The port lost no reference. */
         CHECK(cpk::thread_alive(p.worker));
-        CHECK(completes_a_recv(p.handle, rec, 0));
+        CHECK(cpk::completes_a_recv(p.handle, rec, 0));
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -435,18 +415,7 @@ TEST_CASE("dec_ref: pending ops complete once as closing on the caller before de
         cpk::drain(w.b);
         rec.wait_count(4, cpk::kQuietMs);
         INFO(rec.dump());
-        for (size_t op = 0; op < 3; ++op) {
-            std::vector<cpk::CallbackRecord> v = rec.for_op(op);
-            INFO("op " << op);
-            REQUIRE(v.size() == 1);
-            CHECK(v[0].action == COMPLETION_PORT_CLOSING);
-            CHECK(v[0].result == COMPLETION_PORT_RESULT_ABANDONED);
-            CHECK(v[0].amount == 0);
-            CHECK(v[0].tid == me);
-            CHECK(v[0].start_ns >= called);
-            CHECK(v[0].end_ns != 0);
-            CHECK(v[0].end_ns <= returned);
-        }
+        for (size_t op = 0; op < 3; ++op) CHECK(cpk::closed_during_call(rec, op, me, called, returned) == "");
     }
     CPK_GUARD_END(guard);
 }

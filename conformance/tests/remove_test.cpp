@@ -236,18 +236,7 @@ TEST_CASE("remove: pending ops complete once as closing on the caller before rem
         cpk::shutdown_wr(h.b);
         CHECK(cpk::sentinel(p.handle, rec, 2));
         INFO(rec.dump());
-        for (size_t op = 0; op < 2; ++op) {
-            INFO("op " << op);
-            std::vector<cpk::CallbackRecord> v = rec.for_op(op);
-            REQUIRE(v.size() == 1);
-            CHECK(v[0].action == COMPLETION_PORT_CLOSING);
-            CHECK(v[0].result == COMPLETION_PORT_RESULT_ABANDONED);
-            CHECK(v[0].amount == 0);
-            CHECK(v[0].tid == me);
-            CHECK(v[0].start_ns >= called);
-            CHECK(v[0].end_ns != 0);
-            CHECK(v[0].end_ns <= returned);
-        }
+        for (size_t op = 0; op < 2; ++op) CHECK(cpk::closed_during_call(rec, op, me, called, returned) == "");
         INFO(live << " allocations made by add are still live after remove");
         CHECK(live == 0);
         completion_port_dec_ref(p.handle);
@@ -297,32 +286,22 @@ TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REM
         REQUIRE(p.handle != nullptr);
         cpk::SocketPair sp = cpk::unix_pair();
         static char buf[4];
-        static cpk::Latch* latch = nullptr;
-        latch = new cpk::Latch();  /* outlives a callback that a broken remove left running */
-        rec.op(0).hook = [](cpk::Op&, const cpk::CallbackRecord&) { latch->wait(cpk::kTeardownMs); };
+        cpk::Latch& latch = cpk::hold_callback(rec, 0);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         REQUIRE(completion_port_add(p.handle, &in) == 0);
         REQUIRE(cpk::write_all(sp.b, "data", 4));
         REQUIRE(rec.wait_op(0, cpk::kWaitMs));  /* the callback is running, held by the latch */
         COMPLETION_PORT_HANDLE h = p.handle;
         int s = sp.a;
-        bool returned_early;
-        bool returned_after;
-        int64_t remove_done;
-        {
-            cpk::AsyncCall remove([h, s] { completion_port_remove(h, s); }, "completion_port_remove");
-            returned_early = remove.wait(cpk::kQuietMs);
-            latch->open();
-            returned_after = remove.wait(cpk::kWaitMs);
-            remove_done = remove.done_ns();
-        }
+        cpk::HeldCall remove = cpk::call_while_held([h, s] { completion_port_remove(h, s); }, "completion_port_remove",
+                                                    latch, cpk::kWaitMs);
         REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
         int64_t callback_end = rec.at(0).end_ns;
         INFO("remove returned while the socket's callback was still running");
-        CHECK(!returned_early);
-        CHECK(returned_after);
+        CHECK(!remove.returned_early);
+        CHECK(remove.returned_after);
         CHECK(callback_end != 0);
-        CHECK(remove_done >= callback_end);
+        CHECK(remove.done_ns >= callback_end);
         completion_port_dec_ref(p.handle);
     }
     CPK_GUARD_END(guard);

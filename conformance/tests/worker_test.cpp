@@ -10,40 +10,10 @@
 #include <string>
 #include <thread>
 #include <vector>
-#include <time.h>
 
 namespace {
 
 using cpk::Recorder;
-
-/* Polls pred every 2 ms until it holds or timeout_ms passes. Allocation-free. */
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    for (;;) {
-        if (pred()) return true;
-        if (cpk::mono_ns() >= end) return false;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, nullptr);
-    }
-}
-
-/* Final dec_ref with a bound: a teardown that hangs fails the test. */
-bool release(COMPLETION_PORT_HANDLE h) {
-    cpk::AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
-    return call.wait(cpk::kTeardownMs);
-}
-
-/* Every op in [first, first + n) got a callback, within one deadline. */
-bool wait_ops(const Recorder& rec, size_t first, size_t n, int timeout_ms) {
-    const int64_t end = cpk::mono_ns() + cpk::ms_to_ns(timeout_ms);
-    bool all = true;
-    for (size_t i = first; i < first + n; ++i) {
-        int64_t left = (end - cpk::mono_ns()) / 1000000;
-        if (!rec.wait_op(i, left > 0 ? static_cast<int>(left) : 0)) all = false;
-    }
-    return all;
-}
 
 /* A recv op on a fresh socket pair, made readable now; used to prove the
  * worker keeps serving the port. */
@@ -71,11 +41,11 @@ void check_worker_survives(cpk::Fault f, unsigned times) {
     REQUIRE(p.handle != nullptr);
     REQUIRE(p.worker != 0);
     INFO("the worker must call epoll_wait again after each injected result");
-    CHECK(eventually([&] { return cpk::fault_fired(id) >= times; }, cpk::kWaitMs));
+    CHECK(cpk::eventually([&] { return cpk::fault_fired(id) >= times; }, cpk::kWaitMs));
     CHECK(cpk::thread_alive(p.worker));
     CHECK(recv_op_completes(p.handle, rec, 0));
     CHECK(cpk::thread_alive(p.worker));
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     CPK_GUARD_END(guard);
 }
 
@@ -91,7 +61,7 @@ TEST_CASE("worker: every epoll_wait on the port epoll fd has a 2000 ms timeout",
     REQUIRE(p.epfd >= 0);
     /* Two completions: each follows a wait that returned, so >= 2 are recorded. */
     for (size_t i = 0; i < 2; ++i) REQUIRE(recv_op_completes(p.handle, rec, i));
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     cpk::record_stop();
 
     std::vector<cpk::CallRecord> waits = cpk::records(cpk::Fn::epoll_any_wait, p.epfd);
@@ -140,7 +110,7 @@ TEST_CASE("worker: a real epoll_wait timeout does not end the worker", "[CPL_WOR
         }
         return false;
     };
-    bool saw_timeout = eventually(timed_out, 2000 + cpk::kWaitMs);
+    bool saw_timeout = cpk::eventually(timed_out, 2000 + cpk::kWaitMs);
     if (!saw_timeout) {
         /* No timeout in 7 s: the timeout itself is CPL_WORKER_002's business. */
         WARN("the worker's epoll_wait never timed out; nothing to check here");
@@ -148,7 +118,7 @@ TEST_CASE("worker: a real epoll_wait timeout does not end the worker", "[CPL_WOR
         CHECK(cpk::thread_alive(p.worker));
         CHECK(recv_op_completes(p.handle, rec, 0));
     }
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     CPK_GUARD_END(guard);
 }
 
@@ -190,14 +160,14 @@ TEST_CASE("worker: event-driven callbacks run on the worker thread", "[CPL_WORKE
     for (size_t i = 0; i < kOps; ++i) REQUIRE(completion_port_add(p.handle, &in[i]) == 0);
     REQUIRE(cpk::write_all(sp[2].b, data, 5));
     REQUIRE(cpk::shutdown_wr(sp[6].b));
-    REQUIRE(wait_ops(rec, 0, kOps, cpk::kWaitMs));
+    REQUIRE(cpk::wait_all_ops(rec, 0, kOps, cpk::kWaitMs));
 
     std::string bad;
     for (const cpk::CallbackRecord& r : rec.all())
         if (r.tid != p.worker) bad += cpk::describe(r) + "\n";
     INFO("worker tid " << p.worker << ", test thread tid " << me << "\n" << rec.dump());
     CHECK(bad == "");
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -223,11 +193,11 @@ TEST_CASE("worker: callbacks of one port never overlap", "[CPL_WORKER_004]") {
         REQUIRE(completion_port_add(p.handle, &in) == 0);
     }
     for (size_t i = 0; i < kOps; ++i) REQUIRE(cpk::write_all(sp[i].b, "abcd", 4));
-    REQUIRE(wait_ops(rec, 0, kOps, cpk::kWaitMs));
+    REQUIRE(cpk::wait_all_ops(rec, 0, kOps, cpk::kWaitMs));
     REQUIRE(rec.wait_finished(kOps, cpk::kWaitMs));
     INFO(rec.dump());
     CHECK_FALSE(rec.any_overlap());
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -298,7 +268,7 @@ TEST_CASE("worker: each callback is the op own callback with its own context", "
         ++n;
     }
     completion_port_remove(p.handle, sp[6].a);
-    REQUIRE(release(p.handle));
+    REQUIRE(cpk::release_port(p.handle));
 
     INFO(rec.dump());
     CHECK(cpk::bad_context_callbacks() - bad_before == 0);

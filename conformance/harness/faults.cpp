@@ -1,0 +1,40 @@
+/* Fault shorthands (faults.h). */
+#include "faults.h"
+
+namespace cpk {
+
+Fault failing(Fn fn, int fd, int err, unsigned nth, unsigned times) {
+    Fault f;
+    f.fn = fn;
+    f.kind = FaultKind::fail;
+    f.err = err;
+    f.fd = fd;
+    f.nth = nth;
+    f.times = times;
+    return f;
+}
+
+Fault capped(Fn fn, int fd, size_t cap) {
+    Fault f;
+    f.fn = fn;
+    f.kind = FaultKind::cap;
+    f.fd = fd;
+    f.cap = cap;
+    f.times = 0;  /* every call */
+    return f;
+}
+
+Fault alloc_failure(unsigned nth) {
+    Fault f;
+    f.fn = Fn::alloc;
+    f.nth = nth;
+    f.scope = Scope::caller;
+    return f;
+}
+
+int fail_recv(int fd, int err, unsigned nth, unsigned times) { return inject(failing(Fn::recv, fd, err, nth, times)); }
+int cap_recv(int fd, size_t cap) { return inject(capped(Fn::recv, fd, cap)); }
+int fail_send(int fd, int err, unsigned nth, unsigned times) { return inject(failing(Fn::send, fd, err, nth, times)); }
+int cap_send(int fd, size_t cap) { return inject(capped(Fn::send, fd, cap)); }
+
+} // namespace cpk
