@@ -600,7 +600,10 @@ void Model::handle(const cpk::CallbackRecord& r) {
     op.state = Op::Done;
     op.done_action = r.action;
     s.pending.erase(std::remove(s.pending.begin(), s.pending.end(), &op), s.pending.end());
-    std::vector<uint8_t>().swap(op.buf);  /* the port may not touch it any more */
+    /* The port may not touch the buffer any more; quarantine it rather than free it. */
+    quarantine_.push_back(std::move(op.buf));
+    op.buf = std::vector<uint8_t>();
+    if (quarantine_.size() > kQuarantine) quarantine_.pop_front();
     after_hooks(op, r);
 }
 

@@ -190,6 +190,12 @@ private:
     CaseSpec spec_;
     std::vector<std::unique_ptr<Sock>> socks_;   /* spec pairs, then the sentinel */
     std::vector<std::unique_ptr<Op>> ops_;
+    /* Buffers of the last completed ops, kept alive a while: a defective port that
+     * calls back twice (CPL_ADD_010, CPL_RDHUP_002) then writes into live memory and
+     * the model reports the second callback, instead of a use-after-free crash that
+     * names no requirement. */
+    std::deque<std::vector<uint8_t>> quarantine_;
+    static constexpr size_t kQuarantine = 64;
     std::vector<Op*> by_index_;
     size_t absorbed_ = 0;
     int64_t last_event_end_ns_ = 0;
