@@ -4,24 +4,9 @@
  * such ops silently: it fails these, and only these. */
 #include <catch2/catch.hpp>
 
-#include "harness.h"
 #include "pt_driver.h"
-#include "pt_gen.h"
-#include "pt_runner.h"
-
-namespace {
 
 using pt::StepKind;
-
-void run(const char* name, const pt::DriverOptions& o, const pt::Profile& p) {
-    cpk::Guard guard;
-    pt::Driver d(o);
-    pt::check_property(name, [&] { d.run_case(*pt::gen_case(p)); });
-    pt::check_step("release of the shared port", [&] { d.finish(); });
-    CPK_GUARD_END(guard);
-}
-
-} // namespace
 
 /* Removes of sockets with pending ops, some right as the peer writes and some
  * while a slow callback of the socket runs on the worker. */
@@ -34,7 +19,7 @@ TEST_CASE("property: ops pending at remove complete once as closing before remov
     p.add_flags = pt::kOneshot | pt::kRdhup | pt::kSlow;
     p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
         .w(StepKind::PeerRead, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 5);
-    run("closing at remove", o, p);
+    pt::check_driven_property("closing at remove", o, p);
 }
 
 /* Every case has its own port and ends with a final dec_ref from the test
@@ -48,7 +33,7 @@ TEST_CASE("property: ops pending at the final dec_ref complete once as closing a
     pt::Profile p;
     p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
         .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
-    run("closing at release", o, p);
+    pt::check_driven_property("closing at release", o, p);
 }
 
 /* Every case has its own port, released by a dec_ref inside a callback. */
@@ -61,5 +46,5 @@ TEST_CASE("property: the final dec_ref inside a callback releases the port and c
     pt::Profile p;
     p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
         .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
-    run("release in a callback", o, p);
+    pt::check_driven_property("release in a callback", o, p);
 }

@@ -4,24 +4,9 @@
  * not demanded here (closing_props_test.cpp does). */
 #include <catch2/catch.hpp>
 
-#include "harness.h"
 #include "pt_driver.h"
-#include "pt_gen.h"
-#include "pt_runner.h"
-
-namespace {
 
 using pt::StepKind;
-
-void run(const char* name, const pt::DriverOptions& o, const pt::Profile& p) {
-    cpk::Guard guard;
-    pt::Driver d(o);
-    pt::check_property(name, [&] { d.run_case(*pt::gen_case(p)); });
-    pt::check_step("release of the shared port", [&] { d.finish(); });
-    CPK_GUARD_END(guard);
-}
-
-} // namespace
 
 /* A recv and a send pending on one socket both complete; failures report the
  * bytes moved before them (0 for a hang-up or a closing completion). */
@@ -33,7 +18,7 @@ TEST_CASE("property: a recv and a send pending on one socket both complete with 
     pt::Profile p;
     p.w(StepKind::AddRecv, 5).w(StepKind::AddSend, 5).w(StepKind::PeerWrite, 5).w(StepKind::PeerRead, 3)
         .w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
-    run("full duplex", o, p);
+    pt::check_driven_property("full duplex", o, p);
 }
 
 /* Lazy peers take sends of any size: a send waits on a full buffer while the
@@ -47,7 +32,7 @@ TEST_CASE("property: a full send buffer suspends the send and blocking sockets n
     p.blocking = true;
     p.w(StepKind::AddSend, 6).w(StepKind::AddRecv, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 4)
         .w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
-    run("suspended sends", o, p);
+    pt::check_driven_property("suspended sends", o, p);
 }
 
 /* The worker's recv and send fail now and then with EINTR. */
@@ -59,7 +44,7 @@ TEST_CASE("property: EINTR from a recv or send of the worker is retried",
     p.caps = false;  /* a cap fault would shadow the EINTR one */
     p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 2)
         .w(StepKind::Interrupt, 4);
-    run("EINTR", o, p);
+    pt::check_driven_property("EINTR", o, p);
 }
 
 /* Callbacks add the next op on their socket (chains of 1-2), remove their own
@@ -72,5 +57,5 @@ TEST_CASE("property: callbacks add the next op and remove their own socket",
     p.add_flags = pt::kOneshot | pt::kRdhup | pt::kRearm | pt::kRemoveSelf | pt::kSlow;
     p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 1).w(StepKind::PeerWrite, 5)
         .w(StepKind::PeerRead, 2).w(StepKind::PeerShutdown, 1).w(StepKind::Remove, 1);
-    run("callbacks", o, p);
+    pt::check_driven_property("callbacks", o, p);
 }

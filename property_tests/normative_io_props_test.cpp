@@ -4,10 +4,7 @@
  * (pt_model.h). Each property draws a different mix of steps. */
 #include <catch2/catch.hpp>
 
-#include "harness.h"
 #include "pt_driver.h"
-#include "pt_gen.h"
-#include "pt_runner.h"
 
 namespace {
 
@@ -38,13 +35,9 @@ pt::Profile mixed_profile() {
     return p;
 }
 
+/* Normative: no recommended feature is asked of the port. */
 void run_shared(const char* name, const pt::Profile& profile) {
-    cpk::Guard guard;
-    pt::DriverOptions o;  /* normative: no recommended feature */
-    pt::Driver d(o);
-    pt::check_property(name, [&] { d.run_case(*pt::gen_case(profile)); });
-    pt::check_step("release of the shared port", [&] { d.finish(); });
-    CPK_GUARD_END(guard);
+    pt::check_driven_property(name, pt::DriverOptions(), profile);
 }
 
 } // namespace

@@ -5,6 +5,10 @@
 #include <exception>
 #include <thread>
 
+#include <catch2/catch.hpp>
+
+#include "faults.h"
+#include "guard.h"
 #include "pt_failure.h"
 #include "pt_runner.h"
 #include "pt_track.h"
@@ -87,26 +91,14 @@ void Driver::install_caps(const CaseSpec& c) {
     cpk::clear_faults();
     const pid_t w = port_.info.worker;
     if (w == 0) return;
-    if (c.recv_cap) {
-        cpk::Fault f;
-        f.fn = cpk::Fn::recv;
-        f.kind = cpk::FaultKind::cap;
-        f.cap = c.recv_cap;
-        f.times = 0;
+    /* Every recv/send of the worker, on any socket, moves at most the cap. */
+    auto on_worker = [w](cpk::Fault f) {
         f.scope = cpk::Scope::tid;
         f.tid = w;
         (void)cpk::inject(f);
-    }
-    if (c.send_cap) {
-        cpk::Fault f;
-        f.fn = cpk::Fn::send;
-        f.kind = cpk::FaultKind::cap;
-        f.cap = c.send_cap;
-        f.times = 0;
-        f.scope = cpk::Scope::tid;
-        f.tid = w;
-        (void)cpk::inject(f);
-    }
+    };
+    if (c.recv_cap) on_worker(cpk::capped(cpk::Fn::recv, -1, c.recv_cap));
+    if (c.send_cap) on_worker(cpk::capped(cpk::Fn::send, -1, c.send_cap));
 }
 
 ModelEnv Driver::env_for(size_t slot) {
@@ -270,6 +262,14 @@ void Driver::finish() {
     open_ = false;
     for (Slot& s : slots_) s.pool->release_held();
     graveyard_.clear();
+}
+
+void check_driven_property(const char* name, const DriverOptions& o, const Profile& p) {
+    cpk::Guard guard;
+    Driver d(o);
+    check_property(name, [&] { d.run_case(*gen_case(p)); });
+    check_step("release of the shared port", [&] { d.finish(); });
+    CPK_GUARD_END(guard);
 }
 
 } // namespace pt

@@ -19,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "pt_gen.h"
 #include "pt_model.h"
 
 namespace pt {
@@ -66,6 +67,10 @@ private:
     uint32_t serial_ = 10000;
     bool open_ = false;
 };
+
+/* A whole property test on one Driver: `name`'s cases drawn from `p`, then
+ * the release of the shared port; fails the test if an fd or thread is left. */
+void check_driven_property(const char* name, const DriverOptions& o, const Profile& p);
 
 } // namespace pt
 

@@ -158,6 +158,8 @@ private:
     void settle(const char* why);
     void quiesce(const char* why);
     void absorb();
+    void settle_released(const std::vector<Op*>& pending, const char* running_msg, const char* unclosed_id,
+                         const char* unclosed_what);
     void handle(const cpk::CallbackRecord& r);
     void handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r);

@@ -251,13 +251,20 @@ void Model::after_release() {
                 o->closing_by_ns = p.released_ns;
             }
         }
+    settle_released(pending, "CPL_DECREF_004: a callback was still running after the final dec_ref returned",
+                    "CPL_DECREF_008: ", " was pending at the final dec_ref and got no closing completion before it returned");
+}
+
+/* Once the port is released: every callback has been absorbed (else
+ * `running_msg`), and an op still pending then got no closing completion
+ * (`unclosed_id` + op + `unclosed_what`, when closing is demanded). */
+void Model::settle_released(const std::vector<Op*>& pending, const char* running_msg, const char* unclosed_id,
+                            const char* unclosed_what) {
     absorb();
-    if (absorbed_ < env_.rec->count())
-        violated("CPL_DECREF_004: a callback was still running after the final dec_ref returned");
+    if (absorbed_ < env_.rec->count()) violated(running_msg);
     for (Op* o : pending) {
         if (o->state != Op::Pending) continue;
-        if (env_.feat.closing)
-            violated("CPL_DECREF_008: " + op_name(*o) + " was pending at the final dec_ref and got no closing completion before it returned");
+        if (env_.feat.closing) violated(unclosed_id + op_name(*o) + unclosed_what);
         o->state = Op::Dead;
     }
     for (auto& sp : socks_) sp->pending.clear();
@@ -318,16 +325,8 @@ void Model::release_from_callback() {
     for (Op* o : pending) o->closing_by_ns = p.released_ns;
     if (worker_ != 0 && !cpk::wait_thread_gone(worker_, cpk::kTeardownMs))
         violated("CPL_DECREF_010: the worker thread did not exit by itself after a final dec_ref from its callback");
-    absorb();
-    if (absorbed_ < env_.rec->count())
-        violated("CPL_DECREF_010: a callback was still running after the worker exited");
-    for (Op* o : pending) {
-        if (o->state != Op::Pending) continue;
-        if (env_.feat.closing)
-            violated("CPL_DECREF_010: " + op_name(*o) + " was pending at the final dec_ref (in a callback) and got no closing completion");
-        o->state = Op::Dead;
-    }
-    for (auto& sp : socks_) sp->pending.clear();
+    settle_released(pending, "CPL_DECREF_010: a callback was still running after the worker exited",
+                    "CPL_DECREF_010: ", " was pending at the final dec_ref (in a callback) and got no closing completion");
 }
 
 } // namespace pt

@@ -161,6 +161,44 @@ void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t st
     finish_record(r, rc, err, injected);
 }
 
+/* The body every epoll_wait flavour shares: `real()` is the libc call. */
+template <class Real>
+int interposed_wait(Fn fn, int epfd, struct epoll_event* events, int timeout, Real real) {
+    count_enter(fn);
+    int64_t start = now_ns();
+    int rc;
+    int err = 0;
+    bool injected = pre_wait(fn, epfd, &rc, &err);
+    if (!injected) {
+        rc = real();
+        err = errno;
+    }
+    after_wait(fn, epfd, events, rc, timeout, start, err, injected);
+    count_return(fn);
+    errno = err;
+    return rc;
+}
+
+/* The body every recv/send flavour shares: `real(n)` is the libc call with the
+ * length a cap fault may have shortened. */
+template <class Real>
+ssize_t interposed_io(Fn fn, int fd, const void* buf, size_t len, int flags, Real real) {
+    count_enter(fn);
+    int64_t start = now_ns();
+    size_t n = len;
+    long rc = 0;
+    int err = 0;
+    bool injected = false;
+    if (!pre_io(fn, fd, &n, &rc, &err, &injected)) {
+        rc = real(n);
+        err = errno;
+    }
+    record_io(fn, fd, buf, len, flags, start, rc, err, injected);
+    count_return(fn);
+    errno = err;
+    return rc;
+}
+
 } // namespace
 
 extern "C" {
@@ -216,89 +254,36 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
 }
 
 int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-    count_enter(Fn::epoll_wait);
-    int64_t start = now_ns();
-    int rc;
-    int err = 0;
-    bool injected = pre_wait(Fn::epoll_wait, epfd, &rc, &err);
-    if (!injected) {
-        rc = next_fn(r_epoll_wait, "epoll_wait")(epfd, events, maxevents, timeout);
-        err = errno;
-    }
-    after_wait(Fn::epoll_wait, epfd, events, rc, timeout, start, err, injected);
-    count_return(Fn::epoll_wait);
-    errno = err;
-    return rc;
+    return interposed_wait(Fn::epoll_wait, epfd, events, timeout, [&] {
+        return next_fn(r_epoll_wait, "epoll_wait")(epfd, events, maxevents, timeout);
+    });
 }
 
 int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout,
                 const sigset_t* sigmask) {
-    count_enter(Fn::epoll_pwait);
-    int64_t start = now_ns();
-    int rc;
-    int err = 0;
-    bool injected = pre_wait(Fn::epoll_pwait, epfd, &rc, &err);
-    if (!injected) {
-        rc = next_fn(r_epoll_pwait, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
-        err = errno;
-    }
-    after_wait(Fn::epoll_pwait, epfd, events, rc, timeout, start, err, injected);
-    count_return(Fn::epoll_pwait);
-    errno = err;
-    return rc;
+    return interposed_wait(Fn::epoll_pwait, epfd, events, timeout, [&] {
+        return next_fn(r_epoll_pwait, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
+    });
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags) {
-    count_enter(Fn::recv);
-    int64_t start = now_ns();
-    size_t n = len;
-    long rc = 0;
-    int err = 0;
-    bool injected = false;
-    if (!pre_io(Fn::recv, fd, &n, &rc, &err, &injected)) {
-        rc = next_fn(r_recv, "recv")(fd, buf, n, flags);
-        err = errno;
-    }
-    record_io(Fn::recv, fd, buf, len, flags, start, rc, err, injected);
-    count_return(Fn::recv);
-    errno = err;
-    return rc;
+    return interposed_io(Fn::recv, fd, buf, len, flags, [&](size_t n) {
+        return next_fn(r_recv, "recv")(fd, buf, n, flags);
+    });
 }
 
 ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
-    count_enter(Fn::recv);
-    int64_t start = now_ns();
-    size_t n = len;
-    long rc = 0;
-    int err = 0;
-    bool injected = false;
-    if (!pre_io(Fn::recv, fd, &n, &rc, &err, &injected)) {
-        /* The real __recv_chk aborts on len > buflen; pass the caller's len
-         * check through by keeping buflen. */
-        rc = next_fn(r_recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
-        err = errno;
-    }
-    record_io(Fn::recv, fd, buf, len, flags, start, rc, err, injected);
-    count_return(Fn::recv);
-    errno = err;
-    return rc;
+    /* The real __recv_chk aborts on len > buflen: keeping buflen passes the
+     * caller's own check through. */
+    return interposed_io(Fn::recv, fd, buf, len, flags, [&](size_t n) {
+        return next_fn(r_recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
+    });
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags) {
-    count_enter(Fn::send);
-    int64_t start = now_ns();
-    size_t n = len;
-    long rc = 0;
-    int err = 0;
-    bool injected = false;
-    if (!pre_io(Fn::send, fd, &n, &rc, &err, &injected)) {
-        rc = next_fn(r_send, "send")(fd, buf, n, flags);
-        err = errno;
-    }
-    record_io(Fn::send, fd, buf, len, flags, start, rc, err, injected);
-    count_return(Fn::send);
-    errno = err;
-    return rc;
+    return interposed_io(Fn::send, fd, buf, len, flags, [&](size_t n) {
+        return next_fn(r_send, "send")(fd, buf, n, flags);
+    });
 }
 
 } // extern "C"
