@@ -1,6 +1,8 @@
 /* Shared expectation helpers. */
 #include "expect.h"
 
+#include "verdict.h"
+
 namespace cpk {
 
 namespace {
@@ -18,6 +20,7 @@ std::string got_instead(const Recorder& rec, size_t op, const std::string& expec
 } // namespace
 
 bool release_port(COMPLETION_PORT_HANDLE h, int timeout_ms) {
+    PhaseScope phase("release");
     AsyncCall call([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref");
     return call.wait(timeout_ms);
 }

@@ -14,6 +14,7 @@
 #include "interpose.h"
 #include "recorder.h"
 #include "sync.h"
+#include "verdict.h"
 
 namespace cpk {
 
@@ -103,5 +104,9 @@ AllocBalance allocation_balance(size_t cycles, Step step, int settle_ms = 2000) 
 }
 
 } // namespace cpk
+
+/* The final dec_ref of a test's port returned in time (CPL_DECREF_004: it
+ * returns once the worker is joined; one that never returns fails here). */
+#define CPK_RELEASE(h) CPK_REQUIRE("CPL_DECREF_004", ::cpk::release_port(h))
 
 #endif

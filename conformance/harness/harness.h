@@ -1,5 +1,5 @@
 /* cpkit conformance harness: the one header a test includes (after
- * <catch2/catch.hpp>) as #include "harness.h" (the build adds
+ * "cpk_catch.h", which picks Catch2 v2 or v3) as #include "harness.h" (the build adds
  * -Iconformance/harness). Namespace cpk.
  *
  *   interpose.h  syscall/allocator interposition: recording, fault injection,
@@ -18,22 +18,26 @@
  *   faults.h     fault shorthands: failing, capped, alloc_failure,
  *                fail_recv/cap_recv, fail_send/cap_send
  *   held.h       hold_callback (a callback held on a latch), call_while_held
+ *   verdict.h    CPK_CHECK/CPK_REQUIRE(req, ...): checks that name their
+ *                requirement as data; CPK_KIT_REQUIRE for the kit's own
+ *                preconditions; phases (tools/RESULTS.md)
  *   sanitizer.h  LsanIgnore (keep a failure path's leak out of LSan's report)
  *
  * Typical test:
  *   cpk::Guard guard;
  *   cpk::Recorder& rec = cpk::persistent_recorder();
  *   cpk::PortInfo p = cpk::create_port();
- *   REQUIRE(p.handle != nullptr);
+ *   CPK_REQUIRE_PORT(p);                        // CPL_CREATE_004
  *   cpk::SocketPair sp = cpk::unix_pair();
+ *   CPK_KIT_REQUIRE(sp.ok());                   // the kit's own precondition
  *   static char buf[16];           // outlives a late callback of a broken port
  *   auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
- *   REQUIRE(completion_port_add(p.handle, &in) == 0);
- *   REQUIRE(cpk::write_all(sp.b, "x", 1));
- *   REQUIRE(rec.wait_op(0, cpk::kWaitMs));
- *   completion_port_dec_ref(p.handle);
+ *   CPK_REQUIRE_ADD(p.handle, &in);             // CPL_ADD_007 (or CPL_ADD_006)
+ *   CPK_KIT_REQUIRE(cpk::write_all(sp.b, "x", 1));
+ *   CPK_REQUIRE("CPL_RECV_001", rec.wait_op(0, cpk::kWaitMs));
+ *   CPK_RELEASE(p.handle);                      // CPL_DECREF_004
  *   sp = {};                       // close sockets before the guard check
- *   CPK_GUARD_END(guard);
+ *   CPK_GUARD_END(guard);                       // CPL_DECREF_003, CPL_DECREF_002
  */
 #ifndef CPK_HARNESS_H
 #define CPK_HARNESS_H
@@ -43,6 +47,7 @@
 #include <cerrno>
 
 #include "c_pal/completion_port_linux.h"
+#include "verdict.h"
 #include "interpose.h"
 #include "recorder.h"
 #include "sockets.h"

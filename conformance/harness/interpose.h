@@ -196,6 +196,20 @@ bool created_thread_finished(uint64_t index);
  * tracked), or -1. */
 int last_epoll_fd_created();
 
+/* ---- epoll_ctl calls of the current thread (always kept) ----------------- */
+
+struct CtlCall {
+    int op;      /* EPOLL_CTL_ADD/MOD/DEL */
+    int target;  /* the socket */
+    int rc;      /* return value */
+    int err;     /* errno when rc < 0, else 0 */
+};
+/* A mark to pass to thread_ctl_since(). */
+uint64_t thread_ctl_mark();
+/* Copies the epoll_ctl calls this thread made since `mark` (the last 8 at
+ * most, oldest first) into out; returns how many. Allocation-free. */
+int thread_ctl_since(uint64_t mark, CtlCall* out, int max);
+
 /* ---- Everything ---------------------------------------------------------- */
 
 /* Stops recording and allocation tracking and removes every fault. */

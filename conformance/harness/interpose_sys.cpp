@@ -44,6 +44,12 @@ std::atomic<recv_t> r_recv{nullptr};
 std::atomic<recv_chk_t> r_recv_chk{nullptr};
 std::atomic<send_t> r_send{nullptr};
 
+/* The last epoll_ctl calls of each thread, always kept: lets a failed add be
+ * blamed on what it did (CPL_ADD_006: MOD failed with ENOENT and no ADD). */
+constexpr int kCtlRing = 8;
+__thread uint64_t t_ctl_count = 0;
+__thread CtlCall t_ctl_ring[kCtlRing];
+
 /* Armed work only outside harness bookkeeping. */
 bool active() { return t_depth == 0; }
 
@@ -201,6 +207,19 @@ ssize_t interposed_io(Fn fn, int fd, const void* buf, size_t len, int flags, Rea
 
 } // namespace
 
+namespace cpk {
+
+uint64_t thread_ctl_mark() { return t_ctl_count; }
+
+int thread_ctl_since(uint64_t mark, CtlCall* out, int max) {
+    uint64_t first = t_ctl_count - mark > static_cast<uint64_t>(kCtlRing) ? t_ctl_count - kCtlRing : mark;
+    int n = 0;
+    for (uint64_t i = first; i < t_ctl_count && n < max; ++i) out[n++] = t_ctl_ring[i % kCtlRing];
+    return n;
+}
+
+} // namespace cpk
+
 extern "C" {
 
 int epoll_create(int size) __THROW { return create_common(Fn::epoll_create, size, false); }
@@ -238,6 +257,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
             else epmap_del(epfd, fd);
         }
     }
+    t_ctl_ring[t_ctl_count++ % kCtlRing] = CtlCall{op, fd, rc, rc < 0 ? err : 0};
     if (active() && recording()) {
         CallRecord r = base(Fn::epoll_ctl, epfd, start);
         r.op = op;

@@ -1,7 +1,9 @@
 /* create_port: a port plus its epoll fd and worker thread, as observed. */
 #include "port.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sys/epoll.h>
 
 #include <ctime>
@@ -92,6 +94,32 @@ bool completes_a_recv(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op) {
     if (completion_port_add(port, &in) != 0) return false;
     if (!write_all(sp.b, "x", 1)) return false;
     return rec.wait_op(op, kWaitMs) && rec.for_op(op).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN;
+}
+
+const char* add_failure_requirement(uint64_t mark) {
+    CtlCall c[8];
+    int n = thread_ctl_since(mark, c, 8);
+    for (int i = 0; i < n; ++i) {
+        if (c[i].op != EPOLL_CTL_MOD || c[i].rc == 0 || c[i].err != ENOENT) continue;
+        bool added = false;
+        for (int j = i + 1; j < n; ++j) added |= c[j].op == EPOLL_CTL_ADD && c[j].target == c[i].target;
+        if (!added) return "CPL_ADD_006";
+    }
+    return "CPL_ADD_007";
+}
+
+std::string describe_ctl_since(uint64_t mark) {
+    CtlCall c[8];
+    int n = thread_ctl_since(mark, c, 8);
+    if (n == 0) return "none";
+    std::string s;
+    for (int i = 0; i < n; ++i) {
+        const char* op = c[i].op == EPOLL_CTL_ADD ? "ADD" : c[i].op == EPOLL_CTL_MOD ? "MOD" : c[i].op == EPOLL_CTL_DEL ? "DEL" : "?";
+        if (!s.empty()) s += ", ";
+        s += std::string("EPOLL_CTL_") + op + " fd " + std::to_string(c[i].target) + " -> " + std::to_string(c[i].rc);
+        if (c[i].rc < 0) s += std::string(" (") + strerror(c[i].err) + ")";
+    }
+    return s;
 }
 
 std::string events_name(uint32_t events) {

@@ -7,10 +7,11 @@
 #include <sys/types.h>
 
 #include "c_pal/completion_port_linux.h"
+#include "sync.h"
+#include "verdict.h"
 
 namespace cpk {
 
-constexpr int kWaitMsPort = 5000;  /* = kWaitMs (sync.h) */
 
 /* A port plus what the harness could learn about it at creation. */
 struct PortInfo {
@@ -38,7 +39,7 @@ class Recorder;
 
 /* Waits until some thread is blocked inside epoll_wait/epoll_pwait
  * (interposer counters: entered > returned). True if seen in time. */
-bool wait_blocked_in_epoll_wait(int timeout_ms = kWaitMsPort);
+bool wait_blocked_in_epoll_wait(int timeout_ms = kWaitMs);
 
 /* Sentinel for "must not happen" checks: proves the port's worker went past
  * everything that happened before the call. Adds a recv op (rec.op(op_index),
@@ -52,9 +53,32 @@ bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int q
  * Shows the port works. Leaves no descriptor. */
 bool completes_a_recv(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op);
 
+/* The requirement a failed completion_port_add of a test's setup violates,
+ * from the epoll_ctl calls this thread made since `mark`: CPL_ADD_006 when an
+ * EPOLL_CTL_MOD failed with ENOENT and no EPOLL_CTL_ADD followed it, else
+ * CPL_ADD_007 (a valid add on a live port returns 0). */
+const char* add_failure_requirement(uint64_t mark);
+/* Those epoll_ctl calls as text, for the failure's context. */
+std::string describe_ctl_since(uint64_t mark);
+
 /* EPOLL* mask as text, e.g. "IN|OUT|ONESHOT". */
 std::string events_name(uint32_t events);
 
 } // namespace cpk
+
+/* Setup steps of a test, each a check of its own requirement (not of the
+ * test's tags): create returned a port (CPL_CREATE_004); a valid add
+ * returned 0 (CPL_ADD_007, or CPL_ADD_006 when the add never fell back to
+ * EPOLL_CTL_ADD). */
+#define CPK_REQUIRE_PORT(p) CPK_REQUIRE("CPL_CREATE_004", (p).handle != nullptr)
+#define CPK_REQUIRE_ADD(port, ingress)                                                    \
+    do {                                                                                  \
+        uint64_t cpk_mark_ = ::cpk::thread_ctl_mark();                                    \
+        int cpk_add_rc_ = completion_port_add((port), (ingress));                         \
+        const char* cpk_add_req_ = cpk_add_rc_ == 0 ? "CPL_ADD_007" : ::cpk::add_failure_requirement(cpk_mark_); \
+        INFO("completion_port_add returned " << cpk_add_rc_ << "; its epoll_ctl calls: "  \
+             << ::cpk::describe_ctl_since(cpk_mark_));                                    \
+        CPK_REQUIRE(cpk_add_req_, cpk_add_rc_ == 0);                                      \
+    } while (0)
 
 #endif

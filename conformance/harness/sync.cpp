@@ -4,12 +4,26 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sys/time.h>
 #include <unistd.h>
 
 namespace cpk {
+
+namespace {
+
+int env_ms(const char* name, int fallback) {
+    const char* s = getenv(name);
+    int v = s ? atoi(s) : 0;
+    return v > 0 ? v : fallback;
+}
+
+} // namespace
+
+const int kWaitMs = env_ms("CPK_WAIT_MS", 5000);
+const int kTeardownMs = env_ms("CPK_TEARDOWN_MS", 10000);
 
 int64_t mono_ns() {
     struct timespec ts;
