@@ -56,7 +56,7 @@ struct ResultListener : ListenerBase {
 
     static void record(Catch::AssertionStats const& stats) {
         const Catch::AssertionResult& r = stats.assertionResult;
-        if (r.isOk()) return;
+        if (r.isOk() || assertions_recorded_elsewhere()) return;
         ViolationRecord v;
         v.requirement = current_requirement();
         v.kind = kind_of(r.getResultType());

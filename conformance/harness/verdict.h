@@ -23,6 +23,18 @@
 
 namespace cpk {
 
+/* While one exists, failed Catch2 assertions of this thread are not written
+ * to the result file: the caller has written a richer record itself with
+ * record_violation (a property test's trace and replay string). */
+class RecordedScope {
+public:
+    RecordedScope();
+    ~RecordedScope();
+    RecordedScope(const RecordedScope&) = delete;
+    RecordedScope& operator=(const RecordedScope&) = delete;
+};
+bool assertions_recorded_elsewhere();
+
 /* The pseudo-requirement of the kit's own preconditions. */
 constexpr const char* kKit = "KIT";
 
