@@ -33,6 +33,8 @@ $(CONF_BIN): $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_DEPS) | deps
 	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS)
 
 VALIDATE_BINS += $(CONF_BIN)
+# The kit's own objects: validate's first build step (tools/tools.mk).
+VALIDATE_KIT_OBJS += $(BUILD)/catch2_main.o $(CONF_KIT_OBJS)
 
 .PHONY: conformance-build conformance-run
 conformance-build: $(CONF_BIN)

@@ -28,9 +28,12 @@ IMPL_OBJS      := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FIL
 # Any change of IMPL, IMPL_CFLAGS or IMPL_LDLIBS rebuilds: the stamp changes.
 IMPL_STAMP     := $(VALIDATE_DIR)/impl.flags
 IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS)
-$(shell mkdir -p $(VALIDATE_DIR) && \
-  if [ "$$(cat $(IMPL_STAMP) 2>/dev/null)" != "$(subst ",\",$(IMPL_STAMP_TXT))" ]; then \
-    printf '%s\n' "$(subst ",\",$(IMPL_STAMP_TXT))" > $(IMPL_STAMP); fi)
+# A rule, not a parse-time $(shell): `make -n` writes nothing. The file is rewritten
+# only when its text changes, so its objects rebuild only then.
+.PHONY: cpk-impl-stamp-force
+$(IMPL_STAMP): cpk-impl-stamp-force
+	@mkdir -p $(@D); if [ "$$(cat $@ 2>/dev/null)" != "$(subst ",\",$(IMPL_STAMP_TXT))" ]; then \
+	  printf '%s\n' "$(subst ",\",$(IMPL_STAMP_TXT))" > $@; fi
 
 define IMPL_OBJ_template
 $(call impl_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps

@@ -31,6 +31,7 @@ $(PT_BIN): $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_DEPS) | d
 	  -lrapidcheck -ldl -pthread $(IMPL_LDLIBS)
 
 VALIDATE_BINS += $(PT_BIN)
+VALIDATE_KIT_OBJS += $(PT_OBJS)
 
 PT_ENV := ASAN_OPTIONS="$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1" \
   UBSAN_OPTIONS="$${UBSAN_OPTIONS:+$$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"

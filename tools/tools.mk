@@ -1,7 +1,8 @@
 # Traceability and validation (tools/, Python 3 standard library only).
 #   make trace        spec <-> seed, tests, reference: strict, fails listing offenders
+#                     (bare Catch2 checks: a warning; TRACE_STRICT_CHECKS=1 an error)
 #   make trace-json   writes $(TRACE_JSON) and never fails (validate reads it)
-#   make validate [IMPL=...]   runs every test binary in VALIDATE_BINS, one process per test
+#   make validate [IMPL=...]   builds and runs every test binary in VALIDATE_BINS, one process per test
 #   make tools-check  self-test of these tools against a fixture Catch2 binary
 
 TRACE_JSON       := $(BUILD)/trace/requirements.json
@@ -12,32 +13,44 @@ VALIDATE_JOBS    ?= $(NPROC)
 
 .PHONY: trace trace-json validate check-validate-reference tools-check
 
+# TRACE_STRICT_CHECKS=1: a bare Catch2 check in conformance/tests/ is an error.
+TRACE_STRICT_CHECKS ?=
 trace:
-	$(PYTHON) tools/trace.py --seed "$(SEED)" --out $(TRACE_JSON)
+	$(PYTHON) tools/trace.py --seed "$(SEED)" --out $(TRACE_JSON) \
+	  $(if $(filter 1 y yes true on,$(strip $(TRACE_STRICT_CHECKS))),--strict-checks)
 
 trace-json:
 	@$(PYTHON) tools/trace.py --seed "$(SEED)" --out $(TRACE_JSON) --json-only
 
-# VALIDATE_BINS is filled by conformance.mk and property_tests.mk; expand it when the
-# rule is used so that a fragment included later can still add to it.
-# REQUIREMENTS_REPORT (coverage/coverage.mk, optional) renders the requirement report
-# from report.json; it runs whenever validate.py wrote a report (status 0 or 1), and
-# validate.py's status is kept.
-# The binaries are built inside the recipe: an implementation that does not build still
-# gets a report (every api/sys requirement FAILED, with the build's last lines).
+# validate.py (tools/cpkit/run.py) drives everything: the dependency check, the three
+# build steps through the sub-make VALIDATE_SUBMAKE (validate-kit, validate-impl,
+# validate-link below), the hang probe and one process per test. The sub-make is named
+# through a variable of its own so that `make -n validate` runs nothing.
+#   ONLY="CPL_RECV_* CPL_ADD_005"  only the tests tagged with these IDs (globs)
+#   RERUN_FAILED=1                 only the tests that failed in REPORT_DIR's last report
+#   VALIDATE_REPEAT=N              rerun each failing test N more times (failed_runs/runs)
+#   STRICT=1                       recommended failures count for the exit status too
+# Exit status: 0 conforms, 1 does not, 2 the kit could not judge (tools/RESULTS.md).
+ONLY            ?=
+RERUN_FAILED    ?=
+VALIDATE_REPEAT ?= 0
+STRICT          ?=
+VALIDATE_SUBMAKE = $(MAKE) --no-print-directory
+cpk_yes          = $(filter 1 y yes true on,$(strip $(1)))
+
 validate: trace-json
-	@mkdir -p "$(REPORT_DIR)"; echo "validate: building the test binaries for $(VALIDATE_NAME) (log: $(REPORT_DIR)/build.log)"; \
-	if ! $(MAKE) --no-print-directory $(VALIDATE_BINS) > "$(REPORT_DIR)/build.log" 2>&1; then \
-	  tail -n 30 "$(REPORT_DIR)/build.log" >&2; \
-	  echo "validate: the implementation did not build; full log: $(REPORT_DIR)/build.log" >&2; \
-	fi; \
-	status=0; $(PYTHON) tools/validate.py --name "$(VALIDATE_NAME)" --impl "$(strip $(IMPL_FILES))" \
-	  --report-dir "$(REPORT_DIR)" --requirements $(TRACE_JSON) --build-log "$(REPORT_DIR)/build.log" \
-	  --timeout $(VALIDATE_TIMEOUT) --jobs $(VALIDATE_JOBS) $(addprefix --bin ,$(VALIDATE_BINS)) \
-	  || status=$$?; \
-	$(if $(strip $(REQUIREMENTS_REPORT)),if [ $$status -le 1 ]; then $(REQUIREMENTS_REPORT) \
-	  || { echo "validate: the requirement report failed: $(REQUIREMENTS_REPORT)" >&2; exit 3; }; fi;) \
-	exit $$status
+	@$(PYTHON) tools/validate.py --name "$(VALIDATE_NAME)" --impl "$(strip $(IMPL_FILES))" \
+	  --impl-kind $(IMPL_KIND) --report-dir "$(REPORT_DIR)" --requirements $(TRACE_JSON) \
+	  --timeout $(VALIDATE_TIMEOUT) --jobs $(VALIDATE_JOBS) --repeat "$(VALIDATE_REPEAT)" \
+	  --deps "sh mk/install-deps.sh $(DEPS_PACKAGES)" --make "$(VALIDATE_SUBMAKE)" --probe \
+	  $(if $(strip $(ONLY)),--only "$(ONLY)") $(if $(call cpk_yes,$(RERUN_FAILED)),--rerun-failed) \
+	  $(if $(call cpk_yes,$(STRICT)),--strict) $(addprefix --bin ,$(VALIDATE_BINS))
+
+# The three build steps (run by validate.py, one after the other).
+.PHONY: validate-kit validate-impl validate-link
+validate-kit: $(VALIDATE_KIT_OBJS)
+validate-impl: $(IMPL_DEPS)
+validate-link: $(VALIDATE_BINS)
 
 # The reference, validated exactly as a third party's sources would be.
 check-validate-reference:

@@ -5,9 +5,13 @@ Fails (exit 1) listing the offenders unless
   * every requirement ID cited in the repository (outside spec/ and build/) is in the spec;
   * every api/sys requirement is a tag of a Catch2 test in conformance/ or property_tests/,
     every internal one a tag of a test in reference/tests/ (--allow-untested: warn only);
+  * every normative api/sys requirement is a tag of a test in conformance/ (a
+    deterministic check, not only a property);
   * every requirement is cited in reference/src/;
   * every prose line or bullet of the seed appears verbatim in some requirement's Seed
     (skipped with a warning when the seed file is absent).
+Warns about Catch2 checks written bare in conformance/tests/ (CHECK, REQUIRE, ... outside
+the CPK_ macros, so they name no requirement); --strict-checks makes that an error.
 Writes build/trace/requirements.json in every case the spec can be parsed.
 """
 
@@ -18,11 +22,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cpkit_sources  # noqa: E402
-import cpkit_spec  # noqa: E402
+from cpkit import sources as cpkit_sources  # noqa: E402
+from cpkit import spec as cpkit_spec  # noqa: E402
 
 API_TEST_DIRS = ("conformance/", "property_tests/")
 UNIT_TEST_DIRS = ("reference/tests/",)
+DETERMINISTIC_DIRS = ("conformance/",)
+CHECKED_TEST_DIRS = ("conformance/tests/",)
 IMPL_DIRS = ("reference/src/",)
 
 
@@ -35,6 +41,8 @@ def collect(root, reqs, seed_path):
     by_id = {r["id"]: r for r in reqs}
     levels = {r["id"]: r["level"] for r in reqs}
     tests = {r["id"]: [] for r in reqs}
+    deterministic = {r["id"]: [] for r in reqs}
+    bare = []
     unit_tests = {r["id"]: [] for r in reqs}
     implemented = {r["id"]: [] for r in reqs}
     problems = []
@@ -52,6 +60,9 @@ def collect(root, reqs, seed_path):
                 implemented[cited].append({"file": rel, "line": line})
         if not rel.endswith(cpkit_sources.CPP_EXTS):
             continue
+        if _under(rel, CHECKED_TEST_DIRS):
+            bare += ["%s:%d: bare %s(...): use CPK_%s(<requirement>, ...)" % (rel, line, macro, macro)
+                     for macro, line in cpkit_sources.bare_checks(text)]
         in_api = _under(rel, API_TEST_DIRS)
         in_unit = _under(rel, UNIT_TEST_DIRS)
         if not (in_api or in_unit):
@@ -62,6 +73,8 @@ def collect(root, reqs, seed_path):
                 continue  # already reported as an unknown citation
             entry = {"file": rel, "line": line, "name": name}
             (tests if in_api else unit_tests)[tag_id].append(entry)
+            if _under(rel, DETERMINISTIC_DIRS):
+                deterministic[tag_id].append(entry)
             if name is not None:
                 per_case.setdefault(name, set()).add(levels[tag_id])
         for name, lv in sorted(per_case.items()):
@@ -82,6 +95,14 @@ def collect(root, reqs, seed_path):
         elif not tests[r["id"]]:
             untested.append("%s (%s, %s): no Catch2 test in %s tags it"
                             % (r["id"], r["observability"], r["level"], " or ".join(API_TEST_DIRS)))
+    no_check = ["%s (%s, normative): no test in %s tags it (property tests alone are not a "
+                "deterministic check)" % (r["id"], r["observability"], " or ".join(DETERMINISTIC_DIRS))
+                for r in reqs if r["level"] == "normative" and r["observability"] != "internal"
+                and tests[r["id"]] and not deterministic[r["id"]]]
+    if no_check:
+        problems.append(("normative requirements without a deterministic check", no_check))
+    n_deterministic = sum(1 for r in reqs if r["level"] == "normative" and r["observability"] != "internal"
+                          and deterministic[r["id"]])
     unimplemented = ["%s (%s): not cited in %s" % (r["id"], r["level"], " or ".join(IMPL_DIRS))
                      for r in reqs if not implemented[r["id"]]]
     if unimplemented:
@@ -109,7 +130,7 @@ def collect(root, reqs, seed_path):
             "unit_tests": unit_tests[r["id"]],
             "implemented_at": implemented[r["id"]],
         })
-    return out, untested, problems, warnings
+    return out, untested, problems, warnings, bare, n_deterministic
 
 
 def write_json(path, data):
@@ -130,6 +151,8 @@ def main(argv=None):
     ap.add_argument("--out", help="JSON output (default: ROOT/build/trace/requirements.json)")
     ap.add_argument("--allow-untested", action="store_true",
                     help="report untested requirements as a warning (development only)")
+    ap.add_argument("--strict-checks", action="store_true",
+                    help="bare Catch2 checks in conformance/tests/ are an error, not a warning")
     ap.add_argument("--json-only", action="store_true",
                     help="write the JSON and exit 0 whatever the checks find")
     args = ap.parse_args(argv)
@@ -145,7 +168,12 @@ def main(argv=None):
         print("trace: cannot parse the spec:\n%s" % e, file=sys.stderr)
         return 1
 
-    out, untested, problems, warnings = collect(root, reqs, seed_path)
+    out, untested, problems, warnings, bare, n_deterministic = collect(root, reqs, seed_path)
+    if bare and args.strict_checks:
+        problems.append(("bare Catch2 checks (they name no requirement)", bare))
+    elif bare:
+        warnings.append("%d bare Catch2 check(s) in %s name no requirement (--strict-checks makes "
+                        "this an error):\n    %s" % (len(bare), " or ".join(CHECKED_TEST_DIRS), "\n    ".join(bare)))
     if untested and not args.allow_untested:
         problems.insert(1 if problems and problems[0][0].startswith("requirement IDs") else 0,
                         ("requirements no test checks", untested))
@@ -175,6 +203,7 @@ def main(argv=None):
         for item in items:
             print("    " + item)
     print(summary)
+    print("%d normative requirements with a deterministic check" % n_deterministic)
     if problems:
         print("trace: FAILED (%s); details in %s" % (
             ", ".join("%d %s" % (len(i), t.split(" (")[0]) for t, i in problems),

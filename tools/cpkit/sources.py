@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 
-from cpkit_spec import ID_LIKE_RE
+from .spec import ID_LIKE_RE
 
 CPP_EXTS = (".c", ".h", ".cc", ".cpp", ".cxx", ".hh", ".hpp", ".hxx", ".ipp", ".inl")
 # Directories never scanned: generated output, VCS data, and the spec (it defines the IDs).
@@ -206,3 +206,14 @@ def test_cases(text):
             if _TAGS_ONLY_RE.match(s):
                 emit(frame, s, soff)
     return out
+
+
+BARE_CHECKS = ("CHECK", "REQUIRE", "FAIL", "CHECK_FALSE", "REQUIRE_FALSE", "FAIL_CHECK")
+
+
+def bare_checks(text):
+    """(macro, line) for every Catch2 check written bare, outside the CPK_ macros that
+    name their requirement (comments and string literals do not count)."""
+    line_of = LineIndex(text).line
+    return [(name, line_of(off)) for kind, name, off in _lex(text)
+            if kind == "open" and name in BARE_CHECKS]

@@ -1,6 +1,5 @@
-"""Listing and running Catch2 v2 test cases, one process per test, and reading results.
-
-Used by validate.py. Standard library only.
+"""Catch2 v2 test binaries: listing their tests, running one test per process,
+reading the XML result and the sanitizer report in stderr. Standard library only.
 """
 
 import html
@@ -141,10 +140,16 @@ class Runner:
         for pid in list(self._running):
             _killpg(pid)
 
-    def run(self, binary, name, base_path):
-        """Run `binary "<name>" -r xml -o <base>.xml`; return the raw outcome dict."""
+    def run(self, binary, name, base_path, extra_env=None, timeout=None):
+        """Run `binary "<name>" -r xml -o <base>.xml` with CPK_RESULT_FILE=<base>.jsonl
+        (plus extra_env); return the raw outcome dict."""
         xml_path, out_path, err_path = base_path + ".xml", base_path + ".out", base_path + ".err"
-        for p in (xml_path, out_path, err_path):
+        result_path = base_path + ".jsonl"
+        env = dict(self.env)
+        env.update(extra_env or {})
+        env["CPK_RESULT_FILE"] = os.path.abspath(result_path)
+        timeout = self.timeout if timeout is None else timeout
+        for p in (xml_path, out_path, err_path, result_path):
             if os.path.exists(p):
                 os.unlink(p)
         start = time.monotonic()
@@ -153,15 +158,16 @@ class Runner:
             # start_new_session: one process group to kill on timeout.
             proc = subprocess.Popen([binary, name, "-r", "xml", "-o", xml_path],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    env=self.env, restore_signals=True, start_new_session=True)
+                                    env=env, restore_signals=True, start_new_session=True)
         self._running.add(proc.pid)
         try:
-            timed_out = not _wait(proc, self.timeout)
+            timed_out = not _wait(proc, timeout)
         finally:
             self._running.discard(proc.pid)
         seconds = time.monotonic() - start
         return {"returncode": proc.returncode, "timed_out": timed_out, "seconds": seconds,
-                "xml": xml_path, "stdout": out_path, "stderr": err_path}
+                "timeout": timeout, "xml": xml_path, "stdout": out_path, "stderr": err_path,
+                "result": result_path}
 
 
 def _killpg(pgid):
@@ -341,62 +347,31 @@ def sanitizer_report(err):
     return headline, frame, (s.group(0).strip() if s else None)
 
 
-def classify(name, outcome, timeout):
-    """Turn a raw outcome into (verdict, kind, message, details). A test passes iff it
-    exited 0 and its XML result says success."""
-    xml = parse_result_xml(outcome["xml"], name)
-    err = read_stderr(outcome["stderr"])
-    rc = outcome["returncode"]
-    failures = [describe_failure(f) for f in xml["failures"]]
-    first = failures[0] + (" (+%d more)" % (len(failures) - 1) if len(failures) > 1 else "") if failures else None
-    san = sanitizer_report(err) if (rc != 0 or outcome["timed_out"]) else None
-    tail = stderr_tail(err)
-    details = {"exit_status": rc, "timed_out": outcome["timed_out"], "failures": failures,
-               "stderr_tail": tail, "result_found": xml["found"], "result_complete": xml["complete"],
-               "files": {k: outcome[k] for k in ("xml", "stdout", "stderr")}}
-
-    def with_tail(msg):
-        return msg + (" | stderr: " + " / ".join(tail[-3:]) if tail else "")
-
-    if outcome["timed_out"]:
-        msg = "timeout: no result after %g s, process group killed" % timeout
-        if first:
-            msg += "; last failure: " + first
-        return "fail", "timeout", with_tail(msg), details
-    if rc < 0:
-        sig = signal_name(-rc)
-        kind = "abort" if -rc == signal.SIGABRT else "crash"
-        msg = ("aborted (%s)" if kind == "abort" else "crashed: killed by %s") % sig
-        if san:
-            msg += "; " + _san_text(san)
-        if first:
-            msg += "; " + first
-        return "fail", kind, with_tail(msg), details
-    if rc != 0 and (san or ("Sanitizer" in err and not failures)):
-        msg = "sanitizer: " + (_san_text(san) if san else "report in stderr")
-        if first:
-            msg += "; " + first
-        return "fail", "sanitizer", msg if san else with_tail(msg), details
-    if failures:
-        return "fail", "assertion", first, details
-    if rc != 0:
-        return "fail", "exit", with_tail("exit status %d without a failed check in the result" % rc), details
-    if not xml["found"]:
-        return "fail", "no-result", with_tail("missing result: exit status 0 but no result for this "
-                                              "test in the XML (name not matched?)"), details
-    if not xml["complete"]:
-        return "fail", "no-result", with_tail("missing result: the process exited with status 0 "
-                                              "before the test's result was complete"), details
-    if not xml["success"]:
-        return "fail", "assertion", "the XML result says failure (no failed check recorded)", details
-    return "pass", "pass", None, details
+_ANY_FRAME_RE = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ (?:in (\S+) ?)?(.*)$")
 
 
-def _san_text(san):
-    headline, frame, summary = san
-    text = headline
-    if frame:
-        text += " in " + frame
-    if summary and summary not in headline:
-        text += " (%s)" % summary
-    return text
+def sanitizer_frames(err):
+    """Every stack frame of the first sanitizer report in stderr (the access, the
+    allocation and the free stacks alike) as (function, location) pairs, where
+    location is "file:line[:col]" or "(module+0xoffset)"."""
+    m = _SAN_HEADLINE_RE.search(err)
+    if not m:
+        return []
+    frames = []
+    for ln in err[m.start():].splitlines():
+        if _SAN_SUMMARY_RE.search(ln):
+            break
+        fm = _ANY_FRAME_RE.match(ln)
+        if fm:
+            frames.append(((fm.group(1) or "").strip(), fm.group(2).strip()))
+    return frames
+
+
+def sanitizer_location(err):
+    """file:line of the first frame outside the sanitizer runtime, or None."""
+    for func, loc in sanitizer_frames(err):
+        if any(h in func or h in loc for h in _SAN_FRAME_HINTS):
+            continue
+        if loc and not loc.startswith("("):
+            return loc
+    return None

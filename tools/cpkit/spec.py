@@ -31,8 +31,8 @@ class SpecError(Exception):
 
 
 def repo_root():
-    """The repository root: the parent of this tools/ directory."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """The repository root: the parent of tools/ (this file is tools/cpkit/spec.py)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def normalize(text):
