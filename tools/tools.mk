@@ -73,11 +73,14 @@ $(TOOLS_CATCH2_MAIN): | deps
 endif
 
 # Sanitized like the conformance binary of a sources IMPL, so that sanitizer reports,
-# leaks and ASan's own SEGV handling reach validate.py as they would in a real run.
-$(TOOLS_FIXTURE_BIN): tools/fixtures/validate_fixture.cpp $(TOOLS_CATCH2_MAIN) | deps
+# leaks and ASan's own SEGV handling reach the engine as they would in a real run; linked
+# with the harness's result-file writer so that it writes real records.
+TOOLS_FIXTURE_SRCS := tools/fixtures/validate_fixture.cpp tools/fixtures/fixture_impl.cpp \
+  conformance/harness/verdict.cpp conformance/harness/listener.cpp conformance/harness/sync.cpp
+$(TOOLS_FIXTURE_BIN): $(TOOLS_FIXTURE_SRCS) $(wildcard conformance/harness/*.h) $(TOOLS_CATCH2_MAIN) | deps
 	@mkdir -p $(@D)
 	$(CXX) $(STD_CXX) $(WARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	  $(INCLUDES) -pthread tools/fixtures/validate_fixture.cpp $(TOOLS_CATCH2_MAIN) -o $@
+	  $(INCLUDES) -Iconformance/harness -pthread $(TOOLS_FIXTURE_SRCS) $(TOOLS_CATCH2_MAIN) -o $@
 
 tools-check: $(TOOLS_FIXTURE_BIN)
 	TOOLS_FIXTURE_BIN=$(TOOLS_FIXTURE_BIN) TOOLS_SELFTEST_DIR=$(TOOLS_SELFTEST_DIR) \

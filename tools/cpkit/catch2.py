@@ -110,9 +110,20 @@ def list_tests(binary, env=None):
         if block_name.strip() == name.strip() and (not tags or _TAGS_LINE_RE.match(tags)):
             result.append((name, _TAG_RE.findall(tags)))
         else:
-            _, out, _ = _run_capture([binary, "--list-tags", name], LIST_TIMEOUT, env)
+            _, out, _ = _run_capture([binary, "--list-tags", test_spec(name)], LIST_TIMEOUT, env)
             result.append((name, sorted(set(_TAG_RE.findall(out)))))
     return result
+
+
+def test_spec(name):
+    """The command-line test spec that matches exactly the test called name (Catch2
+    reads ',' as "or", '[' as a tag, '*' and '~' at the ends as patterns)."""
+    out = "".join("\\" + c if c in '\\,[]"' else c for c in name)
+    if out.startswith(("*", "~")):
+        out = "\\" + out
+    if out.endswith("*") and not out.endswith("\\*"):
+        out = out[:-1] + "\\*"
+    return out
 
 
 def child_env(base=None):
@@ -156,7 +167,7 @@ class Runner:
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             # restore_signals: SIGPIPE back to its default disposition (Python ignores it);
             # start_new_session: one process group to kill on timeout.
-            proc = subprocess.Popen([binary, name, "-r", "xml", "-o", xml_path],
+            proc = subprocess.Popen([binary, test_spec(name), "-r", "xml", "-o", xml_path],
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     env=env, restore_signals=True, start_new_session=True)
         self._running.add(proc.pid)

@@ -112,7 +112,11 @@ def read(outcome, name, impl_paths=()):
 
     phases = [r.get("phase") for r in records if r["type"] == "phase" and r.get("phase")]
     phase = phases[-1] if phases else ("body" if (not found and xml["found"]) else "setup")
-    failures = [_from_record(r) for r in records if r["type"] == "violation"]
+    # Catch2's signal handler records a crash as a `fatal` violation naming no
+    # requirement: it is the crash anomaly, attributed by its phase.
+    fatal = [r for r in records if r["type"] == "violation" and r.get("kind") == "fatal"
+             and not r.get("requirement")]
+    failures = [_from_record(r) for r in records if r["type"] == "violation" and r not in fatal]
     kit_errors = [{"message": " ".join(x for x in (r.get("check"), r.get("expanded"), r.get("message")) if x),
                    "file": r.get("file") or "", "line": r.get("line") or 0}
                   for r in records if r["type"] == "kit_error"]
@@ -148,7 +152,7 @@ def read(outcome, name, impl_paths=()):
     elif rc is not None and rc < 0:
         sig = catch2.signal_name(-rc)
         kind = "abort" if -rc == signal.SIGABRT else "crash"
-        anomaly = _failure(kind, phase, signal=sig, message="killed by %s in phase %s%s" % (sig, phase, tail_text))
+        anomaly = _failure(kind, phase, signal=sig, message="killed by %s%s" % (sig, tail_text))
     elif rc and not failures and not kit_errors:
         anomaly = _failure("exit", phase, message="exit status %d without a failed check%s" % (rc, tail_text))
     elif rc == 0 and not failures and not kit_errors and (not ended or end_passed is False):
@@ -159,6 +163,16 @@ def read(outcome, name, impl_paths=()):
                    else "the test ended failed without a failure record")
             anomaly = _failure("no-result", phase, message="missing result: exit status 0 but %s%s"
                                % (why, tail_text))
+    if fatal:
+        f0 = fatal[0]
+        text = f0.get("message") or "fatal error condition"
+        if anomaly is None or anomaly["kind"] in ("exit", "no-result"):
+            anomaly = _failure("abort" if "SIGABRT" in text else "crash", f0.get("phase") or phase,
+                               message=text + tail_text,
+                               file=f0.get("file") or "", line=f0.get("line") or 0)
+        else:
+            anomaly["phase"] = f0.get("phase") or anomaly["phase"]
+            anomaly["message"] += " (Catch2: %s)" % text
     if anomaly:
         failures.append(anomaly)
     return {"failures": failures, "kit_errors": kit_errors, "phase": phase, "records": found,

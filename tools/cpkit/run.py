@@ -54,7 +54,7 @@ def rerun_command(t, env, extra_env, replay=None):
         value = shlex.split(m.group(1))[0] if m else replay.strip()
         assigns.append("RC_PARAMS=%s" % shlex.quote(value))
     return "timeout -s KILL %s env --default-signal=PIPE %s %s %s" % (
-        _num(t["timeout"]), " ".join(assigns), shlex.quote(t["path"]), shlex.quote(t["name"]))
+        _num(t["timeout"]), " ".join(assigns), shlex.quote(t["path"]), shlex.quote(catch2.test_spec(t["name"])))
 
 
 def _num(x):
