@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Self-test of the cpkit tools (unittest, standard library only). Run by `make tools-check`.
 
-trace.py runs against small synthetic repositories built in a temporary directory.
-validate.py runs against the fixture binary built from tools/fixtures/validate_fixture.cpp
-(TOOLS_FIXTURE_BIN), with synthetic specs that give the fixture's tags their levels.
-IDs that must be unknown to the real spec are assembled at run time so that this file
-itself never cites them (trace scans it).
+trace.py runs against small synthetic repositories built in a temporary directory. The
+verdict engine runs on hand-written failures (each attribution rule, root causes, cycle
+breaking, exit statuses) and, through validate.py, on the fixture binary built from
+tools/fixtures/ (TOOLS_FIXTURE_BIN), which writes real result records with the harness's
+verdict.cpp and listener.cpp. Build failures use a small makefile of their own. IDs that
+must be unknown to the real spec are assembled at run time so that this file itself never
+cites them (trace scans it).
 """
 
 import json
@@ -20,10 +22,11 @@ import xml.etree.ElementTree as ET
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
-import cpkit_catch2  # noqa: E402
-import validate  # noqa: E402
-import cpkit_sources  # noqa: E402
-import cpkit_spec  # noqa: E402
+from cpkit import catch2 as cpkit_catch2  # noqa: E402
+from cpkit import report as cpkit_report  # noqa: E402
+from cpkit import sources as cpkit_sources  # noqa: E402
+from cpkit import spec as cpkit_spec  # noqa: E402
+from cpkit import verdict as cpkit_verdict  # noqa: E402
 
 FIXTURE = os.environ.get("TOOLS_FIXTURE_BIN")
 SCRATCH = os.environ.get("TOOLS_SELFTEST_DIR") or os.path.join(ROOT, "build", "tools-selftest")
@@ -32,7 +35,7 @@ UNKNOWN_ID = "CPL_" + "NOPE_" + "001"
 
 def scratch_dir(test):
     os.makedirs(SCRATCH, exist_ok=True)
-    d = tempfile.mkdtemp(prefix="tmp-", dir=SCRATCH)
+    d = os.path.abspath(tempfile.mkdtemp(prefix="tmp-", dir=SCRATCH))
     test.addCleanup(shutil.rmtree, d, True)
     return d
 
@@ -167,8 +170,9 @@ class TraceTest(unittest.TestCase):
     def test_complete_repo_passes(self):
         rc, out, data = self.trace(self.make_repo())
         self.assertEqual(rc, 0, out)
-        self.assertEqual(out.strip().splitlines()[-1],
-                         "4 requirements: 3 normative, 1 recommended; 4 tested, 0 untested")
+        self.assertEqual(out.strip().splitlines()[-2:],
+                         ["4 requirements: 3 normative, 1 recommended; 4 tested, 0 untested",
+                          "2 normative requirements with a deterministic check"])
         reqs = {r["id"]: r for r in data["requirements"]}
         self.assertEqual(reqs["CPL_ADD_001"]["tests"],
                          [{"file": "conformance/tests/a_test.cpp", "line": 3, "name": "add: one"}])
@@ -297,252 +301,426 @@ class ListingTest(unittest.TestCase):
                 cpkit_catch2.list_tests(os.path.join(d, name))
 
 
-# Levels the synthetic spec gives the fixture's tags, and the verdict each must get.
-FIXTURE_REQS = [
-    ("CPL_CREATE_001", "normative", "api", "pass"),       # two passing tests
-    ("CPL_CREATE_004", "normative", "api", "fail"),       # one passing, one failed CHECK
-    ("CPL_ADD_001", "normative", "api", "fail"),          # segfault (ASan SEGV report)
-    ("CPL_ADD_002", "normative", "sys", "fail"),          # hang -> timeout
-    ("CPL_ADD_003", "normative", "api", "fail"),          # exception
-    ("CPL_ADD_005", "normative", "api", "fail"),          # _exit(3)
-    ("CPL_ADD_006", "normative", "api", "fail"),          # _exit(0), no result
-    ("CPL_ADD_007", "normative", "api", "fail"),          # abort
-    ("CPL_ADD_008", "normative", "api", "fail"),          # SIGILL
-    ("CPL_ADD_009", "normative", "api", "fail"),          # use after free
-    ("CPL_ADD_010", "normative", "api", "fail"),          # leak
-    ("CPL_SEND_004", "normative", "api", "fail"),         # SIGPIPE
-    ("CPL_DECREF_009", "recommended", "api", "fail"),
-    ("CPL_DECREF_007", "recommended", "api", "pass"),
-    ("CPL_REMOVE_005", "recommended", "api", "pass"),     # last of 25 wrapped tags
-    ("CPL_REMOVE_001", "normative", "api", "untested"),
-    ("CPL_WORKER_001", "normative", "internal", "untested"),
-]
-EXPECTED_TESTS = {  # name -> (verdict, kind, substrings of the message)
-    "fixture: passes": ("pass", "pass", []),
-    "fixture: passes with two tags": ("pass", "pass", []),
-    "fixture: check fails": ("fail", "assertion", ["CHECK( answer == 42 )", "41 == 42",
-                                                   "the answer is computed", "validate_fixture.cpp:"]),
-    "fixture: throws": ("fail", "assertion", ["unexpected exception", "boom from fixture"]),
-    "fixture: segfaults": ("fail", "sanitizer", ["AddressSanitizer: SEGV", "validate_fixture.cpp"]),
-    "fixture: traps": ("fail", "crash", ["killed by SIGILL"]),
-    "fixture: aborts": ("fail", "abort", ["aborted (SIGABRT)"]),
-    "fixture: uses freed memory": ("fail", "sanitizer", ["heap-use-after-free"]),
-    "fixture: leaks": ("fail", "sanitizer", ["LeakSanitizer"]),
-    "fixture: writes to a closed socket": ("fail", "crash", ["killed by SIGPIPE"]),
-    "fixture: hangs": ("fail", "timeout", ["timeout", "1.5 s"]),
-    "fixture: exits 3 without a failed check": ("fail", "exit", ["exit status 3"]),
-    "fixture: exits 0 before its result is written": ("fail", "no-result", ["missing result"]),
-    "fixture: recommended check fails": ("fail", "assertion", ["elapsed_ms < 100"]),
-    "fixture: recommended passes": ("pass", "pass", []),
-    "fixture: untagged passes": ("pass", "pass", []),
-    "fixture: plain tag passes": ("pass", "pass", []),
-    "fixture: many tags pass": ("pass", "pass", []),
-}
-TIMEOUT = 1.5
+    def test_test_spec_matches_exactly_one_name(self):
+        self.assertEqual(cpkit_catch2.test_spec("a, b"), "a\\, b")
+        self.assertEqual(cpkit_catch2.test_spec("[x] *y*"), "\\[x\\] *y\\*")
 
 
-def run_validate(test, reqs, bins, env_extra=None, extra_args=()):
-    d = scratch_dir(test)
-    spec = os.path.join(d, "spec.md")
-    write(d, {"spec.md": spec_text([(rid, lv, obs, "—") for rid, lv, obs, *_ in reqs])})
-    report_dir = os.path.join(d, "report")
-    argv = [sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "fixture", "--impl", "fixture.cpp",
-            "--report-dir", report_dir, "--spec", spec, "--timeout", str(TIMEOUT), "--jobs", "2"]
-    for b in bins:
-        argv += ["--bin", b]
-    argv += list(extra_args)
-    env = dict(os.environ, **(env_extra or {}))
-    p = subprocess.run(argv, capture_output=True, text=True, env=env)
-    report = None
-    if os.path.exists(os.path.join(report_dir, "report.json")):
-        with open(os.path.join(report_dir, "report.json")) as f:
-            report = json.load(f)
-    return p, report, report_dir, d
+class TraceChecksTest(TraceTest):
+    """The checks trace adds for the verdict engine: deterministic checks, bare checks."""
+
+    def test_property_tests_alone_are_not_a_deterministic_check(self):
+        repo = self.make_repo(**{"conformance/tests/a_test.cpp": 'TEST_CASE("c", "[CPL_CREATE_002]") {}\n',
+                                 "property_tests/p_test.cpp": 'TEST_CASE("p", "[CPL_ADD_001][CPL_DECREF_009]") {}\n'})
+        rc, out, _ = self.trace(repo)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("CPL_ADD_001 (api, normative): no test in conformance/", out)
+        self.assertIn("1 normative requirements with a deterministic check", out)
+
+    def test_bare_checks_warn_and_fail_when_strict(self):
+        body = ('TEST_CASE("add: one", "[CPL_ADD_001]") {\n  CPK_CHECK("CPL_ADD_001", 1 == 1);\n'
+                '  // CHECK(in a comment)\n  REQUIRE_FALSE(0);\n}\n'
+                'TEST_CASE_METHOD(F, "create: two", "[CPL_CREATE_002]") { FAIL_CHECK("x"); }\n')
+        repo = self.make_repo(**{"conformance/tests/a_test.cpp": body})
+        rc, out, _ = self.trace(repo)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("2 bare Catch2 check(s)", out)
+        self.assertIn("conformance/tests/a_test.cpp:4: bare REQUIRE_FALSE(...)", out)
+        self.assertIn("conformance/tests/a_test.cpp:6: bare FAIL_CHECK(...)", out)
+        rc, out, _ = self.trace(repo, "--strict-checks")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("bare Catch2 checks (they name no requirement)", out)
 
 
-@unittest.skipUnless(FIXTURE and os.path.exists(FIXTURE), "fixture binary not built: run `make tools-check`")
-class ValidateFixtureTest(unittest.TestCase):
+# --- the verdict engine on hand-written failures --------------------------------------
+
+def req(rid, level="normative", obs="api"):
+    return {"id": rid, "title": "title of " + rid, "section": "s", "section_number": 1,
+            "level": level, "observability": obs, "seed": "—"}
+
+
+def fail(kind="check", requirement=None, phase="body", signal=None, message="m"):
+    return {"requirement": requirement, "kind": kind, "phase": phase, "signal": signal,
+            "message": message, "check": "", "expanded": "", "info": "", "file": "", "line": 0,
+            "trace": "", "replay": ""}
+
+
+def test(tid, tags, failures=(), kit_errors=()):
+    return {"id": tid, "binary": "b", "name": tid, "tags": ["[%s]" % t for t in tags],
+            "raw_failures": list(failures), "kit_errors": list(kit_errors)}
+
+
+REQS = [req("CPL_CREATE_001"), req("CPL_CREATE_008", "recommended", "sys"), req("CPL_ADD_001"),
+        req("CPL_ADD_002"), req("CPL_ADD_003"), req("CPL_ADD_015", "recommended", "sys"),
+        req("CPL_DECREF_002", obs="sys"), req("CPL_DECREF_004", obs="sys"),
+        req("CPL_DECREF_005", obs="sys"), req("CPL_SEND_004"), req("CPL_DECREF_009", "recommended"),
+        req("CPL_WORKER_001", obs="internal")]
+
+
+class AttributionTest(unittest.TestCase):
+    def blamed(self, tags, f):
+        known = {r["id"] for r in REQS}
+        return cpkit_verdict.attribute(f, tags, known)
+
+    def test_rules(self):
+        tags = ["CPL_ADD_001", "CPL_ADD_002"]
+        cases = [  # failure -> (requirements, source)
+            (fail(requirement="CPL_DECREF_009"), (["CPL_DECREF_009"], "violation")),
+            (fail(), (tags, "tags")),
+            (fail("exception"), (tags, "tags")),
+            (fail("crash", signal="SIGPIPE", phase="release"), (["CPL_SEND_004"], "rule")),
+            (fail("leak", phase="end"), (["CPL_DECREF_005"], "rule")),
+            (fail("leak", phase="body"), (tags, "tags")),
+            (fail("timeout", phase="release"), (["CPL_DECREF_004"], "rule")),
+            (fail("crash", phase="release"), (["CPL_DECREF_004"], "rule")),
+            (fail("abort", phase="release"), (["CPL_DECREF_004"], "rule")),
+            (fail("sanitizer", phase="release"), (["CPL_DECREF_004"], "rule")),
+            (fail("timeout", phase="guard"), (["CPL_DECREF_002"], "rule")),
+            (fail("crash", phase="guard"), (tags, "tags")),
+            (fail("exit", phase="release"), (tags, "tags")),
+            (fail("timeout", phase="body"), (tags, "tags")),
+            (fail("no-result", phase="setup"), (tags, "tags")),
+        ]
+        for f, want in cases:
+            self.assertEqual(self.blamed(tags, f), want, f)
+
+    def test_leak_of_a_failed_create_or_add(self):
+        self.assertEqual(self.blamed(["CPL_CREATE_008"], fail("leak", phase="end")), (["CPL_CREATE_008"], "rule"))
+        self.assertEqual(self.blamed(["CPL_ADD_015", "CPL_ADD_001"], fail("leak", phase="end")),
+                         (["CPL_ADD_015"], "rule"))
+
+
+class JudgeTest(unittest.TestCase):
+    def judge(self, tests, **kw):
+        return cpkit_verdict.judge(REQS, tests, **kw)
+
+    def reqs(self, j):
+        return {r["id"]: r for r in j["requirements"]}
+
+    def test_verdicts_and_not_blamed(self):
+        j = self.judge([test("t1", ["CPL_CREATE_001", "CPL_ADD_001"], [fail(requirement="CPL_ADD_001")]),
+                        test("t2", ["CPL_ADD_002"]),
+                        test("t3", ["CPL_ADD_003"], [fail(requirement="CPL_ADD_001")])])
+        r = self.reqs(j)
+        self.assertEqual(r["CPL_ADD_001"]["verdict"], "fail")
+        self.assertEqual(r["CPL_ADD_001"]["word"], "FAILED")
+        self.assertEqual([x["test"] for x in r["CPL_ADD_001"]["tests"]], ["t1", "t3"])
+        self.assertEqual(r["CPL_CREATE_001"]["verdict"], "inconclusive")
+        self.assertEqual(r["CPL_CREATE_001"]["tests"], [{"test": "t1", "verdict": "not-blamed"}])
+        self.assertEqual(r["CPL_ADD_002"]["verdict"], "pass")
+        self.assertEqual(r["CPL_ADD_003"]["verdict"], "inconclusive")
+        self.assertEqual(r["CPL_DECREF_004"]["verdict"], "untested")
+        self.assertEqual(r["CPL_WORKER_001"]["verdict"], "untested")
+        self.assertFalse(j["conforms"])
+        self.assertEqual(j["exit_status"], 1)
+        self.assertEqual(j["summary"]["normative"]["fail"], 1)
+        self.assertEqual(j["summary"]["normative"]["inconclusive"], 2)
+        self.assertEqual(j["summary"]["tests"], {"passed": 1, "failed": 2, "kit_errors": 0, "total": 3})
+
+    def test_recommended_failure_conforms_unless_strict(self):
+        tests = [test("t1", ["CPL_ADD_001"]), test("t2", ["CPL_DECREF_009"], [fail()])]
+        j = self.judge([dict(t) for t in tests])
+        self.assertEqual(self.reqs(j)["CPL_DECREF_009"]["word"], "NON-STRICT")
+        self.assertTrue(j["conforms"])
+        self.assertEqual(j["exit_status"], 0)
+        j = self.judge([dict(t) for t in tests], strict=True)
+        self.assertFalse(j["conforms"])
+        self.assertEqual(j["exit_status"], 1)
+
+    def test_caused_by_and_consequences(self):
+        j = self.judge([test("t1", ["CPL_ADD_001"], [fail(requirement="CPL_ADD_001"),
+                                                     fail("timeout", phase="release")]),
+                        test("t2", ["CPL_ADD_002"], [fail(requirement="CPL_ADD_002"),
+                                                     fail(requirement="CPL_DECREF_004")])])
+        r = self.reqs(j)
+        self.assertEqual(r["CPL_DECREF_004"]["caused_by"], ["CPL_ADD_001", "CPL_ADD_002"])
+        self.assertEqual(r["CPL_ADD_001"]["consequences"], ["CPL_DECREF_004"])
+        self.assertEqual(r["CPL_ADD_001"]["caused_by"], [])
+        self.assertEqual([f["after"] for f in r["CPL_DECREF_004"]["failures"]], ["CPL_ADD_001", "CPL_ADD_002"])
+        self.assertEqual(r["CPL_DECREF_004"]["failures"][0]["source"], "rule")
+        self.assertEqual(j["summary"]["normative"]["roots"], 2)
+
+    def test_a_root_failure_anywhere_makes_a_root(self):
+        j = self.judge([test("t1", ["CPL_ADD_001"], [fail(requirement="CPL_ADD_001"),
+                                                     fail(requirement="CPL_ADD_002")]),
+                        test("t2", ["CPL_ADD_002"], [fail(requirement="CPL_ADD_002")])])
+        self.assertEqual(self.reqs(j)["CPL_ADD_002"]["caused_by"], [])
+
+    def test_cycles_are_broken(self):
+        order1 = [fail(requirement=x) for x in ("CPL_ADD_001", "CPL_ADD_002", "CPL_ADD_003")]
+        order2 = [fail(requirement=x) for x in ("CPL_ADD_001", "CPL_ADD_003", "CPL_ADD_002")]
+        j = self.judge([test("t1", ["CPL_ADD_001"], order1), test("t2", ["CPL_ADD_001"], order2)])
+        r = self.reqs(j)
+        self.assertEqual(r["CPL_ADD_002"]["caused_by"], ["CPL_ADD_001", "CPL_ADD_003"])
+        self.assertEqual(r["CPL_ADD_003"]["caused_by"], ["CPL_ADD_001"])
+        self.assertEqual(r["CPL_ADD_001"]["caused_by"], [])
+
+    def test_pure_cycle_keeps_a_root(self):
+        g = cpkit_verdict.root_causes(["A", "B"], {"A": [{"_before": ["B"]}], "B": [{"_before": ["A"]}]})
+        self.assertEqual(g, {"A": ["B"]})
+
+    def test_tags_attribution_is_reported(self):
+        j = self.judge([test("t1", ["CPL_ADD_001", "CPL_ADD_002"], [fail()])])
+        fs = j["tests"][0]["failures"]
+        self.assertEqual([(f["requirement"], f["source"]) for f in fs],
+                         [("CPL_ADD_001", "tags"), ("CPL_ADD_002", "tags")])
+        self.assertEqual(self.reqs(j)["CPL_ADD_002"]["caused_by"], [])
+
+    def test_kit_errors(self):
+        kit = [{"message": "socketpair failed", "file": "conformance/tests/x.cpp", "line": 3}]
+        j = self.judge([test("t1", ["CPL_DECREF_009"], [fail()], kit), test("t2", ["CPL_ADD_001"])])
+        self.assertEqual(j["tests"][0]["verdict"], "kit-error")
+        self.assertEqual(self.reqs(j)["CPL_DECREF_009"]["verdict"], "inconclusive")
+        self.assertEqual(j["kit_errors"][0]["test"], "t1")
+        self.assertEqual(j["exit_status"], 0)
+        j = self.judge([test("t1", ["CPL_ADD_001"], [], kit)])
+        self.assertEqual(j["exit_status"], 2)
+        self.assertEqual(j["inconclusive_by_kit"], ["CPL_ADD_001"])
+
+    def test_build_failure_fails_every_api_sys_requirement(self):
+        j = self.judge([], build={"status": "impl-failed", "errors": ["x.c:3:1: error: boom"]})
+        r = self.reqs(j)
+        self.assertTrue(all(e["verdict"] == "fail" for e in j["requirements"] if e["observability"] != "internal"))
+        self.assertEqual(r["CPL_WORKER_001"]["verdict"], "untested")
+        f = r["CPL_ADD_001"]["failures"][0]
+        self.assertEqual((f["kind"], f["file"], f["line"], f["test"]), ("build", "x.c", 3, None))
+        self.assertEqual(j["exit_status"], 1)
+
+    def test_partial_run_exit_status(self):
+        j = self.judge([test("t1", ["CPL_DECREF_009"], [fail()])], partial=True)
+        self.assertEqual(j["exit_status"], 1)
+        j = self.judge([test("t1", ["CPL_ADD_001"])], partial=True)
+        self.assertEqual(j["exit_status"], 0)
+
+
+# --- validate.py on the fixture binary ------------------------------------------------
+
+def validate_cmd(report_dir, *extra):
+    return [sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "fixture",
+            "--impl", "tools/fixtures/fixture_impl.cpp", "--report-dir", report_dir,
+            "--spec", os.path.join(ROOT, cpkit_spec.SPEC_RELPATH), "--timeout", "3", "--jobs", "4"] + list(extra)
+
+
+def run(cmd, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(k, None)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+
+
+@unittest.skipUnless(FIXTURE and os.path.exists(FIXTURE), "TOOLS_FIXTURE_BIN not built (make tools-check)")
+class FixtureValidateTest(unittest.TestCase):
+    """One validation of the fixture (VALIDATE_REPEAT=1), then the partial runs."""
+
     @classmethod
     def setUpClass(cls):
-        cls.holder = unittest.TestCase()
         os.makedirs(SCRATCH, exist_ok=True)
-        cls.pid_file = tempfile.mktemp(prefix="pids-", dir=SCRATCH)
-        cls.proc, cls.report, cls.report_dir, _ = run_validate(
-            cls.holder, FIXTURE_REQS, [FIXTURE], {"FIXTURE_PID_FILE": cls.pid_file})
+        cls.dir = tempfile.mkdtemp(prefix="fixture-", dir=SCRATCH)
+        cls.state = os.path.join(cls.dir, "state")
+        os.makedirs(cls.state)
+        cls.report_dir = os.path.join(cls.dir, "report")
+        cls.env = {"FIXTURE_STATE_DIR": cls.state}
+        cls.p = run(validate_cmd(cls.report_dir, "--repeat", "1", "--bin", FIXTURE), cls.env)
+        cls.report = cpkit_report.load(cls.report_dir)
+        cls.tests = {t["name"]: t for t in cls.report["tests"]}
+        cls.reqs = {r["id"]: r for r in cls.report["requirements"]}
 
     @classmethod
     def tearDownClass(cls):
-        cls.holder.doCleanups()
-        if os.path.exists(cls.pid_file):
-            os.unlink(cls.pid_file)
+        shutil.rmtree(cls.dir, True)
+
+    def blamed(self, name):
+        return [(f["requirement"], f["source"], f["kind"], f["phase"]) for f in self.tests[name]["failures"]]
 
     def test_exit_status_and_last_lines(self):
-        self.assertEqual(self.proc.returncode, 1, self.proc.stdout + self.proc.stderr)
-        lines = self.proc.stdout.strip().splitlines()
-        self.assertEqual(lines[-2], "normative: 1/13 pass, recommended: 2/3 pass")
-        self.assertEqual(lines[-1], "6 passed, 12 failed")
-        self.assertIn(os.path.join(self.report_dir, "report.md"), lines[-3])
-        self.assertTrue(any(ln.startswith("FAILED CPL_CREATE_004") for ln in lines), lines)
-        self.assertTrue(any(ln.startswith("NON-STRICT CPL_DECREF_009") for ln in lines), lines)
-
-    def test_requirement_verdicts(self):
-        got = {r["id"]: r["verdict"] for r in self.report["requirements"]}
-        self.assertEqual(got, {rid: verdict for rid, _, _, verdict in FIXTURE_REQS})
-        worker = next(r for r in self.report["requirements"] if r["id"] == "CPL_WORKER_001")
-        self.assertIn("internal", worker["note"])
-        create = next(r for r in self.report["requirements"] if r["id"] == "CPL_CREATE_004")
-        self.assertEqual(sorted(t["verdict"] for t in create["tests"]), ["fail", "pass"])
-        self.assertFalse(self.report["conforms"])
-
-    def test_summary(self):
+        self.assertEqual(self.p.returncode, 1, self.p.stdout + self.p.stderr)
+        lines = self.p.stdout.strip().splitlines()
         s = self.report["summary"]
-        self.assertEqual(s["normative"], {"pass": 1, "fail": 11, "untested": 1, "total": 13})
-        self.assertEqual(s["recommended"], {"pass": 2, "fail": 1, "untested": 0, "total": 3})
-        self.assertEqual(s["internal"], {"pass": 0, "fail": 0, "untested": 1, "total": 1})
-        self.assertEqual(s["tests"], {"passed": 6, "failed": 12})
-        for key in ("implementation", "name", "date", "conforms", "summary", "requirements", "tests"):
-            self.assertIn(key, self.report)
+        self.assertEqual(lines[-2], "normative: %d/%d pass, recommended: %d/%d pass" % (
+            s["normative"]["pass"], s["normative"]["total"], s["recommended"]["pass"], s["recommended"]["total"]))
+        self.assertEqual(lines[-1], "%d passed, %d failed" % (s["tests"]["passed"], s["tests"]["failed"]))
+        self.assertEqual(self.report["format_version"], 2)
+        with open(os.path.join(ROOT, "VERSION")) as f:
+            self.assertEqual(self.report["kit"]["version"], f.read().strip())
+        self.assertEqual(self.report["outcome"], "does-not-conform")
+        self.assertEqual(self.report["exit_status"], 1)
 
-    def test_each_outcome_is_named(self):
-        tests = {t["name"]: t for t in self.report["tests"]}
-        self.assertEqual(set(tests), set(EXPECTED_TESTS))
-        for name, (verdict, kind, parts) in EXPECTED_TESTS.items():
-            t = tests[name]
-            self.assertEqual((t["verdict"], t["kind"]), (verdict, kind), "%s: %s" % (name, t["message"]))
-            for part in parts:
-                self.assertIn(part, t["message"], name)
-        self.assertLess(tests["fixture: hangs"]["seconds"], TIMEOUT + 5)
+    def test_each_rule_from_real_records(self):
+        expect = {
+            "fixture: passes": [],
+            "fixture: a named check fails": [("CPL_CREATE_003", "violation", "check", "body")],
+            "fixture: a bare check fails": [("CPL_CREATE_004", "tags", "check", "body"),
+                                            ("CPL_CREATE_005", "tags", "check", "body")],
+            "fixture: killed by SIGPIPE": [("CPL_SEND_004", "rule", "crash", "body")],
+            "fixture: hangs in release": [("CPL_DECREF_004", "rule", "timeout", "release")],
+            "fixture: hangs in guard": [("CPL_DECREF_002", "rule", "timeout", "guard")],
+            "fixture: hangs in body": [("CPL_DECREF_006", "tags", "timeout", "body")],
+            "fixture: a failed create leaks": [("CPL_CREATE_008", "rule", "leak", "end")],
+            "fixture: leaks at exit": [("CPL_DECREF_005", "rule", "leak", "end")],
+            "fixture: the implementation crashes in body": [("CPL_ADD_005", "tags", "sanitizer", "body")],
+            "fixture: the implementation crashes in release": [("CPL_DECREF_004", "rule", "sanitizer", "release")],
+            "fixture: aborts": [("CPL_ADD_007", "tags", "abort", "body")],
+            "fixture: exits with status 3": [("CPL_ADD_008", "tags", "exit", "body")],
+            "fixture: a property record with a replay": [("CPL_SEND_002", "violation", "property", "body")],
+        }
+        for name, want in expect.items():
+            self.assertEqual(self.blamed(name), want, name)
+        named = self.tests["fixture: a named check fails"]["failures"][0]
+        self.assertEqual(named["check"], 'CHECK( answer == 42 )')
+        self.assertEqual(named["expanded"], "41 == 42")
+        self.assertIn("the answer is computed", named["info"])
+        self.assertTrue(named["file"].endswith("validate_fixture.cpp") and named["line"] > 0)
+        self.assertEqual(self.reqs["CPL_CREATE_002"]["verdict"], "inconclusive")
+        self.assertEqual(self.reqs["CPL_CREATE_001"]["verdict"], "pass")
+        self.assertEqual(self.reqs["CPL_SEND_001"]["tests"][0]["verdict"], "not-blamed")
 
-    def test_timeout_kills_the_process_group(self):
-        with open(self.pid_file) as f:
-            pids = [int(x) for x in f.read().split()]
-        self.assertEqual(len(pids), 2)
-        for pid in pids:  # gone, or a zombie waiting for a reaper (PID 1 in a container)
-            try:
-                with open("/proc/%d/stat" % pid) as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except FileNotFoundError:
-                continue
-            self.assertEqual(state, "Z", "pid %d still running" % pid)
+    def test_kit_errors_give_no_verdict(self):
+        for name in ("fixture: a kit precondition fails", "fixture: a sanitizer report in the kit's own code"):
+            self.assertEqual(self.tests[name]["verdict"], "kit-error", name)
+            self.assertEqual(self.tests[name]["failures"], [])
+        self.assertEqual(self.reqs["CPL_RECV_008"]["verdict"], "inconclusive")
+        self.assertEqual(self.reqs["CPL_RECV_009"]["verdict"], "inconclusive")
+        kit = {k["test"]: k for k in self.report["kit_errors"]}
+        overflow = kit[self.tests["fixture: a sanitizer report in the kit's own code"]["id"]]
+        self.assertIn("heap-buffer-overflow", overflow["message"])
+        self.assertTrue(overflow["file"].endswith("tools/fixtures/validate_fixture.cpp"), overflow)
+        self.assertEqual(self.report["summary"]["tests"]["kit_errors"], 2)
 
-    def test_wrapped_tags_are_all_read(self):
-        t = next(t for t in self.report["tests"] if t["name"] == "fixture: many tags pass")
-        self.assertEqual(len(t["tags"]), 25)
-        self.assertIn("[CPL_REMOVE_005]", t["tags"])
-        self.assertTrue(any("not in the spec" in w for w in self.report["warnings"]))
+    def test_consequence_and_cycle_from_real_records(self):
+        self.assertEqual(self.reqs["CPL_ADD_002"]["caused_by"], ["CPL_ADD_001"])
+        self.assertEqual(self.reqs["CPL_ADD_001"]["consequences"], ["CPL_ADD_002"])
+        self.assertEqual(self.reqs["CPL_RECV_002"]["caused_by"], ["CPL_RECV_001", "CPL_RECV_003"])
+        self.assertEqual(self.reqs["CPL_RECV_003"]["caused_by"], ["CPL_RECV_001"])
+        self.assertEqual(self.reqs["CPL_RECV_001"]["caused_by"], [])
 
-    def test_markdown(self):
-        with open(os.path.join(self.report_dir, "report.md")) as f:
-            md = f.read()
-        self.assertTrue(md.startswith("# completion_port_linux conformance: fixture — DOES NOT CONFORM"))
-        self.assertLess(md.index("## FAILED"), md.index("## NON-STRICT"))
-        self.assertLess(md.index("## NON-STRICT"), md.index("## All requirements"))
-        failed = md[md.index("## FAILED"):md.index("## NON-STRICT")]
-        self.assertIn("**CPL_CREATE_004** — title of CPL_CREATE_004", failed)
-        self.assertIn("41 == 42", failed)
-        self.assertNotIn("CPL_DECREF_009", failed)
-        self.assertIn("| CPL_DECREF_009 | recommended | api | NON-STRICT | 0/1 |", md)
-        self.assertIn("| CPL_CREATE_004 | normative | api | FAILED | 1/2 |", md)
-        self.assertIn("| CPL_CREATE_001 | normative | api | OK | 2/2 |", md)
-        self.assertIn("| CPL_REMOVE_001 | normative | api | UNTESTED | – |", md)
+    def test_repeat_counts_runs(self):
+        flaky = self.tests["fixture: flaky"]
+        self.assertEqual((flaky["runs"], flaky["failed_runs"]), (2, 1))
+        self.assertEqual((self.tests["fixture: aborts"]["runs"], self.tests["fixture: aborts"]["failed_runs"]), (2, 2))
+        self.assertEqual(self.tests["fixture: passes"]["runs"], 1)
+        self.assertTrue(any("flaky" in w for w in self.report["warnings"]))
 
-    def test_junit(self):
-        root = ET.parse(os.path.join(self.report_dir, "junit.xml")).getroot()
-        suites = root.findall("testsuite")
-        self.assertEqual(len(suites), 1)
-        self.assertEqual((suites[0].get("tests"), suites[0].get("failures")), ("18", "12"))
-        case = next(c for c in suites[0] if c.get("name") == "fixture: writes to a closed socket")
-        self.assertIn("SIGPIPE", case.find("failure").get("message"))
-        self.assertEqual([p.get("value") for p in case.find("properties")], ["CPL_SEND_004"])
+    def test_rerun_commands_really_rerun(self):
+        for name, failing in (("fixture: passes", False), ("fixture: a named check fails", True),
+                              ("fixture: killed by SIGPIPE", True), ("fixture: leaks at exit", True),
+                              ("fixture: hangs in release", True)):
+            cmd = self.tests[name]["rerun"]
+            self.assertTrue(cmd.startswith("timeout -s KILL 3 env --default-signal=PIPE "), cmd)
+            p = run(["sh", "-c", cmd], self.env)
+            self.assertEqual(p.returncode != 0, failing, (name, cmd, p.returncode, p.stdout[-500:]))
+        t = self.tests["fixture: a named check fails"]
+        records, _ = __import__("cpkit.results", fromlist=["x"]).read_records(
+            os.path.join(ROOT, t["files"]["result"]).replace(".jsonl", ".rerun.jsonl"))
+        self.assertTrue(any(r["type"] == "violation" and r["requirement"] == "CPL_CREATE_003" for r in records))
+        prop = self.tests["fixture: a property record with a replay"]["rerun"]
+        self.assertIn("RC_PARAMS=reproduce=FIXTURE ", prop)
 
-
-@unittest.skipUnless(FIXTURE and os.path.exists(FIXTURE), "fixture binary not built: run `make tools-check`")
-class ValidateVerdictTest(unittest.TestCase):
-    def test_recommended_failures_still_conform(self):
-        reqs = [(rid, "normative" if verdict == "pass" else "recommended", obs)
-                for rid, _, obs, verdict in FIXTURE_REQS if obs != "internal"]
-        p, report, report_dir, _ = run_validate(self, reqs, [FIXTURE])
-        self.assertEqual(p.returncode, 0, p.stdout)
-        self.assertTrue(report["conforms"])
-        self.assertTrue(p.stdout.strip().splitlines()[-2].startswith("normative: 3/3 pass"), p.stdout)
-        with open(os.path.join(report_dir, "report.md")) as f:
-            self.assertIn("— CONFORMS", f.readline())
-
-    def test_binary_that_cannot_list(self):
-        d = scratch_dir(self)
-        crasher = os.path.join(d, "crasher")
-        with open(crasher, "w") as f:
-            f.write("#!/bin/sh\nkill -SEGV $$\n")
-        os.chmod(crasher, 0o755)
-        reqs = [r[:3] for r in FIXTURE_REQS]
-        p, report, _, _ = run_validate(self, reqs, [FIXTURE, crasher, os.path.join(d, "missing")])
-        self.assertEqual(p.returncode, 1)
-        self.assertIn("test binary could not run", p.stdout)
-        for r in report["requirements"]:
-            if r["observability"] == "internal":
-                self.assertEqual(r["verdict"], "untested")
-                continue
-            self.assertEqual(r["verdict"], "fail", r["id"])
-            messages = " ".join(t["message"] or "" for t in r["tests"])
-            self.assertIn("test binary could not run", messages)
-            self.assertIn("SIGSEGV", messages)
-            self.assertIn("does not exist", messages)
-        self.assertEqual(len(report["tests"]), len(EXPECTED_TESTS))  # the good binary still ran
-        self.assertEqual([b["error"] is None for b in report["binaries"]], [True, False, False])
-
-    def test_implementation_that_did_not_build(self):
-        d = scratch_dir(self)
-        log = os.path.join(d, "build.log")
-        write(d, {"build.log": "g++ -c impl.c\nimpl.c:2:9: error: expected ';' before 'x'\nmake: *** Error 1\n"})
-        reqs = [r[:3] for r in FIXTURE_REQS]
-        p, report, _, _ = run_validate(self, reqs, [os.path.join(d, "conformance")],
-                                       extra_args=["--build-log", log])
-        self.assertEqual(p.returncode, 1)
-        for r in report["requirements"]:
-            if r["observability"] != "internal":
-                self.assertEqual(r["verdict"], "fail", r["id"])
-                message = r["tests"][0]["message"]
-                self.assertIn("did not build", message)
-                self.assertIn("impl.c:2:9: error: expected", message)
-
-    def test_a_failure_naming_its_requirement_fails_only_that_one(self):
-        reqs = [{"id": "CPL" + "_Q_%03d" % n, "title": "t", "level": "normative",
-                 "observability": "api", "seed": ""} for n in (1, 2, 3)]
-        ids = [r["id"] for r in reqs]
-        tests = [
-            {"name": "p", "binary": "b", "tags": ["[%s]" % i for i in ids], "verdict": "fail",
-             "message": "%s: the peer read bytes nobody sent" % ids[1], "seconds": 0.1},
-            {"name": "q", "binary": "b", "tags": ["[%s]" % ids[2]], "verdict": "fail",
-             "message": "crashed: SIGSEGV", "seconds": 0.1},
-        ]
-        entries = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
-        self.assertEqual(entries[ids[0]]["verdict"], "untested")
-        # A failure naming a requirement the test does not tag counts against that one.
-        tests = [{"name": "r", "binary": "b", "tags": ["[%s]" % ids[0]], "verdict": "fail",
-                  "message": "%s: short read not continued" % ids[1], "seconds": 0.1}]
-        moved = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
-        self.assertEqual(moved[ids[0]]["verdict"], "untested")
-        self.assertEqual(moved[ids[1]]["verdict"], "fail")
-        self.assertEqual(moved[ids[1]]["tests"][0]["name"], "r")
-        # ... but never one of another level: a recommended test naming a normative ID.
-        reqs[0]["level"] = "recommended"
-        tests[0]["message"] = "%s: send not resumed (%s allows OK)" % (ids[0], ids[1])
-        kept = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
-        self.assertEqual(kept[ids[0]]["verdict"], "fail")
-        self.assertEqual(kept[ids[1]]["verdict"], "untested")
-        tests[0]["message"] = "no callback came (%s allows OK)" % ids[1]
-        kept = {e["id"]: e for e in validate.judge(reqs, [], tests, [])}
-        self.assertEqual(kept[ids[0]]["verdict"], "fail")
-        self.assertEqual(kept[ids[1]]["verdict"], "untested")
-        self.assertEqual(entries[ids[0]]["tests"][0]["verdict"], "inconclusive")
-        self.assertEqual(entries[ids[1]]["verdict"], "fail")
-        self.assertEqual(entries[ids[2]]["verdict"], "fail")  # unnamed failure: every tag
-
-    def test_no_binary_is_a_usage_error(self):
-        p = subprocess.run([sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "x",
-                            "--report-dir", scratch_dir(self)], capture_output=True, text=True)
+    def test_only_and_rerun_failed(self):
+        d = os.path.join(self.dir, "only")
+        p = run(validate_cmd(d, "--only", "CPL_CREATE_00[1]", "--bin", FIXTURE), self.env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        rep = cpkit_report.load(d)
+        self.assertEqual([t["name"] for t in rep["tests"]], ["fixture: passes"])
+        self.assertEqual(rep["selection"], {"only": ["CPL_CREATE_00[1]"], "rerun_failed": False})
+        p = run(validate_cmd(d, "--only", "CPL_CREATE_*", "--bin", FIXTURE), self.env)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        failed = sorted(t["name"] for t in cpkit_report.load(d)["tests"] if t["verdict"] == "fail")
+        p = run(validate_cmd(d, "--rerun-failed", "--bin", FIXTURE), self.env)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        rep = cpkit_report.load(d)
+        self.assertEqual(sorted(t["name"] for t in rep["tests"]), failed)
+        self.assertTrue(rep["selection"]["rerun_failed"])
+        p = run(validate_cmd(d, "--only", "CPL_NOPE_*", "--bin", FIXTURE), self.env)
         self.assertEqual(p.returncode, 2)
-        self.assertIn("no test binary", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "report.json")))
+
+    def test_normative_kit_error_exits_2_without_verdict(self):
+        d = os.path.join(self.dir, "kit")
+        p = run(validate_cmd(d, "--only", "CPL_RECV_004", "--bin", FIXTURE), dict(self.env, FIXTURE_KIT_ERROR="1"))
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("could not judge", p.stderr)
+        self.assertIn("socketpair could not be made", p.stderr)
+        self.assertIn("to fix: timeout -s KILL", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, "report.json")))
+
+
+FAKE_MAKEFILE = """\
+.PHONY: validate-kit validate-impl validate-link
+validate-kit:
+\t@if [ -n "$(BREAK_KIT)" ]; then echo 'conformance/harness/sync.cpp:1:1: error: broken kit'; exit 1; fi
+validate-impl:
+\t$(CC) -c $(IMPL) -o $(OUT)/impl.o
+validate-link:
+\t$(CC) $(OUT)/impl.o $(OUT)/main.c -o $(OUT)/bin
+"""
+
+
+class BuildAndArgumentsTest(unittest.TestCase):
+    """The three build steps through a small makefile, and the kit's exit 2 cases."""
+
+    def setUp(self):
+        self.d = scratch_dir(self)
+        write(self.d, {"Makefile": FAKE_MAKEFILE, "main.c": "int f(void);\nint main(void) { return f(); }\n",
+                       "bad.c": "int f(void) {\n  return undeclared_thing;\n}\n",
+                       "nolink.c": "int g(void) { return 0; }\n"})
+        self.rd = os.path.join(self.d, "report")
+
+    def validate(self, impl, *extra, make_vars=""):
+        make = "make --no-print-directory -C %s OUT=%s IMPL=%s %s" % (self.d, self.d, impl, make_vars)
+        return run([sys.executable, os.path.join(TOOLS, "validate.py"), "--name", "b", "--impl", impl,
+                    "--report-dir", self.rd, "--spec", os.path.join(ROOT, cpkit_spec.SPEC_RELPATH),
+                    "--make", make, "--bin", os.path.join(self.d, "bin")] + list(extra))
+
+    def test_compile_failure_is_judged_with_its_own_errors(self):
+        impl = os.path.join(self.d, "bad.c")
+        p = self.validate(impl)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        rep = cpkit_report.load(self.rd)
+        self.assertEqual(rep["build"]["status"], "impl-failed")
+        self.assertTrue(rep["build"]["errors"][0].startswith(impl + ":2:"), rep["build"]["errors"])
+        self.assertFalse(any(e.lstrip().startswith(("cc ", "gcc ")) for e in rep["build"]["errors"]))
+        api = [r for r in rep["requirements"] if r["observability"] != "internal"]
+        self.assertTrue(api and all(r["word"] in ("FAILED", "NON-STRICT") for r in api))
+        self.assertEqual(api[0]["failures"][0]["kind"], "build")
+        self.assertIn("undeclared_thing", api[0]["failures"][0]["message"])
+
+    def test_link_failure_is_judged_with_the_linker_errors(self):
+        p = self.validate(os.path.join(self.d, "nolink.c"))
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        rep = cpkit_report.load(self.rd)
+        self.assertTrue(any("undefined reference to" in e and "f" in e for e in rep["build"]["errors"]),
+                        rep["build"]["errors"])
+
+    def test_kit_build_failure_exits_2_without_verdict(self):
+        os.makedirs(self.rd)
+        write(self.rd, {"report.json": "{}"})
+        p = self.validate(os.path.join(self.d, "bad.c"), make_vars="BREAK_KIT=1")
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("the kit's own objects", p.stderr)
+        self.assertIn("broken kit", p.stderr)
+        self.assertIn("to fix:", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.rd, "report.json")))
+
+    def test_missing_impl_file_exits_2(self):
+        p = self.validate(os.path.join(self.d, "absent.c"))
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("IMPL file(s) not found", p.stderr)
+
+    def test_missing_dependency_exits_2_with_its_message(self):
+        p = self.validate(os.path.join(self.d, "bad.c"), "--deps", "echo 'cpkit: missing Debian packages: x'; exit 1")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("missing Debian packages: x", p.stderr)
+        self.assertIn("to fix:", p.stderr)
+
+    def test_bad_arguments_exit_2(self):
+        self.assertEqual(self.validate(os.path.join(self.d, "bad.c"), "--repeat", "-1").returncode, 2)
+        self.assertEqual(self.validate(os.path.join(self.d, "bad.c"), "--repeat", "x").returncode, 2)
+
+    def test_rerun_failed_without_a_report_exits_2(self):
+        p = self.validate(os.path.join(self.d, "bad.c"), "--rerun-failed")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("RERUN_FAILED", p.stderr)
 
 
 if __name__ == "__main__":
