@@ -172,8 +172,10 @@ def main(argv=None):
     if bare and args.strict_checks:
         problems.append(("bare Catch2 checks (they name no requirement)", bare))
     elif bare:
+        shown = bare[:10] + (["... and %d more (all in %s: bare_checks)" % (len(bare) - 10, os.path.relpath(out_path, root))]
+                             if len(bare) > 10 else [])
         warnings.append("%d bare Catch2 check(s) in %s name no requirement (--strict-checks makes "
-                        "this an error):\n    %s" % (len(bare), " or ".join(CHECKED_TEST_DIRS), "\n    ".join(bare)))
+                        "this an error):\n    %s" % (len(bare), " or ".join(CHECKED_TEST_DIRS), "\n    ".join(shown)))
     if untested and not args.allow_untested:
         problems.insert(1 if problems and problems[0][0].startswith("requirement IDs") else 0,
                         ("requirements no test checks", untested))
@@ -191,6 +193,7 @@ def main(argv=None):
         "summary": {"requirements": len(reqs), "normative": n_norm, "recommended": len(reqs) - n_norm,
                     "tested": n_tested, "untested": len(reqs) - n_tested},
         "problems": {title: items for title, items in problems},
+        "bare_checks": bare,
         "requirements": out,
     })
     if args.json_only:
