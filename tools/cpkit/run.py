@@ -175,7 +175,6 @@ def parse_args(argv):
     ap.add_argument("--deps", help="command that installs missing dependencies (exit 2 if it fails)")
     ap.add_argument("--make", help="sub-make command; with it the three build steps run first")
     ap.add_argument("--build-log", help="build log (default REPORT_DIR/build.log)")
-    ap.add_argument("--build-log-from", help="(compatibility) ignored")
     args = ap.parse_args(argv)
     if args.repeat < 0 or args.jobs < 1 or args.timeout <= 0:
         ap.error("--repeat must be >= 0, --jobs >= 1, --timeout > 0")
