@@ -30,10 +30,8 @@ LCOV             := lcov --quiet $(LCOV_RC)
 COV_GCOV_TOOL    := $(COV_DIR)/bin/gcov-nothrow
 COV_TRACE_JSON   := $(if $(TRACE_JSON),$(TRACE_JSON),$(BUILD)/trace/requirements.json)
 
-# The requirement report without line data, for `make validate` of any implementation
-# (tools/tools.mk runs it after validate.py; it reads report.json and the trace JSON).
-REQUIREMENTS_REPORT = $(PYTHON) coverage/requirements_report.py --quiet \
-    --requirements $(COV_TRACE_JSON) --report $(REPORT_DIR)/report.json --out-dir $(REPORT_DIR)
+# `make validate` writes requirements.{md,html} itself (tools/cpkit/views/); this file
+# adds the reference's line data to that report's verdicts.
 
 # The suite binaries of the instrumented build: the ones VALIDATE_BINS names for the
 # current IMPL, moved to the coverage build's bin directory (deferred: fragments may

@@ -129,7 +129,8 @@ def requirement_blocks(index, req, build_failed):
         out.append(("p", ["Probably a consequence of "] + _id_list(index, causes) + ["."]))
     items = []
     for test_id, failures in model.failures_by_test(req):
-        blocks = [("p", test_heading(index, test_id))]
+        # A failure of no test (the build, a binary that could not list its tests) has no heading.
+        blocks = [("p", test_heading(index, test_id))] if test_id is not None else []
         for f in failures:
             blocks += failure_blocks(f, index, build_failed)
         blocks += rerun_blocks(index, test_id)

@@ -13,6 +13,7 @@ Blocks:
   ("ul", items)                        items: lists of blocks
   ("details", summary inlines, blocks, open)   <details> in HTML; in Markdown the summary
                                        in bold, then the blocks
+  ("raw", markdown text, html text)    a section another tool already rendered both ways
 """
 
 import html
@@ -86,6 +87,8 @@ def _md_blocks(blocks, indent=""):
         elif kind == "details":
             out.append("**%s**" % md_inline(b[1]))
             out.extend(_md_blocks(b[2]))
+        elif kind == "raw":
+            out.append(b[1].rstrip("\n"))
         else:
             raise ValueError("unknown block %r" % (kind,))
     return out
@@ -152,6 +155,8 @@ def _html_blocks(blocks):
             out.append("<details%s><summary>%s</summary>" % (' open="open"' if b[3] else "", html_inline(b[1])))
             out.extend(_html_blocks(b[2]))
             out.append("</details>")
+        elif kind == "raw":
+            out.append(b[2])
         else:
             raise ValueError("unknown block %r" % (kind,))
     return out

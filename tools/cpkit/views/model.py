@@ -130,6 +130,11 @@ def junit_failure(test, report):
     return any(f.get("level", "normative") == "normative" for f in failures)
 
 
+def tests_not_passed(report):
+    """The tests of a report that did not pass (failed or kit errors)."""
+    return [t for t in report.get("tests") or [] if t.get("verdict") != "pass"]
+
+
 def junit_error(test):
     return test.get("verdict") == "kit-error"
 

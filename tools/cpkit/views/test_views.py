@@ -308,6 +308,7 @@ class ViewsTest(unittest.TestCase):
         self.assertIn("impl.c:12:3: error: 'x' undeclared\nimpl.c:20:1: error: expected ';'", md)
         self.assertIn("The implementation did not build: see Build errors below.", md)
         self.assertLess(md.index("## Kit errors"), md.index("## Build errors"))
+        self.assertNotIn("Test **None**", md)
         root, cases = self.junit_cases(files["junit.xml"])
         self.assertEqual(root.get("failures"), "1")
         self.assertIn("undeclared", cases[junit.BUILD_CASE[1]].find("failure").text)
