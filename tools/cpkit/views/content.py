@@ -37,6 +37,13 @@ def tests_line(report):
     return text + " (of %d)." % t.get("total", len(report.get("tests") or []))
 
 
+def internal_note(report):
+    if not ((report.get("summary") or {}).get("internal") or {}).get("total"):
+        return []
+    return [("p", ["Internal requirements cannot be seen from outside: the reference's unit tests "
+                   "cover them, and they are UNTESTED here."])]
+
+
 def header_blocks(report):
     verdict = model.headline(report)
     out = [("h", 1, ["completion_port_linux conformance: %s — %s" % (model.impl_name(report), verdict)], None)]
@@ -58,6 +65,7 @@ def header_blocks(report):
                                                                       hang.get("teardown_ms", "?"))]))
     out.append(summary_table(report))
     out.append(("p", [tests_line(report)]))
+    out += internal_note(report)
     status, meaning = model.exit_meaning(report)
     out.append(("p", ["Exit status %d: %s. 0 conforms, 1 does not conform, 2 the kit could not judge "
                       "(no report then)." % (status, meaning)]))

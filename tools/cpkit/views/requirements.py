@@ -58,7 +58,7 @@ def _validation_blocks(report):
                      ". Kit: %s. Date: %s. Verdicts of report.json (the same as report.md); "
                      "no line data (make coverage adds it for the reference)." % (
                          model.kit_version(report), report.get("date", "?"))]),
-              content.summary_table(report), ("p", [content.tests_line(report)])]
+              content.summary_table(report), ("p", [content.tests_line(report)])] + content.internal_note(report)
     if report.get("selection"):
         blocks.append(("p", [("b", "Partial run"), ": " + model.selection_text(report) + "."]))
     reqs = sorted(enumerate(index.reqs), key=lambda p: (ORDER.get(model.word(p[1]), 5), p[0]))
