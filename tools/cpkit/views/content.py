@@ -80,19 +80,35 @@ def _text_field(label, text):
     return [("p", [label + ":"]), ("pre", text, "")]
 
 
+LONG_LINES = 12
+
+
+def _long_field(label, text):
+    """A fenced block, in full; folded in a <details> in HTML when it is long."""
+    lines = text.rstrip("\n").count("\n") + 1
+    if lines <= LONG_LINES:
+        return [("p", [label + ":"]), ("pre", text, "")]
+    return [("details", ["%s (%d lines)" % (label, lines)], [("pre", text, "")], False)]
+
+
 def failure_blocks(f, index, build_failed):
     """One failure in full: expected/actual, message, INFO, property trace, location."""
     if f.get("kind") == "build" and build_failed:
         return [("p", ["The implementation did not build: see ", ("a", "Build errors", "#build-errors"),
                        " below."])]
-    head = ["Kind: %s, phase: %s" % (f.get("kind", "?"), f.get("phase", "?"))]
+    notes = []  # each a list of inlines
+    if (f.get("kind"), f.get("phase")) != ("check", "body"):
+        notes.append(["Kind: %s, phase: %s" % (f.get("kind", "?"), f.get("phase", "?"))])
     if f.get("source") == "tags":
-        head.append("; attributed from the test's tags (the failed check named no requirement)")
+        notes.append(["attributed from the test's tags (the failed check named no requirement)"])
     elif f.get("source") == "rule":
-        head.append("; attributed by rule (RESULTS.md section 2)")
+        notes.append(["attributed by rule (RESULTS.md section 2)"])
     if f.get("after"):
-        head += ["; after a failure of ", ("a", f["after"], "#" + f["after"])]
-    out = [("p", head + ["."])]
+        notes.append(["after a failure of ", ("a", f["after"], "#" + f["after"])])
+    joined = []
+    for i, note in enumerate(notes):
+        joined += (["; "] if i else []) + note
+    out = [("p", joined + ["."])] if joined else []
     if f.get("check"):
         out += _text_field("Expected", f["check"])
     if f.get("expanded"):
@@ -100,12 +116,12 @@ def failure_blocks(f, index, build_failed):
     if f.get("kind") == "property":
         out.append(("p", ["First failing step: ", ("code", model.first_step(f))]))
     if f.get("message"):
-        out += [("p", ["Message:"]), ("pre", f["message"], "")] if "\n" in f["message"].strip() \
+        out += _long_field("Message", f["message"]) if "\n" in f["message"].strip() \
             else _text_field("Message", f["message"])
     if f.get("info"):
-        out += [("p", ["Info:"]), ("pre", f["info"], "")]
+        out += _long_field("Info", f["info"])
     if f.get("trace"):
-        out += [("p", ["Shrunk trace:"]), ("pre", f["trace"], "")]
+        out += _long_field("Shrunk trace", f["trace"])
     if f.get("replay"):
         out.append(("p", ["Replay: ", ("code", f["replay"])]))
     if model.where(f):

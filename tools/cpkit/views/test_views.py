@@ -324,6 +324,16 @@ class ViewsTest(unittest.TestCase):
         self.assertIn("x" * 1200 + " END-OF-INFO", files["report.html"])
         self.assertIn("property falsified: p / exactly once\n  after 3 passing case(s)", md)
 
+    def test_long_trace_is_folded_in_html_and_whole_in_markdown(self):
+        rep = property_failure()
+        steps = "\n".join("  %d. peer write s0" % i for i in range(1, 21))
+        rep["requirements"][0]["failures"][0]["trace"] = steps
+        _, files = self.assertConsistent(rep)
+        self.assertIn("<details><summary>Shrunk trace (20 lines)</summary>\n<pre>  1. peer write s0", files["report.html"])
+        self.assertIn("20. peer write s0</pre>\n</details>", files["report.html"])
+        self.assertIn("**Shrunk trace (20 lines)**", files["report.md"])
+        self.assertIn("    20. peer write s0\n  ```", files["report.md"])
+
     def test_odd_characters(self):
         rep = odd_characters()
         _, files = self.assertConsistent(rep)
