@@ -155,8 +155,8 @@ def requirement_blocks(index, req, build_failed):
     for test_id, failures in model.failures_by_test(req):
         # A failure of no test (the build, a binary that could not list its tests) has no heading.
         blocks = [("p", test_heading(index, test_id))] if test_id is not None else []
-        for f in failures:
-            blocks += failure_blocks(f, index, build_failed)
+        for i, f in enumerate(failures):
+            blocks += ([("p", [("b", "Then:")])] if i else []) + failure_blocks(f, index, build_failed)
         blocks += rerun_blocks(index, test_id)
         items.append(blocks)
     if items:
