@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from cpkit import views  # noqa: E402
-from cpkit.views import consistency, content, doc, junit, model, requirements  # noqa: E402
+from cpkit.views import consistency, doc, junit, model, requirements  # noqa: E402
 
 RECV = "CPL_RECV_005"      # normative, fails first (root)
 DECREF = "CPL_DECREF_003"  # normative, a consequence of RECV
