@@ -23,6 +23,9 @@ COV_MIN_BRANCHES ?= 95
 COV_TIMEOUT      ?= 60
 COV_VALIDATE_DIR := $(BUILD)/validate/$(COV_NAME)
 COV_SRC          := reference/src
+# The instrumented sources, as validate.py's IMPL: each must exist (the engine refuses
+# to judge a missing IMPL file), and sanitizer frames in them are the implementation's.
+COV_IMPL_FILES   := $(sort $(wildcard $(COV_SRC)/*.c $(COV_SRC)/*.cpp))
 LCOV_RC          := --rc lcov_branch_coverage=1 --rc geninfo_no_exception_branch=1
 LCOV             := lcov --quiet $(LCOV_RC)
 # lcov 1.16 ignores geninfo_no_exception_branch with gcc 12's JSON output: this gcov
@@ -30,10 +33,8 @@ LCOV             := lcov --quiet $(LCOV_RC)
 COV_GCOV_TOOL    := $(COV_DIR)/bin/gcov-nothrow
 COV_TRACE_JSON   := $(if $(TRACE_JSON),$(TRACE_JSON),$(BUILD)/trace/requirements.json)
 
-# The requirement report without line data, for `make validate` of any implementation
-# (tools/tools.mk runs it after validate.py; it reads report.json and the trace JSON).
-REQUIREMENTS_REPORT = $(PYTHON) coverage/requirements_report.py --quiet \
-    --requirements $(COV_TRACE_JSON) --report $(REPORT_DIR)/report.json --out-dir $(REPORT_DIR)
+# `make validate` writes requirements.{md,html} itself (tools/cpkit/views/); this file
+# adds the reference's line data to that report's verdicts.
 
 # The suite binaries of the instrumented build: the ones VALIDATE_BINS names for the
 # current IMPL, moved to the coverage build's bin directory (deferred: fragments may
@@ -65,7 +66,7 @@ define COV_RUN_SUITE
 	@echo "coverage: running the $(1) suite ($(2))"
 	@find $(3) -name '*.gcda' -delete
 	@mkdir -p $(COV_DIR)/runs/$(1)
-	@$(PYTHON) tools/validate.py --name $(COV_NAME)-$(1) --impl "$(COV_SRC) ($(COV_FLAGS))" \
+	@$(PYTHON) tools/validate.py --name $(COV_NAME)-$(1) --impl "$(COV_IMPL_FILES)" \
 	  --report-dir $(COV_DIR)/runs/$(1) --requirements $(COV_TRACE_JSON) \
 	  --timeout $(COV_TIMEOUT) --jobs $(VALIDATE_JOBS) --bin $(2) \
 	  > $(COV_DIR)/runs/$(1)/validate.log 2>&1; \

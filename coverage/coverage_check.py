@@ -5,7 +5,8 @@ Reads one lcov tracefile per suite (already restricted to reference/src), adds t
 and fails (exit 1) when
   * line coverage is below --min-lines or branch coverage below --min-branches;
   * an LCOV_EXCL marker in the sources has no reason, or a range is not closed;
-  * a suite's tests failed (--report NAME=report.json): coverage of a failing run means little.
+  * a suite's tests failed or were kit errors (--report NAME=report.json, its test
+    verdicts): coverage of a failing run means little.
 Writes a Markdown summary (--md) with the uncovered lines and branches, the exclusions and
 their reasons, and per suite what the first suite (conformance) misses. The last line printed:
   coverage: lines 100.0% (N/N), branches 96.2% (N/N), excluded N lines
@@ -17,9 +18,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import exclusions  # noqa: E402
 import lcovinfo  # noqa: E402
 import suites  # noqa: E402
+from cpkit.views import model  # noqa: E402
 
 
 def uncovered(files, root):
@@ -52,8 +55,8 @@ def failed_tests(report_specs):
         except (OSError, ValueError) as e:
             problems.append("%s: no test report (%s)" % (suites.label(name), e))
             continue
-        failed = [t for t in report.get("tests", []) if t.get("verdict") not in ("pass", "passed")]
-        n_failed = report.get("summary", {}).get("tests", {}).get("failed", len(failed))
+        failed = model.tests_not_passed(report)
+        n_failed = len(failed)
         if n_failed:
             names = ", ".join(t.get("name", "?") for t in failed[:5])
             problems.append("%s: %d test(s) failed%s (%s)" % (

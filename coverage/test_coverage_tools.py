@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 from contextlib import redirect_stdout
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -15,6 +16,9 @@ import coverage_check  # noqa: E402
 import exclusions  # noqa: E402
 import lcovinfo  # noqa: E402
 import requirements_report  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+from cpkit.views import consistency  # noqa: E402
+from cpkit.views import test_views as tv  # noqa: E402
 
 ID = "CPL" + "_"
 
@@ -164,19 +168,22 @@ class ReportTest(unittest.TestCase):
             req(ID + "A_007", "normative", "internal", 23, [{"name": "u pass"}]),  # no code
         ]}))
 
-        def report(name, tests):
-            return {"name": name, "implementation": "x.cpp", "date": "today",
-                    "summary": {"tests": {"failed": sum(1 for t in tests if t["verdict"] != "pass")}},
-                    "tests": tests}
+        # report.json (RESULTS.md section 6) of each suite, built with the views' fixtures.
+        fail = tv.failure("conformance#2", ID + "A_004", "recommended", message="boom")
+        conf_tests = [tv.test("conformance#1", "t pass", [ID + "A_002", ID + "A_003"], "pass"),
+                      tv.test("conformance#2", "t fail", [ID + "A_004"], "fail", [fail])]
+        judged = lambda tid, v: [{"test": tid, "verdict": v}]
+        conf_reqs = [tv.req(ID + "A_002", "normative", "pass", "OK", tests=judged("conformance#1", "pass")),
+                     tv.req(ID + "A_003", "normative", "pass", "OK", tests=judged("conformance#1", "pass")),
+                     tv.req(ID + "A_004", "recommended", "fail", "NON-STRICT",
+                            tests=judged("conformance#2", "fail"), failures=[fail]),
+                     tv.req(ID + "A_007", "normative", "untested", "UNTESTED", obs="internal")]
         self.conf = os.path.join(self.root, "conf.json")
-        write(self.conf, json.dumps(report("conformance", [
-            {"name": "t pass", "binary": "conformance", "verdict": "pass",
-             "requirements": [ID + "A_002", ID + "A_003"]},
-            {"name": "t fail", "binary": "conformance", "verdict": "fail", "message": "boom",
-             "requirements": [ID + "A_004"]}])))
+        write(self.conf, json.dumps(tv.report(conf_reqs, conf_tests, True)))
+        unit_reqs = [dict(r, verdict="untested", word="UNTESTED", tests=[], failures=[]) for r in conf_reqs]
+        unit_tests = [tv.test("unit#1", "u pass", [ID + "A_007"], "pass", binary="unit")]
         self.unit = os.path.join(self.root, "unit.json")
-        write(self.unit, json.dumps(report("unit", [
-            {"name": "u pass", "binary": "unit", "verdict": "pass", "requirements": [ID + "A_007"]}])))
+        write(self.unit, json.dumps(tv.report(unit_reqs, unit_tests, True)))
         # Conformance runs the function but not the if body; unit runs the body.
         self.conf_info = os.path.join(self.root, "conf.info")
         tracefile(self.conf_info, src, {7: 1, 9: 1, 11: 0, 13: 1, 19: 1}, [(9, 0), (9, 1)])
@@ -192,6 +199,7 @@ class ReportTest(unittest.TestCase):
         with redirect_stdout(buf):
             rc = requirements_report.main(["--root", self.root, "--requirements", self.trace,
                                            "--out-dir", out_dir] + list(extra))
+        self.assertEqual(rc, 0)
         with open(os.path.join(out_dir, "requirements.md"), encoding="utf-8") as f:
             md = f.read()
         with open(os.path.join(out_dir, "requirements.html"), encoding="utf-8") as f:
@@ -201,11 +209,19 @@ class ReportTest(unittest.TestCase):
     def test_without_line_data(self):
         rc, out, md, page = self.run_report("--report", self.conf)
         self.assertEqual(rc, 0)
-        self.assertIn("requirements: normative covered 2/2, recommended 0/1, internal 0/1", out)
-        # Uncovered first: the recommended failure before the covered normative ones.
-        self.assertLess(md.index("| " + ID + "A_004"), md.index("| " + ID + "A_002"))
-        self.assertIn("no line data", md)
-        self.assertIn("<html>", page.lower().replace("<!doctype html>", ""))
+        # The validation's own view: report.json's summary and words, no line data.
+        self.assertIn("requirements: normative 2/2 pass, recommended 0/1 pass, internal 0/1 pass", out)
+        with open(self.conf, encoding="utf-8") as f:
+            report = json.load(f)
+        self.assertEqual(requirements_report.req_view.render(report), (md, page))
+        # Not OK first: the recommended failure before the passing normative ones.
+        self.assertLess(md.index("| " + ID + "A_004 | recommended | api | NON-STRICT"), md.index("| " + ID + "A_002"))
+        self.assertNotIn("x.cpp", md)
+        out_dir = os.path.join(self.root, "out")
+        problems = []
+        consistency._check_markdown(os.path.join(out_dir, "requirements.md"), report,
+                                    {r["id"]: r["word"] for r in report["requirements"]}, problems, True)
+        self.assertEqual(problems, [])
 
     def test_with_line_data(self):
         rc, out, md, page = self.run_report(
@@ -215,17 +231,21 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("**Only the property tests reach**: none.", md)
         # A_003's body ran only in the unit tests: covered (combined), ran by U only.
+        # A_007 is internal: no suite judges it, its unit test passed, its citation has no code.
         self.assertIn("requirements: normative covered 2/2, recommended 0/1, internal 1/1", out)
         self.assertIn("x.cpp:8 ran (U)", md)
         self.assertIn("x.cpp:23 (no code)", md)
         self.assertIn("Only the reference unit tests reach", md)
         self.assertIn("`reference/src/x.cpp:11`", md)
+        self.assertIn("| %sA_004 | recommended | api | NON-STRICT | UNTESTED |" % ID, md)
+        ET.fromstring(page)
 
     def test_code_not_run_makes_it_uncovered(self):
-        rc, out, md, _ = self.run_report("--report", self.conf, "--suite", "conformance=" + self.conf_info)
+        rc, out, md, _ = self.run_report("--requirements", self.trace, "--report", self.conf,
+                                         "--suite", "conformance=" + self.conf_info)
         self.assertIn("normative covered 1/2", out)
-        self.assertIn("cited code not run: x.cpp:8", md)
-        self.assertIn("**x.cpp:8 NOT RUN**", md)
+        self.assertIn("## Not covered (3)\n\n%sA_003, %sA_004, %sA_007" % (ID, ID, ID), md)
+        self.assertIn("x.cpp:8 NOT RUN", md)
 
     def check(self, *extra):
         buf = io.StringIO()

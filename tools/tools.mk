@@ -87,3 +87,5 @@ tools-check: $(TOOLS_FIXTURE_BIN)
 	  $(PYTHON) tools/test_tools.py
 
 CHECK_TARGETS += trace tools-check check-validate-reference
+
+include $(wildcard tools/cpkit/views/views.mk)
