@@ -1,6 +1,7 @@
 /* Section 6 of the spec: completion_port_remove (CPL_REMOVE_*). */
 #include "cpk_catch.h"
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -345,14 +346,23 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
     {
         cpk::SocketPair sp = cpk::unix_pair();
         CPK_KIT_REQUIRE(sp.ok());
-        static char buf[4];
+        static char buf[4], next_buf[4];
         static COMPLETION_PORT_HANDLE h = nullptr;
+        static std::atomic<int> rearm_rc{-12345};
+        rearm_rc = -12345;
+        /* The callback re-arms the socket, then removes it: the remove has a
+         * pending op of its own socket to dispose of while inside the callback. */
+        static COMPLETION_PORT_INGRESS_DATA next;
+        next = rec.ingress(2, EPOLLIN, sp.a, next_buf, sizeof next_buf);
         int s = sp.a;
-        rec.op(0).hook = [s](cpk::Op&, const cpk::CallbackRecord&) { completion_port_remove(h, s); };
+        rec.op(0).hook = [s](cpk::Op&, const cpk::CallbackRecord&) {
+            rearm_rc = completion_port_add(h, &next);
+            completion_port_remove(h, s);
+        };
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        /* From create to the final dec_ref the port's allocations are tracked: the
-         * remove made inside the callback must leave nothing the release misses
-         * (no test allocation in between; facts are collected first). */
+        /* From create to the final dec_ref the port's allocations are tracked:
+         * what the remove inside the callback took over must be freed by the
+         * release at the latest (no test allocation in between; facts first). */
         cpk::alloc_track_start();
         cpk::PortInfo p = cpk::create_port();
         h = p.handle;
@@ -379,6 +389,8 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
         CPK_KIT_REQUIRE(written);
         INFO(rec.dump());
         CPK_REQUIRE("CPL_REMOVE_006", hook_returned);
+        INFO("completion_port_add inside the callback returned " << rearm_rc.load());
+        CPK_CHECK("CPL_ADD_017", rearm_rc.load() == 0);
         CPK_CHECK("CPL_REMOVE_006", works);
         CPK_KIT_REQUIRE(released);
         CPK_KIT_REQUIRE(!overflow);
