@@ -2,7 +2,7 @@
  * The header facts are pinned with static_assert; the tests check that the
  * implementation under test reads the structures and sends the enum values
  * exactly as the ABI lays them out. */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <cstddef>
 #include <cstring>
@@ -47,23 +47,28 @@ namespace {
 
 /* Op 0 (recv, 4 bytes on r), op 1 (send of 4 bytes on s) and op 2 (hang-up on
  * h) on `port`, each socket made ready: fails the test unless all three
- * complete. */
+ * complete. The send completes as `send_req` says (SEND_001 when it can
+ * succeed, SEND_003 when a failure is injected). */
 void complete_one_of_each(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, cpk::SocketPair& r, cpk::SocketPair& s,
-                          cpk::SocketPair& h) {
-    REQUIRE((r.ok() && s.ok() && h.ok()));
+                          cpk::SocketPair& h, const char* send_req) {
+    CPK_KIT_REQUIRE((r.ok() && s.ok() && h.ok()));
     static char rbuf[4];
     static char sbuf[4] = {'a', 'b', 'c', 'd'};
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
     COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
     COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a);
-    REQUIRE(completion_port_add(port, &in) == 0);
-    REQUIRE(completion_port_add(port, &out) == 0);
-    REQUIRE(completion_port_add(port, &hup) == 0);
-    REQUIRE(cpk::write_all(r.b, "wxyz", 4));
-    REQUIRE(cpk::shutdown_wr(h.b));
-    bool all = rec.wait_op(0, cpk::kWaitMs) && rec.wait_op(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs);
+    CPK_REQUIRE_ADD(port, &in);
+    CPK_REQUIRE_ADD(port, &out);
+    CPK_REQUIRE_ADD(port, &hup);
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "wxyz", 4));
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
+    bool in_done = rec.wait_op(0, cpk::kWaitMs);
+    bool out_done = rec.wait_op(1, cpk::kWaitMs);
+    bool hup_done = rec.wait_op(2, cpk::kWaitMs);
     INFO(rec.dump());
-    REQUIRE(all);
+    CPK_REQUIRE("CPL_RECV_005", in_done);
+    CPK_REQUIRE(send_req, out_done);
+    CPK_REQUIRE("CPL_RDHUP_001", hup_done);
 }
 
 } // namespace
@@ -73,9 +78,9 @@ TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
-        REQUIRE(sp.ok());
+        CPK_KIT_REQUIRE(sp.ok());
         /* 5-byte window inside a canary-filled buffer: a wrong offset for buffer or
          * length shows as bytes outside the window or a wrong amount. */
         static unsigned char mem[64];
@@ -83,30 +88,32 @@ TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_
         unsigned char payload[10];
         cpk::fill_pattern(payload, sizeof payload);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, mem + 8, 5);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(cpk::write_all(sp.b, payload, sizeof payload));
-        REQUIRE(rec.wait_op(0, cpk::kWaitMs));
+        CPK_REQUIRE_ADD(p.handle, &in);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, payload, sizeof payload));
+        CPK_REQUIRE("CPL_ABI_001", rec.wait_op(0, cpk::kWaitMs));
         cpk::CallbackRecord r = rec.at(0);
         INFO(rec.dump());
-        CHECK(r.context == &rec.op(0));
-        CHECK(r.action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(r.amount == 5);
-        CHECK(memcmp(mem + 8, payload, 5) == 0);
+        /* What was recorded first (context, action, result, amount), then the bytes. */
+        CPK_CHECK("CPL_ABI_001", r.context == &rec.op(0));
+        CPK_CHECK("CPL_ABI_001", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
+        CPK_CHECK("CPL_ABI_001", memcmp(mem + 8, payload, 5) == 0);
+        std::string outside;
         for (size_t i = 0; i < sizeof mem; ++i)
-            if (i < 8 || i >= 13) CHECK(mem[i] == 0xEE);
+            if ((i < 8 || i >= 13) && mem[i] != 0xEE) outside += " " + std::to_string(i);
+        INFO("bytes written outside the 5-byte window at offsets:" << outside);
+        CPK_CHECK("CPL_ABI_001", outside == "");
         /* epoll_op is an event mask: EPOLLOUT (4) is "send", not COMPLETION_PORT_CLOSING (4). */
         static unsigned char out[7];
         cpk::fill_pattern(out, sizeof out, 100);
         COMPLETION_PORT_INGRESS_DATA o = rec.ingress(1, EPOLLOUT, sp.a, out, sizeof out);
-        REQUIRE(completion_port_add(p.handle, &o) == 0);
-        REQUIRE(rec.wait_op(1, cpk::kWaitMs));
+        CPK_REQUIRE_ADD(p.handle, &o);
+        CPK_REQUIRE("CPL_ABI_001", rec.wait_op(1, cpk::kWaitMs));
+        CPK_CHECK("CPL_ABI_001", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 7) == "");
         unsigned char got[7];
-        CHECK(cpk::read_exact(sp.b, got, sizeof got));
-        CHECK(memcmp(got, out, sizeof out) == 0);
-        CHECK(rec.for_op(1).at(0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
-        CHECK(rec.for_op(1).at(0).amount == 7);
-        CHECK(cpk::bad_context_callbacks() == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_ABI_001", cpk::read_exact(sp.b, got, sizeof got));
+        CPK_CHECK("CPL_ABI_001", memcmp(got, out, sizeof out) == 0);
+        CPK_CHECK("CPL_ABI_001", cpk::bad_context_callbacks() == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -116,16 +123,16 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM action numbers", "[CPL_ABI_00
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), h = cpk::unix_pair();
-        complete_one_of_each(p.handle, rec, r, s, h);
+        complete_one_of_each(p.handle, rec, r, s, h, "CPL_SEND_001");
         INFO(rec.dump());
-        CHECK(rec.for_op(0).at(0).action == 2);
-        CHECK(rec.for_op(1).at(0).action == 3);
-        CHECK(rec.for_op(2).at(0).action == 1);
-        for (const cpk::CallbackRecord& c : rec.all()) CHECK(c.action != 0);
-        completion_port_dec_ref(p.handle);
-        for (const cpk::CallbackRecord& c : rec.all()) CHECK((c.action >= 1 && c.action <= 4));
+        CPK_CHECK("CPL_ABI_002", rec.for_op(0).at(0).action == 2);
+        CPK_CHECK("CPL_ABI_002", rec.for_op(1).at(0).action == 3);
+        CPK_CHECK("CPL_ABI_002", rec.for_op(2).at(0).action == 1);
+        for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_002", c.action != 0);
+        CPK_RELEASE(p.handle);
+        for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_002", (c.action >= 1 && c.action <= 4));
     }
     CPK_GUARD_END(guard);
 }
@@ -135,19 +142,19 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM result numbers", "[CPL_ABI_00
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair ok = cpk::unix_pair(), err = cpk::unix_pair(), hup = cpk::unix_pair();
         /* OK: a recv that fills its buffer. ERROR: a send failing with EIO (injected).
          * ABANDONED: a hang-up. */
-        REQUIRE(cpk::fail_send(err.a, EIO, 1, 0) >= 0);
-        complete_one_of_each(p.handle, rec, ok, err, hup);
+        CPK_KIT_REQUIRE(cpk::fail_send(err.a, EIO, 1, 0) >= 0);
+        complete_one_of_each(p.handle, rec, ok, err, hup, "CPL_SEND_003");
         INFO(rec.dump());
-        CHECK(rec.for_op(0).at(0).result == 1);
-        CHECK(rec.for_op(1).at(0).result == 2);
-        CHECK(rec.for_op(2).at(0).result == 3);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_ABI_003", rec.for_op(0).at(0).result == 1);
+        CPK_CHECK("CPL_ABI_003", rec.for_op(1).at(0).result == 2);
+        CPK_CHECK("CPL_ABI_003", rec.for_op(2).at(0).result == 3);
+        CPK_RELEASE(p.handle);
         cpk::clear_faults();
-        for (const cpk::CallbackRecord& r : rec.all()) CHECK((r.result >= 1 && r.result <= 3));
+        for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_003", (c.result >= 1 && c.result <= 3));
     }
     CPK_GUARD_END(guard);
 }
@@ -157,27 +164,25 @@ TEST_CASE("abi: SOCKET_HANDLE is a plain int descriptor of any number", "[CPL_AB
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
-        REQUIRE(sp.ok());
+        CPK_KIT_REQUIRE(sp.ok());
         /* A descriptor number above 255 and above 65535 would be truncated by any
          * narrower handle type. */
         int high = fcntl(sp.a, F_DUPFD_CLOEXEC, 700);
-        REQUIRE(high >= 700);
+        CPK_KIT_REQUIRE(high >= 700);
         cpk::Fd high_fd(high);
         sp.a.close();
         static char buf[3];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, high, buf, sizeof buf);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
+        CPK_REQUIRE_ADD(p.handle, &in);
         /* INVALID_SOCKET (-1) is the "no socket" value: remove ignores it. */
         completion_port_remove(p.handle, INVALID_SOCKET);
-        REQUIRE(cpk::write_all(sp.b, "abc", 3));
-        REQUIRE(rec.wait_op(0, cpk::kWaitMs));
-        INFO(rec.dump());
-        CHECK(rec.at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(rec.at(0).amount == 3);
-        CHECK(memcmp(buf, "abc", 3) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abc", 3));
+        CPK_REQUIRE("CPL_ABI_004", rec.wait_op(0, cpk::kWaitMs));
+        CPK_CHECK("CPL_ABI_004", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_ABI_004", memcmp(buf, "abc", 3) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }

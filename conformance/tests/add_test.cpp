@@ -1,5 +1,5 @@
 /* Section 5 of the spec: completion_port_add (CPL_ADD_*). */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <atomic>
 #include <cstring>
@@ -16,12 +16,12 @@ std::string ctl_calls(int fd) {
     return s.empty() ? std::string("(no epoll_ctl on the socket)") : s;
 }
 
-/* Adds recv op `op` (ingress `in`), which must be refused (`what` says why):
- * add fails, the op gets no callback and the port still completes a sentinel
- * (op `sentinel_op`). A socket of such an op is made readable first, so that
- * a wrongly accepted op would complete. */
-void check_refused(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, const COMPLETION_PORT_INGRESS_DATA& in, size_t op,
-                   size_t sentinel_op, const char* what) {
+/* Adds recv op `op` (ingress `in`), which must be refused (`what` says why;
+ * requirement `req`): add fails, the op gets no callback and the port still
+ * completes a sentinel (op `sentinel_op`). A socket of such an op is made
+ * readable first, so that a wrongly accepted op would complete. */
+void check_refused(const char* req, COMPLETION_PORT_HANDLE port, cpk::Recorder& rec,
+                   const COMPLETION_PORT_INGRESS_DATA& in, size_t op, size_t sentinel_op, const char* what) {
     INFO(what);
     int rc;
     {
@@ -29,9 +29,10 @@ void check_refused(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, const COMPLE
         rc = completion_port_add(port, &in);
     }
     bool sentinel_ok = cpk::sentinel(port, rec, sentinel_op);
-    CHECK(rc != 0);
-    CHECK(sentinel_ok);
-    CHECK(rec.calls(op) == 0);
+    INFO("completion_port_add returned " << rc << "\n" << rec.dump());
+    CPK_CHECK(req, rc != 0);
+    CPK_CHECK(req, sentinel_ok);
+    CPK_CHECK(req, rec.calls(op) == 0);
 }
 
 /* Every EPOLL_CTL_ADD of `fd` fails with `err` (a MOD goes through). */
@@ -47,19 +48,28 @@ cpk::Fault ctl_add_fails(int fd, int err) {
 void check_first_ctl_is_mod(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t op, uint32_t mask, int epfd) {
     static char buf[8][8];
     cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+    CPK_KIT_REQUIRE(sp.ok());
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, static_cast<int>(mask), sp.a, buf[op % 8], sizeof buf[0]);
+    uint64_t mark = cpk::thread_ctl_mark();
     cpk::record_start();
     int rc = completion_port_add(port, &in);
     cpk::record_stop();
     std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-    INFO("epoll_op " << cpk::events_name(mask) << "\n" << ctl_calls(sp.a));
-    REQUIRE(rc == 0);
-    REQUIRE(!ctl.empty());
-    CHECK(ctl[0].op == EPOLL_CTL_MOD);
-    CHECK((ctl[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) == mask);
-    if (epfd >= 0) CHECK(ctl[0].fd == epfd);
+    INFO("epoll_op " << cpk::events_name(mask) << "; completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+    /* The first call is checked before the result: a wrong first call explains a failed add. */
+    CPK_REQUIRE("CPL_ADD_005", !ctl.empty());
+    CPK_CHECK("CPL_ADD_005", ctl[0].op == EPOLL_CTL_MOD);
+    CPK_CHECK("CPL_ADD_005", (ctl[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) == mask);
+    if (epfd >= 0) CPK_CHECK("CPL_ADD_005", ctl[0].fd == epfd);
+    CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
     completion_port_remove(port, sp.a);
+}
+
+/* An op that did not complete as the concurrency test expects, as recorded. */
+std::string bad_op(size_t op, const std::vector<cpk::CallbackRecord>& v, const char* what) {
+    std::string s = "op " + std::to_string(op) + ": " + what + ", " + std::to_string(v.size()) + " callback(s)";
+    for (const cpk::CallbackRecord& c : v) s += "\n    " + cpk::describe(c);
+    return s + "\n";
 }
 
 } // namespace
@@ -69,16 +79,17 @@ TEST_CASE("add: a NULL port is refused without a callback", "[CPL_ADD_001]") {
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::SocketPair sp = cpk::unix_pair();
-        REQUIRE(cpk::write_all(sp.b, "data", 4));
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        CHECK(completion_port_add(nullptr, &in) != 0);
+        CPK_CHECK("CPL_ADD_001", completion_port_add(nullptr, &in) != 0);
         /* A port that exists must not pick the op up either. */
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
-        CHECK(cpk::sentinel(p.handle, rec, 1));
-        CHECK(rec.calls(0) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_REQUIRE_PORT(p);
+        CPK_CHECK("CPL_ADD_001", cpk::sentinel(p.handle, rec, 1));
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_001", rec.calls(0) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -88,11 +99,12 @@ TEST_CASE("add: NULL ingress data is refused and the port keeps working", "[CPL_
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
-        CHECK(completion_port_add(p.handle, nullptr) != 0);
-        CHECK(cpk::sentinel(p.handle, rec, 0));
-        CHECK(rec.count() == 1);
-        completion_port_dec_ref(p.handle);
+        CPK_REQUIRE_PORT(p);
+        CPK_CHECK("CPL_ADD_002", completion_port_add(p.handle, nullptr) != 0);
+        CPK_CHECK("CPL_ADD_002", cpk::sentinel(p.handle, rec, 0));
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_002", rec.count() == 1);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -102,14 +114,15 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
     cpk::Recorder& rec = cpk::persistent_recorder(512);
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         static char buf[64][4];
         std::string wrong;
         int failed_allocs = 0;
+        bool untouched_added = false;
         bool completed_untouched = false;
         for (unsigned nth = 1; nth <= 60; ++nth) {
             cpk::SocketPair sp = cpk::unix_pair();
-            REQUIRE(cpk::write_all(sp.b, "data", 4));
+            CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
             COMPLETION_PORT_INGRESS_DATA in = rec.ingress(nth, EPOLLIN, sp.a, buf[nth], 4);
             int id = cpk::inject(cpk::alloc_failure(nth));
             int rc;
@@ -119,11 +132,11 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
             }
             bool fired = cpk::fault_fired(id) > 0;
             cpk::clear_faults();
-            REQUIRE(id >= 0);
+            CPK_KIT_REQUIRE(id >= 0);
             if (!fired) {
                 /* add made fewer allocations than nth: it ran untouched and must work */
-                CHECK(rc == 0);
-                completed_untouched = rc == 0 && rec.wait_op(nth, cpk::kWaitMs);
+                untouched_added = rc == 0;
+                completed_untouched = untouched_added && rec.wait_op(nth, cpk::kWaitMs);
                 break;
             }
             ++failed_allocs;
@@ -135,9 +148,10 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
             if (rc == 0) completion_port_remove(p.handle, sp.a);
         }
         INFO("allocations made by add and failed one at a time: " << failed_allocs);
-        CHECK(wrong == "");
-        CHECK(completed_untouched);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_ADD_003", wrong == "");
+        CPK_CHECK("CPL_ADD_007", untouched_added);
+        CPK_CHECK("CPL_ADD_007", completed_untouched);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -147,10 +161,10 @@ TEST_CASE("add: the first epoll_ctl on a new socket is EPOLL_CTL_MOD with epoll_
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         const uint32_t masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
         for (size_t i = 0; i < 4; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], p.epfd);
-        completion_port_dec_ref(p.handle);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -160,12 +174,12 @@ TEST_CASE("add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EP
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         /* "events equal to epoll_op, optionally with EPOLLONESHOT added": the
          * trigger mode the caller chose is part of epoll_op. */
         const uint32_t masks[] = {EPOLLIN | EPOLLET, EPOLLOUT | EPOLLET, EPOLLIN | EPOLLRDHUP | EPOLLET};
         for (size_t i = 0; i < 3; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], -1);
-        completion_port_dec_ref(p.handle);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -176,30 +190,33 @@ TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the 
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+        uint64_t mark = cpk::thread_ctl_mark();
         cpk::record_start();
         int rc = completion_port_add(p.handle, &in);
         cpk::record_stop();
         std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-        INFO(ctl_calls(sp.a));
-        REQUIRE(rc == 0);
-        REQUIRE(ctl.size() >= 2);
-        CHECK(ctl[0].op == EPOLL_CTL_MOD);
-        CHECK(ctl[0].result == -1);
-        CHECK(ctl[0].err == ENOENT);
-        CHECK(ctl[1].op == EPOLL_CTL_ADD);
-        CHECK(ctl[1].fd == ctl[0].fd);
-        CHECK(ctl[1].events == ctl[0].events);
-        CHECK(ctl[1].result == 0);
+        INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+        /* Without a first EPOLL_CTL_MOD there is no ENOENT to follow (CPL_ADD_005's failure). */
+        CPK_REQUIRE("CPL_ADD_005", (!ctl.empty() && ctl[0].op == EPOLL_CTL_MOD));
+        CPK_CHECK("CPL_ADD_006", ctl[0].result == -1);
+        CPK_CHECK("CPL_ADD_006", ctl[0].err == ENOENT);
+        CPK_REQUIRE("CPL_ADD_006", ctl.size() >= 2);
+        CPK_CHECK("CPL_ADD_006", ctl[1].op == EPOLL_CTL_ADD);
+        CPK_CHECK("CPL_ADD_006", ctl[1].fd == ctl[0].fd);
+        CPK_CHECK("CPL_ADD_006", ctl[1].events == ctl[0].events);
+        CPK_CHECK("CPL_ADD_006", ctl[1].result == 0);
+        CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
         /* The registration made by ADD delivers the op's event. */
-        REQUIRE(cpk::write_all(sp.b, "abcd", 4));
-        REQUIRE(rec.wait_op(0, cpk::kWaitMs));
-        CHECK(rec.at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(memcmp(buf, "abcd", 4) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
+        CPK_REQUIRE("CPL_ADD_006", rec.wait_op(0, cpk::kWaitMs));
+        CPK_CHECK("CPL_ADD_006", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_006", memcmp(buf, "abcd", 4) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -209,21 +226,27 @@ TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
+        CPK_KIT_REQUIRE((r.ok() && s.ok()));
         static char rbuf[3];
         static char sbuf[3] = {'x', 'y', 'z'};
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
-        CHECK(completion_port_add(p.handle, &in) == 0);
-        CHECK(completion_port_add(p.handle, &out) == 0);
-        REQUIRE(cpk::write_all(r.b, "abc", 3));
-        CHECK(rec.wait_op(0, cpk::kWaitMs));
-        CHECK(rec.wait_op(1, cpk::kWaitMs));
+        CPK_REQUIRE_ADD(p.handle, &in);
+        CPK_REQUIRE_ADD(p.handle, &out);
+        CPK_KIT_REQUIRE(cpk::write_all(r.b, "abc", 3));
+        CPK_CHECK("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
+        CPK_CHECK("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
+        INFO(rec.dump());
+        /* What the completions said, then what moved. */
+        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_SEND_001", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_RECV_006", memcmp(rbuf, "abc", 3) == 0);
         char got[3];
-        CHECK(cpk::read_exact(s.b, got, 3));
-        CHECK(memcmp(got, "xyz", 3) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_SEND_001", cpk::read_exact(s.b, got, 3));
+        CPK_CHECK("CPL_SEND_001", memcmp(got, "xyz", 3) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -233,12 +256,12 @@ TEST_CASE("add: a closed descriptor is refused without a callback", "[CPL_ADD_00
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         static char buf[4];
         int bad = cpk::closed_fd_number();
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, bad, buf, sizeof buf);
-        check_refused(p.handle, rec, in, 0, 1, "a closed descriptor");
-        completion_port_dec_ref(p.handle);
+        check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a closed descriptor");
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -248,13 +271,13 @@ TEST_CASE("add: a regular file is refused without a callback", "[CPL_ADD_008]") 
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::Fd file = cpk::regular_file();
-        REQUIRE(file.valid());
+        CPK_KIT_REQUIRE(file.valid());
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, file, buf, sizeof buf);
-        check_refused(p.handle, rec, in, 0, 1, "a regular file");
-        completion_port_dec_ref(p.handle);
+        check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a regular file");
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -264,26 +287,27 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         static char buf[2][4];
         /* MOD itself fails with ENOMEM: no ADD retry, no success. */
         cpk::SocketPair s1 = cpk::unix_pair();
-        REQUIRE(cpk::write_all(s1.b, "data", 4));
-        REQUIRE(cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, s1.a, ENOMEM, 1, 0)) >= 0);
+        CPK_KIT_REQUIRE(cpk::write_all(s1.b, "data", 4));
+        CPK_KIT_REQUIRE(cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, s1.a, ENOMEM, 1, 0)) >= 0);
         COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, s1.a, buf[0], 4);
-        check_refused(p.handle, rec, in1, 0, 2, "EPOLL_CTL_MOD fails with ENOMEM");
+        check_refused("CPL_ADD_008", p.handle, rec, in1, 0, 2, "EPOLL_CTL_MOD fails with ENOMEM");
         cpk::clear_faults();
         /* MOD gives ENOENT, the ADD that follows fails with ENOSPC. */
         cpk::SocketPair s2 = cpk::unix_pair();
-        REQUIRE(cpk::write_all(s2.b, "data", 4));
-        REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
+        CPK_KIT_REQUIRE(cpk::write_all(s2.b, "data", 4));
+        CPK_KIT_REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
         COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
-        check_refused(p.handle, rec, in2, 1, 3, "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
+        check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3, "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
         cpk::clear_faults();
-        completion_port_dec_ref(p.handle);
+        CPK_RELEASE(p.handle);
         /* Nothing came afterwards either (closing or otherwise). */
-        CHECK(rec.calls(0) == 0);
-        CHECK(rec.calls(1) == 0);
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_008", rec.calls(0) == 0);
+        CPK_CHECK("CPL_ADD_008", rec.calls(1) == 0);
     }
     CPK_GUARD_END(guard);
 }
@@ -293,30 +317,44 @@ TEST_CASE("add: a socket is added again after each completion", "[CPL_ADD_009]")
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char buf[8];
         for (int i = 0; i < 8; ++i) {
             INFO("round " << i);
             COMPLETION_PORT_INGRESS_DATA in = rec.ingress(static_cast<size_t>(i), EPOLLIN, sp.a, &buf[i], 1);
-            REQUIRE(completion_port_add(p.handle, &in) == 0);
+            if (i == 0) {
+                CPK_REQUIRE_ADD(p.handle, &in);
+            } else {
+                int rc = completion_port_add(p.handle, &in);
+                INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+                CPK_REQUIRE("CPL_ADD_009", rc == 0);
+            }
             char c = static_cast<char>('a' + i);
-            REQUIRE(cpk::write_all(sp.b, &c, 1));
-            REQUIRE(rec.wait_op(static_cast<size_t>(i), cpk::kWaitMs));
-            CHECK(buf[i] == c);
+            CPK_KIT_REQUIRE(cpk::write_all(sp.b, &c, 1));
+            CPK_REQUIRE("CPL_ADD_009", rec.wait_op(static_cast<size_t>(i), cpk::kWaitMs));
+            CPK_CHECK("CPL_ADD_009", cpk::one_callback(rec, static_cast<size_t>(i), COMPLETION_PORT_EPOLL_EPOLLIN,
+                                                       COMPLETION_PORT_RESULT_OK, 1) == "");
+            CPK_CHECK("CPL_ADD_009", buf[i] == c);
         }
         /* Sends re-armed the same way. */
         static char out[4] = {'s', 'e', 'n', 'd'};
         for (int i = 0; i < 4; ++i) {
             INFO("send round " << i);
-            COMPLETION_PORT_INGRESS_DATA o = rec.ingress(static_cast<size_t>(10 + i), EPOLLOUT, sp.a, &out[i], 1);
-            REQUIRE(completion_port_add(p.handle, &o) == 0);
-            REQUIRE(rec.wait_op(static_cast<size_t>(10 + i), cpk::kWaitMs));
+            size_t op = static_cast<size_t>(10 + i);
+            COMPLETION_PORT_INGRESS_DATA o = rec.ingress(op, EPOLLOUT, sp.a, &out[i], 1);
+            int rc = completion_port_add(p.handle, &o);
+            INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+            CPK_REQUIRE("CPL_ADD_009", rc == 0);
+            CPK_REQUIRE("CPL_ADD_009", rec.wait_op(op, cpk::kWaitMs));
+            CPK_CHECK("CPL_ADD_009",
+                      cpk::one_callback(rec, op, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 1) == "");
         }
         char got[4];
-        CHECK(cpk::read_exact(sp.b, got, 4));
-        CHECK(memcmp(got, out, 4) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_ADD_009", cpk::read_exact(sp.b, got, 4));
+        CPK_CHECK("CPL_ADD_009", memcmp(got, out, 4) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -326,8 +364,9 @@ TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_A
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), o = cpk::unix_pair(), both = cpk::unix_pair();
+        CPK_KIT_REQUIRE((r.ok() && s.ok() && o.ok() && both.ok()));
         static char rbuf[4], obuf[4], bbuf[4];
         static char sbuf[4] = {'1', '2', '3', '4'};
         /* r: 8 bytes for a 4-byte recv: the socket stays readable after completion. */
@@ -338,33 +377,39 @@ TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_A
         COMPLETION_PORT_INGRESS_DATA one = rec.ingress(2, EPOLLIN | EPOLLONESHOT, o.a, obuf, sizeof obuf);
         /* both: several bits at once on a readable, writable socket. */
         COMPLETION_PORT_INGRESS_DATA multi = rec.ingress(3, EPOLLIN | EPOLLOUT | EPOLLRDHUP, both.a, bbuf, sizeof bbuf);
-        REQUIRE(cpk::write_all(r.b, "abcdefgh", 8));
-        REQUIRE(cpk::write_all(o.b, "abcdefgh", 8));
-        REQUIRE(cpk::write_all(both.b, "abcdefgh", 8));
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(completion_port_add(p.handle, &out) == 0);
-        REQUIRE(completion_port_add(p.handle, &one) == 0);
+        CPK_KIT_REQUIRE(cpk::write_all(r.b, "abcdefgh", 8));
+        CPK_KIT_REQUIRE(cpk::write_all(o.b, "abcdefgh", 8));
+        CPK_KIT_REQUIRE(cpk::write_all(both.b, "abcdefgh", 8));
+        CPK_REQUIRE_ADD(p.handle, &in);
+        CPK_REQUIRE_ADD(p.handle, &out);
+        CPK_REQUIRE_ADD(p.handle, &one);
         bool multi_added = completion_port_add(p.handle, &multi) == 0;
-        REQUIRE(rec.wait_op(0, cpk::kWaitMs));
-        REQUIRE(rec.wait_op(1, cpk::kWaitMs));
-        REQUIRE(rec.wait_op(2, cpk::kWaitMs));
-        if (multi_added) REQUIRE(rec.wait_op(3, cpk::kWaitMs));
+        {
+            INFO(rec.dump());
+            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
+            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
+            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(2, cpk::kWaitMs));
+            if (multi_added) CPK_REQUIRE("CPL_ADD_007", rec.wait_op(3, cpk::kWaitMs));
+        }
         /* More data arrives on the completed recv sockets. */
-        REQUIRE(cpk::write_all(r.b, "more", 4));
-        REQUIRE(cpk::write_all(o.b, "more", 4));
-        CHECK(cpk::sentinel(p.handle, rec, 10));
-        CHECK(cpk::sentinel(p.handle, rec, 11));
-        INFO(rec.dump());
-        CHECK(rec.calls(0) == 1);
-        CHECK(rec.calls(1) == 1);
-        CHECK(rec.calls(2) == 1);
-        CHECK(rec.calls(3) == (multi_added ? 1 : 0));
-        completion_port_dec_ref(p.handle);
+        CPK_KIT_REQUIRE(cpk::write_all(r.b, "more", 4));
+        CPK_KIT_REQUIRE(cpk::write_all(o.b, "more", 4));
+        CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 10));
+        CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 11));
+        {
+            INFO(rec.dump());
+            CPK_CHECK("CPL_ADD_010", rec.calls(0) == 1);
+            CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
+            CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
+            CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
+        }
+        CPK_RELEASE(p.handle);
         /* Completed ops get nothing from the release either. */
-        CHECK(rec.calls(0) == 1);
-        CHECK(rec.calls(1) == 1);
-        CHECK(rec.calls(2) == 1);
-        CHECK(rec.calls(3) == (multi_added ? 1 : 0));
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_010", rec.calls(0) == 1);
+        CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
+        CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
+        CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
     }
     CPK_GUARD_END(guard);
 }
@@ -376,12 +421,13 @@ TEST_CASE("add: INVALID_SOCKET is refused without a callback", "[CPL_ADD_011]") 
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, INVALID_SOCKET, buf, sizeof buf);
-        check_refused(p.handle, rec, in, 0, 1, "INVALID_SOCKET");
-        completion_port_dec_ref(p.handle);
-        CHECK(rec.calls(0) == 0);
+        check_refused("CPL_ADD_011", p.handle, rec, in, 0, 1, "INVALID_SOCKET");
+        CPK_RELEASE(p.handle);
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_011", rec.calls(0) == 0);
     }
     CPK_GUARD_END(guard);
 }
@@ -390,14 +436,15 @@ TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
     cpk::Guard guard;
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         /* No event ever happens on this socket, so a wrongly accepted op is never
          * called through NULL; the port is released only when add refused. */
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = cpk::make_ingress(EPOLLIN, sp.a, nullptr, buf, buf, sizeof buf);
-        REQUIRE(completion_port_add(p.handle, &in) != 0);
-        completion_port_dec_ref(p.handle);
+        CPK_REQUIRE("CPL_ADD_012", completion_port_add(p.handle, &in) != 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -407,19 +454,21 @@ TEST_CASE("add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
+        CPK_KIT_REQUIRE((r.ok() && s.ok()));
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, nullptr, 16);
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, nullptr, 16);
-        CHECK(completion_port_add(p.handle, &in) != 0);
-        CHECK(completion_port_add(p.handle, &out) != 0);
+        CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &in) != 0);
+        CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &out) != 0);
         /* A zero length with a NULL buffer is not concerned: an RDHUP-only op has no buffer. */
         cpk::SocketPair h = cpk::unix_pair();
+        CPK_KIT_REQUIRE(h.ok());
         COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a, nullptr, 0);
-        CHECK(completion_port_add(p.handle, &hup) == 0);
-        CHECK(cpk::shutdown_wr(h.b));
-        CHECK(rec.wait_op(2, cpk::kWaitMs));
-        completion_port_dec_ref(p.handle);
+        CPK_REQUIRE_ADD(p.handle, &hup);
+        CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
+        CPK_CHECK("CPL_RDHUP_001", rec.wait_op(2, cpk::kWaitMs));
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -429,15 +478,17 @@ TEST_CASE("add: a length above INT32_MAX is refused", "[CPL_ADD_014]") {
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
-        /* No data ever arrives: a wrongly accepted op never touches the small buffer. */
+        CPK_REQUIRE_PORT(p);
+        /* No data ever arrives: a wrongly accepted op never touches the small buffer,
+         * and the release gives it at most a closing completion. */
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char buf[8];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, 0x80000000u);
-        REQUIRE(completion_port_add(p.handle, &in) != 0);
+        CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &in) != 0);
         COMPLETION_PORT_INGRESS_DATA max = rec.ingress(1, EPOLLIN, sp.a, buf, 0xFFFFFFFFu);
-        REQUIRE(completion_port_add(p.handle, &max) != 0);
-        completion_port_dec_ref(p.handle);
+        CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &max) != 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -447,11 +498,11 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
     cpk::Recorder& rec = cpk::persistent_recorder(512);
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
-        REQUIRE(p.epfd >= 0);
+        CPK_REQUIRE_PORT(p);
+        CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
         static char buf[4];
         /* Warm-up: whatever the port allocates once for its first socket stays. */
-        REQUIRE(cpk::sentinel(p.handle, rec, 0, 0));
+        CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 0, 0));
 
         struct Outcome {
             std::string what;
@@ -498,11 +549,12 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
         for (const Outcome& o : out) {
             INFO(o.what);
             if (o.rc == 0) continue;  /* not a failed add: CPL_ADD_003/008 report it */
-            CHECK(o.live == 0);
-            CHECK(!o.registered);
-            CHECK(o.fds == "");
+            INFO(o.live << " allocation(s) of the failed add still live; descriptors left: " << o.fds);
+            CPK_CHECK("CPL_ADD_015", o.live == 0);
+            CPK_CHECK("CPL_ADD_015", !o.registered);
+            CPK_CHECK("CPL_ADD_015", o.fds == "");
         }
-        completion_port_dec_ref(p.handle);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -512,30 +564,30 @@ TEST_CASE("add: a send added while a recv is pending on the socket both complete
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char rbuf[4];
         static char sbuf[5] = {'h', 'e', 'l', 'l', 'o'};
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(completion_port_add(p.handle, &out) == 0);
-        REQUIRE(rec.wait_op(1, cpk::kWaitMs));
+        CPK_REQUIRE_ADD(p.handle, &in);
+        CPK_REQUIRE_ADD(p.handle, &out);
+        {
+            INFO(rec.dump());
+            CPK_REQUIRE("CPL_ADD_016", rec.wait_op(1, cpk::kWaitMs));
+        }
+        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 5) == "");
         char got[5];
-        CHECK(cpk::read_exact(sp.b, got, 5));
-        CHECK(memcmp(got, "hello", 5) == 0);
-        REQUIRE(cpk::write_all(sp.b, "abcd", 4));
+        CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
+        CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
         bool recv_done = rec.wait_op(0, cpk::kWaitMs);
         INFO(rec.dump());
-        REQUIRE(recv_done);
-        CHECK(rec.for_op(1).at(0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
-        CHECK(rec.for_op(1).at(0).result == COMPLETION_PORT_RESULT_OK);
-        CHECK(rec.for_op(1).at(0).amount == 5);
-        CHECK(rec.for_op(0).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(rec.for_op(0).at(0).result == COMPLETION_PORT_RESULT_OK);
-        CHECK(rec.for_op(0).at(0).amount == 4);
-        CHECK(memcmp(rbuf, "abcd", 4) == 0);
-        completion_port_dec_ref(p.handle);
+        CPK_REQUIRE("CPL_ADD_016", recv_done);
+        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "abcd", 4) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -545,33 +597,39 @@ TEST_CASE("add: a recv added while a send is pending on the socket both complete
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         cpk::set_send_buffer(sp.a, 4096);
         size_t filled = cpk::fill_send_buffer(sp.a);
-        REQUIRE(filled > 0);
+        CPK_KIT_REQUIRE(filled > 0);
         static char sbuf[64];
         cpk::fill_pattern(sbuf, sizeof sbuf, filled);
         static char rbuf[4];
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(0, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(1, EPOLLIN, sp.a, rbuf, sizeof rbuf);
-        REQUIRE(completion_port_add(p.handle, &out) == 0);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
-        REQUIRE(cpk::write_all(sp.b, "wxyz", 4));
+        CPK_REQUIRE_ADD(p.handle, &out);
+        CPK_REQUIRE_ADD(p.handle, &in);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "wxyz", 4));
         bool recv_done = rec.wait_op(1, cpk::kWaitMs);
-        INFO(rec.dump());
-        REQUIRE(recv_done);
-        CHECK(rec.for_op(1).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(memcmp(rbuf, "wxyz", 4) == 0);
+        {
+            INFO(rec.dump());
+            CPK_REQUIRE("CPL_ADD_016", recv_done);
+        }
+        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "wxyz", 4) == 0);
         /* Drain the peer: the send finishes with its whole buffer. */
         std::unique_ptr<char[]> all(new char[filled + sizeof sbuf]);
-        CHECK(cpk::read_exact(sp.b, all.get(), filled + sizeof sbuf));
-        REQUIRE(rec.wait_op(0, cpk::kWaitMs));
-        CHECK(rec.for_op(0).at(0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
-        CHECK(rec.for_op(0).at(0).result == COMPLETION_PORT_RESULT_OK);
-        CHECK(rec.for_op(0).at(0).amount == static_cast<int32_t>(sizeof sbuf));
-        CHECK(cpk::check_pattern(all.get(), filled + sizeof sbuf) == filled + sizeof sbuf);
-        completion_port_dec_ref(p.handle);
+        size_t got = 0;
+        bool read_all = cpk::read_exact(sp.b, all.get(), filled + sizeof sbuf, 5000, &got);
+        bool send_done = rec.wait_op(0, cpk::kWaitMs);
+        INFO(rec.dump() << "the peer read " << got << " of " << filled + sizeof sbuf << " bytes");
+        CPK_REQUIRE("CPL_ADD_016", send_done);
+        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK,
+                                                   static_cast<long>(sizeof sbuf)) == "");
+        CPK_CHECK("CPL_ADD_016", read_all);
+        CPK_CHECK("CPL_ADD_016", cpk::check_pattern(all.get(), got) == got);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -581,8 +639,9 @@ TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
+        CPK_REQUIRE_PORT(p);
         cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(sp.ok());
         static char b0[2], b1[2];
         static std::atomic<int> rearm_rc{-12345};
         rearm_rc = -12345;
@@ -591,16 +650,23 @@ TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]
         COMPLETION_PORT_HANDLE h = p.handle;
         rec.op(0).hook = [h](cpk::Op&, const cpk::CallbackRecord&) { rearm_rc = completion_port_add(h, &next); };
         COMPLETION_PORT_INGRESS_DATA first = rec.ingress(0, EPOLLIN, sp.a, b0, sizeof b0);
-        REQUIRE(completion_port_add(p.handle, &first) == 0);
-        REQUIRE(cpk::write_all(sp.b, "12", 2));
+        CPK_REQUIRE_ADD(p.handle, &first);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "12", 2));
         /* A deadlocked add inside the callback never lets it return. */
-        REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-        CHECK(rearm_rc.load() == 0);
-        REQUIRE(cpk::write_all(sp.b, "34", 2));
-        REQUIRE(rec.wait_op(1, cpk::kWaitMs));
-        CHECK(rec.for_op(1).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-        CHECK(memcmp(b1, "34", 2) == 0);
-        completion_port_dec_ref(p.handle);
+        {
+            INFO(rec.dump());
+            CPK_REQUIRE("CPL_ADD_017", rec.wait_op_finished(0, cpk::kWaitMs));
+        }
+        INFO("completion_port_add inside the callback returned " << rearm_rc.load());
+        CPK_REQUIRE("CPL_ADD_017", rearm_rc.load() == 0);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "34", 2));
+        bool rearmed_done = rec.wait_op(1, cpk::kWaitMs);
+        INFO(rec.dump());
+        CPK_REQUIRE("CPL_ADD_017", rearmed_done);
+        /* The recorded completion (action, result, amount) before the bytes it moved. */
+        CPK_CHECK("CPL_ADD_017", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 2) == "");
+        CPK_CHECK("CPL_ADD_017", memcmp(b1, "34", 2) == 0);
+        CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
@@ -610,11 +676,12 @@ TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once comp
     cpk::Guard guard;
     constexpr int kThreads = 4;
     constexpr int kIters = 40;
+    constexpr int kShown = 5;  /* bad ops described in full; the rest are counted */
     cpk::Recorder& rec = cpk::persistent_recorder(2 * kThreads * kIters + 8, 16384);
     {
         cpk::PortInfo p = cpk::create_port();
-        REQUIRE(p.handle != nullptr);
-        REQUIRE(p.worker != 0);
+        CPK_REQUIRE_PORT(p);
+        CPK_REQUIRE("CPL_CREATE_003", p.worker != 0);
         static char bufs[2 * kThreads * kIters][1];
         struct Result {
             int add_failed = 0;
@@ -628,7 +695,7 @@ TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once comp
             results[t] = Result();
             main_sp[t] = cpk::unix_pair();
             side_sp[t] = cpk::unix_pair();
-            REQUIRE((main_sp[t].ok() && side_sp[t].ok()));
+            CPK_KIT_REQUIRE((main_sp[t].ok() && side_sp[t].ok()));
         }
         COMPLETION_PORT_HANDLE h = p.handle;
         {
@@ -658,30 +725,49 @@ TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once comp
             }
             bool all_done = true;
             for (auto& th : threads) all_done = th->wait(60000) && all_done;
-            REQUIRE(all_done);
+            CPK_REQUIRE("CPL_ADD_018", all_done);
         }
         /* The reference count is exact: the port still works, one dec_ref releases it. */
-        CHECK(cpk::sentinel(h, rec, 2 * kThreads * kIters + 1));
-        CHECK(cpk::thread_alive(p.worker));
-        completion_port_dec_ref(h);
-        CHECK(cpk::wait_thread_gone(p.worker, cpk::kTeardownMs));
-        std::string wrong;
+        CPK_CHECK("CPL_ADD_018", cpk::sentinel(h, rec, 2 * kThreads * kIters + 1));
+        CPK_CHECK("CPL_ADD_018", cpk::thread_alive(p.worker));
+        CPK_RELEASE(h);
+        CPK_CHECK("CPL_ADD_018", cpk::wait_thread_gone(p.worker, cpk::kTeardownMs));
+        /* Each bad op once, as recorded: the first few in full, then a count. A
+         * 0-byte completion leaves its byte to the next op of the thread, so the
+         * first bad op of a thread is usually the cause of the others. */
+        std::string failed_adds, repeated, wrong;
+        int n_repeated = 0, n_wrong = 0;
         for (int t = 0; t < kThreads; ++t) {
-            if (results[t].add_failed) wrong += "thread " + std::to_string(t) + ": add failed\n";
-            if (results[t].not_completed) wrong += "thread " + std::to_string(t) + ": op never completed\n";
+            if (results[t].add_failed)
+                failed_adds += "thread " + std::to_string(t) + ": " + std::to_string(results[t].add_failed) +
+                               " add(s) failed\n";
             for (int i = 0; i < kIters; ++i) {
                 size_t op = static_cast<size_t>(t * kIters + i);
                 size_t side = op + kThreads * kIters;
-                if (rec.calls(op) != 1)
-                    wrong += "op " + std::to_string(op) + ": " + std::to_string(rec.calls(op)) + " callbacks\n";
-                else if (rec.for_op(op).at(0).action != COMPLETION_PORT_EPOLL_EPOLLIN || bufs[op][0] != static_cast<char>(i))
-                    wrong += "op " + std::to_string(op) + ": wrong completion or data\n";
-                if (rec.calls(side) > 1)
-                    wrong += "removed op " + std::to_string(side) + ": " + std::to_string(rec.calls(side)) + " callbacks\n";
+                std::vector<cpk::CallbackRecord> v = rec.for_op(op);
+                if (v.size() > 1) {
+                    if (n_repeated++ < kShown) repeated += bad_op(op, v, "more than one callback");
+                } else if (v.empty()) {
+                    if (n_wrong++ < kShown)
+                        wrong += bad_op(op, v, results[t].not_completed ? "never completed" : "no callback");
+                } else if (v[0].action != COMPLETION_PORT_EPOLL_EPOLLIN || v[0].result != COMPLETION_PORT_RESULT_OK ||
+                           v[0].amount != 1 || bufs[op][0] != static_cast<char>(i)) {
+                    if (n_wrong++ < kShown) {
+                        std::string what = "want (EPOLLIN, OK, 1) with byte " + std::to_string(i) + ", buffer holds " +
+                                           std::to_string(static_cast<int>(bufs[op][0]));
+                        wrong += bad_op(op, v, what.c_str());
+                    }
+                }
+                std::vector<cpk::CallbackRecord> sv = rec.for_op(side);
+                if (sv.size() > 1 && n_repeated++ < kShown) repeated += bad_op(side, sv, "removed op, more than one callback");
             }
         }
-        CHECK(wrong == "");
-        CHECK(cpk::bad_context_callbacks() == 0);
+        if (n_repeated > kShown) repeated += "... and " + std::to_string(n_repeated - kShown) + " more\n";
+        if (n_wrong > kShown) wrong += "... and " + std::to_string(n_wrong - kShown) + " more\n";
+        CPK_CHECK("CPL_ADD_018", failed_adds == "");
+        CPK_CHECK("CPL_ADD_010", repeated == "");
+        CPK_CHECK("CPL_ADD_018", wrong == "");
+        CPK_CHECK("CPL_WORKER_005", cpk::bad_context_callbacks() == 0);
         for (int t = 0; t < kThreads; ++t) {
             main_sp[t] = cpk::SocketPair();
             side_sp[t] = cpk::SocketPair();
