@@ -31,6 +31,9 @@ trace-json:
 #   VALIDATE_REPEAT=N              rerun each failing test N more times (failed_runs/runs)
 #   STRICT=1                       recommended failures count for the exit status too
 # Exit status: 0 conforms, 1 does not, 2 the kit could not judge (tools/RESULTS.md).
+# make itself exits 2 whenever a recipe fails, so the engine's status shows on make's
+# "Error N" line; tools/cpkit-validate runs this target and exits with that status.
+CPKIT_STATUS_FILE ?=
 ONLY            ?=
 RERUN_FAILED    ?=
 VALIDATE_REPEAT ?= 0
@@ -44,7 +47,8 @@ validate: trace-json
 	  --timeout $(VALIDATE_TIMEOUT) --jobs $(VALIDATE_JOBS) --repeat "$(VALIDATE_REPEAT)" \
 	  --deps "sh mk/install-deps.sh $(DEPS_PACKAGES)" --make "$(VALIDATE_SUBMAKE)" --probe \
 	  $(if $(strip $(ONLY)),--only "$(ONLY)") $(if $(call cpk_yes,$(RERUN_FAILED)),--rerun-failed) \
-	  $(if $(call cpk_yes,$(STRICT)),--strict) $(addprefix --bin ,$(VALIDATE_BINS))
+	  $(if $(call cpk_yes,$(STRICT)),--strict) $(addprefix --bin ,$(VALIDATE_BINS)); \
+	  status=$$?; $(if $(CPKIT_STATUS_FILE),echo $$status > "$(CPKIT_STATUS_FILE)";) exit $$status
 
 # The three build steps (run by validate.py, one after the other).
 .PHONY: validate-kit validate-impl validate-link
