@@ -142,12 +142,30 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
         rec.ingress(7, EPOLLIN, sp[7].a, in_bufs[7], 200),
         rec.ingress(8, EPOLLIN, sp[8].a, in_bufs[8], 200),
     };
+    cpk::record_start();
     for (auto& i : in) CPK_REQUIRE_ADD(p.handle, &i);
     CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[4].b));
     /* one deadline for all; an op that did not complete fails its own outcome below */
     const bool all_completed = cpk::wait_all_ops(rec, 0, 8, cpk::kWaitMs);
+    cpk::record_stop();
     completion_port_remove(p.handle, sp[8].a);
 
+    /* Ops 0-3, 6 and 7 fail only once their short transfers are continued: a
+     * worker whose last recv or send on the socket still moved bytes stopped
+     * short of the failure, which is the short-transfer requirement's
+     * violation, not the outcome's (that op's outcome is then not judged). */
+    const char* const continued_req[8] = {"CPL_RECV_005", "CPL_RECV_005", "CPL_SEND_001", "CPL_SEND_001",
+                                          nullptr,        nullptr,        "CPL_RECV_005", "CPL_RECV_005"};
+    bool reached[8];
+    for (size_t i = 0; i < 8; ++i) {
+        reached[i] = true;
+        if (!continued_req[i]) continue;
+        const std::vector<cpk::CallRecord> calls =
+            cpk::records(i == 2 || i == 3 ? cpk::Fn::send : cpk::Fn::recv, sp[i].a);
+        reached[i] = calls.empty() || calls.back().result <= 0;
+        INFO("op " << i << ": its recv or send calls:\n" << cpk::describe_calls(calls));
+        CPK_CHECK(continued_req[i], reached[i]);
+    }
     /* the requirement that fixes each op's (action, result), then its amount */
     struct Want { int action; int result; int32_t amount; const char* outcome; const char* what; };
     const Want want[8] = {
@@ -161,12 +179,14 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
         {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30, "CPL_RECV_003", "recv 30, then a TCP reset"},
     };
     for (size_t i = 0; i < 8; ++i) {
+        if (!reached[i]) continue;
         INFO("op " << i << " (" << want[i].what << "); every op completed in time: " << all_completed);
-        CPK_CHECK(want[i].outcome, cpk::one_callback(rec, i, want[i].action, want[i].result, kAnyAmount) == "");
-        const std::vector<cpk::CallbackRecord> got = rec.for_op(i);
-        if (got.size() != 1) continue;
-        INFO("its callback: " << cpk::describe(got[0]));
-        CPK_CHECK("CPL_EVENT_002", got[0].amount == want[i].amount);
+        const std::string outcome = cpk::one_callback(rec, i, want[i].action, want[i].result, kAnyAmount);
+        CPK_CHECK(want[i].outcome, outcome == "");
+        if (outcome != "") continue;
+        const cpk::CallbackRecord got = rec.for_op(i)[0];
+        INFO("its callback: " << cpk::describe(got));
+        CPK_CHECK("CPL_EVENT_002", got.amount == want[i].amount);
     }
     for (const cpk::CallbackRecord& r : rec.for_op(8)) {
         INFO("op 8 (removed while pending): " << cpk::describe(r));
