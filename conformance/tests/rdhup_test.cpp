@@ -2,7 +2,7 @@
  * Linux facts used: a unix peer's close() reports RDHUP|HUP (plus IN/OUT when
  * asked), shutdown(SHUT_WR) reports RDHUP without HUP; a TCP FIN reports
  * RDHUP, a TCP reset RDHUP|HUP|ERR. RDHUP comes only when asked for. */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "harness.h"
 
@@ -13,32 +13,42 @@
 namespace {
 
 using cpk::Recorder;
-using cpk::kAnyAmount;
 
 /* How the peer hangs up. */
 enum class Hangup { shut_wr, close, reset };
 
 void hang_up(cpk::SocketPair& sp, Hangup how) {
     switch (how) {
-    case Hangup::shut_wr: cpk::shutdown_wr(sp.b); break;
+    case Hangup::shut_wr: CPK_KIT_REQUIRE(cpk::shutdown_wr(sp.b)); break;
     case Hangup::close: sp.b.close(); break;
     case Hangup::reset: sp.b.reset_close(); break;
     }
 }
 
-/* Ops [0, n) were hung up: each completes once with (EPOLLRDHUP, ABANDONED)
- * and nothing else comes (a sentinel, op n, shows the worker went past them).
+/* Ops [0, n) were hung up: each completes (CPL_RDHUP_001) with one callback,
+ * an EPOLLRDHUP one (once_req), whose result is ABANDONED (CPL_RDHUP_001), and
+ * nothing else comes (a sentinel, op n, shows the worker went past them).
  * what(i) describes op i's case. */
 template <class What>
-void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t n, What what) {
-    CHECK(cpk::wait_all_ops(rec, 0, n, cpk::kWaitMs));
-    CHECK(cpk::sentinel(port, rec, n));
-    CHECK(rec.count() == n + 1);  /* one callback per op, and the sentinel's */
-    for (size_t i = 0; i < n; ++i) {
-        INFO(what(i));
-        CHECK(cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED,
-                                kAnyAmount) == "");
+void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t n, const char* once_req,
+                             What what) {
+    {
+        INFO("callbacks so far:\n" << rec.dump());
+        CPK_CHECK("CPL_RDHUP_001", cpk::wait_all_ops(rec, 0, n, cpk::kWaitMs));
     }
+    CPK_CHECK(once_req, cpk::sentinel(port, rec, n));
+    for (size_t i = 0; i < n; ++i) {
+        INFO("op " << i << ": " << what(i));
+        const std::string once = cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLRDHUP);
+        CPK_CHECK(once_req, once == "");
+        if (once != "") continue;
+        const cpk::CallbackRecord r = rec.for_op(i)[0];
+        INFO("its callback: " << cpk::describe(r));
+        CPK_CHECK("CPL_RDHUP_001", r.result == COMPLETION_PORT_RESULT_ABANDONED);
+        CPK_CHECK("CPL_RDHUP_001", r.amount >= 0);
+    }
+    INFO(rec.dump());
+    CPK_CHECK(once_req, rec.count() == n + 1);  /* one callback per op, and the sentinel's */
 }
 
 } // namespace
@@ -49,7 +59,7 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder();
     cpk::PortInfo p = cpk::create_port();
-    REQUIRE(p.handle != nullptr);
+    CPK_REQUIRE_PORT(p);
     struct Case { bool tcp; Hangup how; const char* what; };
     const Case cases[] = {
         {false, Hangup::shut_wr, "unix shutdown(SHUT_WR)"},
@@ -62,13 +72,13 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
     cpk::SocketPair sp[kN];
     for (size_t i = 0; i < kN; ++i) {
         sp[i] = cases[i].tcp ? cpk::tcp_pair() : cpk::unix_pair();
-        REQUIRE(sp[i].ok());
+        CPK_KIT_REQUIRE(sp[i].ok());
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp[i].a);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
+        CPK_REQUIRE_ADD(p.handle, &in);
     }
     for (size_t i = 0; i < kN; ++i) hang_up(sp[i], cases[i].how);
-    check_each_hung_up_once(p.handle, rec, kN, [&](size_t i) { return cases[i].what; });
-    REQUIRE(cpk::release_port(p.handle));
+    check_each_hung_up_once(p.handle, rec, kN, "CPL_RDHUP_001", [&](size_t i) { return cases[i].what; });
+    CPK_RELEASE(p.handle);
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -81,7 +91,7 @@ TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callb
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder();
     cpk::PortInfo p = cpk::create_port();
-    REQUIRE(p.handle != nullptr);
+    CPK_REQUIRE_PORT(p);
     struct Case { bool tcp; bool data; bool before_add; Hangup how; const char* what; };
     const Case cases[] = {
         {false, true, true, Hangup::shut_wr, "unix: data then shutdown, both before add"},
@@ -97,20 +107,20 @@ TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callb
     cpk::SocketPair sp[kN];
     for (size_t i = 0; i < kN; ++i) {
         sp[i] = cases[i].tcp ? cpk::tcp_pair() : cpk::unix_pair();
-        REQUIRE(sp[i].ok());
+        CPK_KIT_REQUIRE(sp[i].ok());
         if (cases[i].before_add) {
-            if (cases[i].data) REQUIRE(cpk::write_all(sp[i].b, data, sizeof data));
+            if (cases[i].data) CPK_KIT_REQUIRE(cpk::write_all(sp[i].b, data, sizeof data));
             hang_up(sp[i], cases[i].how);
             /* the first event the port sees must already hold RDHUP and IN */
-            REQUIRE((cpk::wait_poll(sp[i].a, POLLRDHUP, cpk::kWaitMs) & POLLRDHUP) != 0);
+            CPK_KIT_REQUIRE((cpk::wait_poll(sp[i].a, POLLRDHUP, cpk::kWaitMs) & POLLRDHUP) != 0);
         }
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN | EPOLLRDHUP, sp[i].a, bufs[i], sizeof bufs[i]);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
+        CPK_REQUIRE_ADD(p.handle, &in);
     }
     for (size_t i = 0; i < kN; ++i)
         if (!cases[i].before_add) hang_up(sp[i], cases[i].how);
-    check_each_hung_up_once(p.handle, rec, kN, [&](size_t i) { return cases[i].what; });
-    REQUIRE(cpk::release_port(p.handle));
+    check_each_hung_up_once(p.handle, rec, kN, "CPL_RDHUP_002", [&](size_t i) { return cases[i].what; });
+    CPK_RELEASE(p.handle);
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -124,23 +134,29 @@ TEST_CASE("rdhup: after its hang-up completion the op gets no other callback", "
     Recorder& rec = cpk::persistent_recorder();
     const uint64_t bad_before = cpk::bad_context_callbacks();
     cpk::PortInfo p = cpk::create_port();
-    REQUIRE(p.handle != nullptr);
+    CPK_REQUIRE_PORT(p);
     cpk::SocketPair sp[2] = {cpk::unix_pair(), cpk::unix_pair()};
     for (size_t i = 0; i < 2; ++i) {
-        REQUIRE(sp[i].ok());
+        CPK_KIT_REQUIRE(sp[i].ok());
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp[i].a);
-        REQUIRE(completion_port_add(p.handle, &in) == 0);
+        CPK_REQUIRE_ADD(p.handle, &in);
     }
-    sp[0].b.close();             /* op 0: RDHUP|HUP, stays reported */
-    cpk::shutdown_wr(sp[1].b);   /* op 1: RDHUP, stays reported */
-    REQUIRE(cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
-    CHECK(cpk::sentinel(p.handle, rec, 2));
-    CHECK(rec.calls(0) == 1);
+    sp[0].b.close();                              /* op 0: RDHUP|HUP, stays reported */
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[1].b));   /* op 1: RDHUP, stays reported */
+    {
+        INFO("callbacks so far:\n" << rec.dump());
+        CPK_REQUIRE("CPL_RDHUP_001", cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
+    }
+    CPK_CHECK("CPL_RDHUP_003", cpk::sentinel(p.handle, rec, 2));
+    {
+        INFO(rec.dump());
+        CPK_CHECK("CPL_RDHUP_003", rec.calls(0) == 1);
+    }
     completion_port_remove(p.handle, sp[0].a);  /* op 0 is no longer pending */
-    REQUIRE(cpk::release_port(p.handle));       /* nor is op 1 */
-    CHECK(cpk::bad_context_callbacks() - bad_before == 0);
-    CHECK(cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
-    CHECK(cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
+    CPK_RELEASE(p.handle);                      /* nor is op 1 */
+    CPK_CHECK("CPL_RDHUP_003", cpk::bad_context_callbacks() - bad_before == 0);
+    CPK_CHECK("CPL_RDHUP_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
+    CPK_CHECK("CPL_RDHUP_003", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
@@ -154,23 +170,30 @@ TEST_CASE("rdhup: completed hang-up ops release their memory", "[CPL_RDHUP_003]"
     constexpr size_t kCycles = 16;
     Recorder& rec = cpk::persistent_recorder();
     cpk::PortInfo p = cpk::create_port();
-    REQUIRE(p.handle != nullptr);
+    CPK_REQUIRE_PORT(p);
     cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
-    REQUIRE(cpk::shutdown_wr(sp.b));
+    CPK_KIT_REQUIRE(sp.ok());
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(sp.b));
     COMPLETION_PORT_INGRESS_DATA warm = rec.ingress(0, EPOLLRDHUP, sp.a);
-    REQUIRE(completion_port_add(p.handle, &warm) == 0);
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    CPK_REQUIRE_ADD(p.handle, &warm);
+    CPK_REQUIRE("CPL_RDHUP_001", rec.wait_op_finished(0, cpk::kWaitMs));
 
-    /* Armed during the cycles: the step allocates nothing and asserts nothing. */
+    /* Armed during the cycles: the step allocates nothing and asserts nothing;
+     * it counts what failed, checked afterwards. */
+    size_t refused = 0, not_completed = 0;
     cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp.a);
-        if (completion_port_add(p.handle, &in) != 0) return "add failed";
-        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return "the op did not complete";
+        if (completion_port_add(p.handle, &in) != 0) return ++refused, "add failed";
+        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return ++not_completed, "the op did not complete";
         return nullptr;
     });
-    CHECK(b.problems() == "");
-    REQUIRE(cpk::release_port(p.handle));
+    INFO(b.problems());
+    CPK_CHECK("CPL_ADD_009", refused == 0);  /* the socket is added again after each completion */
+    CPK_CHECK("CPL_RDHUP_001", not_completed == 0);
+    CPK_KIT_REQUIRE(!b.overflow);
+    /* an op that never completed still holds its memory: nothing to judge then */
+    if (b.failed == 0) CPK_CHECK("CPL_RDHUP_003", b.quiet);
+    CPK_RELEASE(p.handle);
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
