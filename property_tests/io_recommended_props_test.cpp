@@ -2,7 +2,7 @@
  * suspended sends, blocking sockets, EINTR, adds and removes from callbacks.
  * Each runs on one shared port; what happens to ops pending at a remove is
  * not demanded here (closing_props_test.cpp does). */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "pt_driver.h"
 
