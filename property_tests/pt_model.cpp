@@ -242,6 +242,7 @@ void Model::set_hook(Op* op) {
     if (op->successor) hs->successor = op->successor->ingress;
     std::shared_ptr<std::atomic<bool>> off = hooks_off_;
     env_.rec->op(static_cast<size_t>(op->index)).hook = [hs, off](cpk::Op&, const cpk::CallbackRecord& r) {
+        InHook in_hook;
         if (off->load()) {  /* the case is ending or was abandoned: add or remove nothing more */
             hs->skipped.store(true);
             return;
