@@ -2,7 +2,7 @@
  * or at the final dec_ref complete exactly once as (CLOSING, ABANDONED, 0), on
  * the calling thread, before the call returns. A literal implementation frees
  * such ops silently: it fails these, and only these. */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "pt_driver.h"
 

@@ -2,7 +2,7 @@
  * suspended sends, blocking sockets, EINTR, adds and removes from callbacks.
  * Each runs on one shared port; what happens to ops pending at a remove is
  * not demanded here (closing_props_test.cpp does). */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "pt_driver.h"
 
@@ -50,7 +50,7 @@ TEST_CASE("property: EINTR from a recv or send of the worker is retried",
 /* Callbacks add the next op on their socket (chains of 1-2), remove their own
  * socket, or take a millisecond. */
 TEST_CASE("property: callbacks add the next op and remove their own socket",
-          "[property][CPL_ADD_017]") {
+          "[property][CPL_ADD_017][CPL_RECV_011]") {
     pt::DriverOptions o;
     o.feat.hooks = true;
     pt::Profile p;

@@ -6,7 +6,7 @@
  * A literal implementation's final dec_ref waits out its 2 s epoll_wait: the
  * case count is adapted to the teardown time measured first, to stay within
  * PT_LIFECYCLE_BUDGET_S (default 15 s); the output says so. */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <cstdlib>
 #include <iostream>
@@ -82,7 +82,7 @@ void run_life(const LifeCase& c, Side& x, Side& y, uint32_t serial) {
     pt::port_open(x.port, true);  /* tracking covers both ports' allocations */
     pt::port_open(y.port, false);
     if (x.port.h == y.port.h || x.port.info.epfd == y.port.info.epfd || x.port.info.worker == y.port.info.worker)
-        pt::fail("CPL_CREATE_001: two creates returned ports that share a handle, an epoll descriptor or a worker");
+        pt::fail("CPL_CREATE_001", "two creates returned ports that share a handle, an epoll descriptor or a worker");
     for (int i = 0; i < c.refs_a; ++i) pt::api_inc_ref(x.port.h);  /* CPL_INCREF_002 */
     for (int i = 0; i < c.refs_b; ++i) pt::api_inc_ref(y.port.h);
     pt::Model ma(env_for(x, serial), c.a);
@@ -135,9 +135,11 @@ void run_life(const LifeCase& c, Side& x, Side& y, uint32_t serial) {
     y.pool->release_held();
     x.graveyard.clear();
     y.graveyard.clear();
+    if (!cpk::wait_thread_count_at_most(threads0, 3000))
+        pt::fail("CPL_DECREF_002", "the case left threads behind: " + std::to_string(cpk::count_threads()) + " now, " +
+                                       std::to_string(threads0) + " before");
     const cpk::FdList now = cpk::list_fds();
-    if (!cpk::wait_thread_count_at_most(threads0, 3000) || now.n != fds0.n)
-        pt::fail("the case left threads or descriptors behind: " + cpk::fd_diff(fds0, now));
+    if (now.n != fds0.n) pt::fail("CPL_DECREF_003", "the case left descriptors behind: " + cpk::fd_diff(fds0, now));
 }
 
 /* How long one final dec_ref of an idle port takes here. */

@@ -2,7 +2,7 @@
  * 2 s final dec_ref once per property): generated sequences of adds, peer
  * actions and removes over 1..24 socket pairs, checked by the model
  * (pt_model.h). Each property draws a different mix of steps. */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "pt_driver.h"
 

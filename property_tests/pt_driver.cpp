@@ -5,7 +5,7 @@
 #include <exception>
 #include <thread>
 
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "faults.h"
 #include "guard.h"
@@ -119,10 +119,14 @@ ModelEnv Driver::env_for(size_t slot) {
 
 void Driver::check_case_leaks(const cpk::FdList& fds, int threads) {
     const cpk::FdList now = cpk::list_fds();
-    if (!same_fds(fds, now)) fail("the case left descriptors behind: " + describe_fds(fds, now));
+    /* On a shared port the implementation opened them while in use; on a
+     * per-case port they outlived its release. */
+    if (!same_fds(fds, now))
+        fail("CPL_DECREF_003", "the case left descriptors behind: " + describe_fds(fds, now));
     if (!cpk::wait_thread_count_at_most(threads, 3000))
-        fail("the case left threads behind: " + std::to_string(cpk::count_threads()) + " now, " +
-             std::to_string(threads) + " before");
+        fail(o_.shared_port ? "CPL_CREATE_003" : "CPL_DECREF_004",
+             "the case left threads behind: " + std::to_string(cpk::count_threads()) + " now, " + std::to_string(threads) +
+                 " before");
 }
 
 /* The final dec_ref of a per-case port (or the shared port's last case). */
@@ -137,7 +141,7 @@ void Driver::release_sequence(Model& m) {
     port_check_released(port_, m.fds());
     m.check_quiet_after_release();
     if (o_.teardown_bound_ms > 0 && took_ms > o_.teardown_bound_ms)
-        fail("CPL_DECREF_009: the final dec_ref took " + std::to_string(took_ms) + " ms (this property allows " +
+        fail("CPL_DECREF_009", "the final dec_ref took " + std::to_string(took_ms) + " ms (this property allows " +
              std::to_string(o_.teardown_bound_ms) + " ms; the requirement says 100 ms with an idle worker)");
 }
 
@@ -223,8 +227,10 @@ void Driver::run_case_threads(const std::vector<CaseSpec>& cases) {
         taint();
         try {
             std::rethrow_exception(errors[i]);
+        } catch (const Failure& e) {
+            throw Failure(e.requirement(), "caller thread " + std::to_string(i) + ": " + e.what(), e.context());
         } catch (const std::exception& e) {
-            fail("caller thread " + std::to_string(i) + ": " + e.what());
+            fail(cpk::kKit, "caller thread " + std::to_string(i) + ": " + e.what());
         }
     }
     for (auto& m : models) m->close_sockets();

@@ -30,15 +30,6 @@ bool duplex_pair(OpKind a, OpKind b) {
     return (a == OpKind::Recv && b == OpKind::Send) || (a == OpKind::Send && b == OpKind::Recv);
 }
 
-const char* hint_for(OpKind k) {
-    switch (k) {
-    case OpKind::Recv: return "CPL_RECV_002/003/004, CPL_RDHUP_001/002";
-    case OpKind::Send: return "CPL_SEND_001/002/003, CPL_RDHUP_001";
-    case OpKind::Watch: return "CPL_RDHUP_001";
-    }
-    return "";
-}
-
 /* Keeps memory a misbehaving implementation may still touch reachable, so a
  * late callback lands in valid memory and LeakSanitizer stays quiet. */
 std::vector<void*>& kept_alive() {
@@ -82,10 +73,11 @@ Model::~Model() {
         if (!o) continue;
         Op& op = *o;
         if (op.index < 0) continue;
-        env_.rec->op(static_cast<size_t>(op.index)).hook = nullptr;
         const bool unused_for_good = op.state == Op::Unused && op.parent && op.parent->state == Op::Done &&
-                                     op.parent->hook_add_rc.load() == kHookNotRun;
+                                     op.parent->hs->add_rc.load() == kHookNotRun;
         if (op.state == Op::Done || unused_for_good) {
+            /* no callback of it can be running: its hook may go */
+            env_.rec->op(static_cast<size_t>(op.index)).hook = nullptr;
             env_.pool->give_back(op.index);
         } else {
             env_.pool->hold(op.index);
@@ -110,7 +102,7 @@ void Model::setup() {
         s->serial = next_serial_++;
         const bool tcp = s->spec.kind == SockKind::TcpSmall;
         cpk::SocketPair p = tcp ? cpk::tcp_pair(!s->spec.blocking) : cpk::unix_pair(!s->spec.blocking);
-        if (!p.ok()) violated("test environment: could not create a socket pair");
+        if (!p.ok()) violated(cpk::kKit, "test environment: could not create a socket pair");
         /* Small send buffers make partial sends and EAGAIN common. Receive
          * buffers keep their default: a tiny TCP window stalls the stream on
          * zero-window probes (hundreds of ms), which tests nothing here. */
@@ -239,32 +231,38 @@ Model::Op* Model::new_op(Sock& s, OpKind kind, uint32_t epoll_op, uint32_t lengt
 }
 
 /* The hook runs inside the op's callback, on the callback's thread: no
- * allocation, only API calls (CPL_ADD_017) and a short pause for kSlow. */
+ * allocation, only API calls (CPL_ADD_017) and a short pause for kSlow. It
+ * reads and writes only its HookState and the stop flag (see HookState). */
 void Model::set_hook(Op* op) {
-    COMPLETION_PORT_HANDLE h = env_.port->h;
+    std::shared_ptr<HookState> hs = op->hs;
+    hs->port = env_.port->h;
+    hs->flags = op->hook_flags;
+    hs->socket = op->ingress.socket;
+    hs->has_successor = op->successor != nullptr;
+    if (op->successor) hs->successor = op->successor->ingress;
     std::shared_ptr<std::atomic<bool>> off = hooks_off_;
-    env_.rec->op(static_cast<size_t>(op->index)).hook = [h, op, off](cpk::Op&, const cpk::CallbackRecord& r) {
-        if (op->hook_release.load()) {
-            api_dec_ref(h);
-            op->hook_release_ret_ns.store(cpk::mono_ns());
+    env_.rec->op(static_cast<size_t>(op->index)).hook = [hs, off](cpk::Op&, const cpk::CallbackRecord& r) {
+        InHook in_hook;
+        if (off->load()) {  /* the case is ending or was abandoned: add or remove nothing more */
+            hs->skipped.store(true);
             return;
         }
-        if (off->load()) {  /* the case is ending: add or remove nothing more */
-            op->hook_skipped.store(true);
+        if (hs->release.load()) {
+            api_dec_ref(hs->port);
+            hs->release_ret_ns.store(cpk::mono_ns());
             return;
         }
-        if (op->hook_flags & kSlow) {
+        if (hs->flags & kSlow) {
             struct timespec ts = {0, 1000 * 1000};  /* work that lasts, so that a remove can race it */
             nanosleep(&ts, nullptr);
         }
         const bool event_ok = r.action != COMPLETION_PORT_CLOSING && r.result == COMPLETION_PORT_RESULT_OK;
-        if ((op->hook_flags & kRearm) && op->successor && event_ok)
-            op->hook_add_rc.store(api_add(h, &op->successor->ingress));
-        if ((op->hook_flags & kRemoveSelf) && r.action != COMPLETION_PORT_CLOSING) {
-            op->hook_remove_call_ns.store(cpk::mono_ns());
-            api_remove(h, op->ingress.socket);
-            op->hook_remove_ret_ns.store(cpk::mono_ns());
-            op->hook_removed.store(true);
+        if ((hs->flags & kRearm) && hs->has_successor && event_ok) hs->add_rc.store(api_add(hs->port, &hs->successor));
+        if ((hs->flags & kRemoveSelf) && r.action != COMPLETION_PORT_CLOSING) {
+            hs->remove_call_ns.store(cpk::mono_ns());
+            api_remove(hs->port, hs->socket);
+            hs->remove_ret_ns.store(cpk::mono_ns());
+            hs->removed.store(true);
         }
     };
 }
@@ -308,9 +306,11 @@ bool Model::submit(Op* op, bool from_step, int hook_rc) {
     if (rc != 0) {
         if (promised) {
             const bool alone = s.pending.empty() || (s.pending.size() == 1 && s.pending[0] == op);
-            violated(std::string(from_step ? "" : "CPL_ADD_017: ") +
-                     (alone ? "CPL_ADD_007: a valid add on a live port returned " : "CPL_ADD_016: an add next to a pending op of the other direction returned ") +
-                     std::to_string(rc) + " for " + op_name(*op));
+            const char* req = !from_step ? "CPL_ADD_017" : alone ? "CPL_ADD_007" : "CPL_ADD_016";
+            violated(req, std::string(!from_step ? "an add from inside a callback returned "
+                                      : alone    ? "a valid add on a live port returned "
+                                                 : "an add next to a pending op of the other direction returned ") +
+                              std::to_string(rc) + " for " + op_name(*op));
         }
         op->state = Op::Failed;
         return false;
@@ -392,11 +392,13 @@ void Model::settle(const char* why) {
             if (waiting) break;
         }
         if (!waiting) return;
-        if (cpk::mono_ns() > deadline)
-            violated(op_name(*waiting) + " should have completed " + why + ": it may report " +
-                     outcomes_text(waiting->allowed) + ", yet no callback came within " +
-                     std::to_string(env_.wait_ms) + " ms (" + missing_reason(*waiting) + ")" +
-                     sys_history(waiting->sock->a.get()));
+        if (cpk::mono_ns() > deadline) {
+            std::string reason;
+            const char* req = missing_requirement(*waiting, &reason);
+            violated(req, op_name(*waiting) + " should have completed " + why + ": it may report " +
+                              outcomes_text(waiting->allowed) + ", yet no callback came within " +
+                              std::to_string(env_.wait_ms) + " ms (" + reason + ")" + sys_history(waiting->sock->a.get()));
+        }
         bool poll_peers = false;
         struct pollfd pf[64];
         nfds_t n = 0;
@@ -416,45 +418,49 @@ void Model::settle(const char* why) {
     }
 }
 
-/* The requirements a missing completion points at, most specific first: what
- * the property's recommended feature set up, then the op's own kind. */
-std::string Model::missing_reason(const Op& op) const {
-    std::vector<std::string> r;
-    if (env_.feat.full_duplex && op.had_neighbour) r.push_back("CPL_ADD_016: it shared its socket with an op of the other direction");
-    if (env_.feat.hooks && op.is_successor) r.push_back("CPL_ADD_017: a callback added it");
+/* The one requirement a missing completion violates, most specific first:
+ * what the property's recommended feature set up, then the op's own kind. */
+const char* Model::missing_requirement(const Op& op, std::string* why) const {
+    if (env_.feat.full_duplex && op.had_neighbour) {
+        *why = "it shared its socket with an op of the other direction";
+        return "CPL_ADD_016";
+    }
+    if (env_.feat.hooks && op.is_successor) {
+        *why = "a callback added it";
+        return "CPL_ADD_017";
+    }
     if (env_.feat.eintr) {
         for (int id : faults_)
             if (cpk::fault_fired(id) > 0) {
-                r.push_back("CPL_RECV_009/CPL_SEND_007: a recv or send of the worker failed with EINTR before");
-                break;
+                *why = "a recv or send of the worker failed with EINTR before";
+                return op.kind == OpKind::Send ? "CPL_SEND_007" : "CPL_RECV_009";
             }
     }
     if (env_.feat.suspend) {
         /* an op that may hold the worker without the recommended behaviour */
-        auto holder = [&]() -> std::string {
-            for (const auto& sp : socks_)
-                for (const Op* p : sp->pending) {
-                    if (p == &op) continue;
-                    if (p->kind == OpKind::Send && !drains(*sp))
-                        return "CPL_SEND_006: another send waits on a full buffer (s" + std::to_string(sp->id) +
-                               "), which must not hold the worker";
-                    if (p->kind == OpKind::Recv && sp->spec.blocking)
-                        return "CPL_RECV_010: a recv is pending on a blocking socket (s" + std::to_string(sp->id) +
-                               "), which must not hold the worker";
+        for (const auto& sp : socks_)
+            for (const Op* p : sp->pending) {
+                if (p == &op) continue;
+                if (p->kind == OpKind::Send && !drains(*sp)) {
+                    *why = "another send waits on a full buffer (s" + std::to_string(sp->id) + "), which must not hold the worker";
+                    return "CPL_SEND_006";
                 }
-            return "";
-        };
-        const std::string h = holder();
-        if (!h.empty()) r.push_back(h);
+                if (p->kind == OpKind::Recv && sp->spec.blocking) {
+                    *why = "a recv is pending on a blocking socket (s" + std::to_string(sp->id) + "), which must not hold the worker";
+                    return "CPL_RECV_010";
+                }
+            }
     }
-    std::string base = "CPL_ADD_007: an added op completes on its event";
-    if (op.kind == OpKind::Send) base += "; CPL_SEND_001";
-    if (op.kind == OpKind::Recv) base += "; CPL_RECV_001";
-    if (op.rdhup()) base += "; CPL_RDHUP_001";
-    r.push_back(base);
-    std::string s;
-    for (const std::string& x : r) s += (s.empty() ? "" : "; ") + x;
-    return s;
+    if (op.rdhup() && (op.allowed & outcome_bit(kAction_RDHUP, kResult_ABANDONED))) {
+        *why = "the peer hung up and the op asked for EPOLLRDHUP";
+        return "CPL_RDHUP_001";
+    }
+    if (op.kind == OpKind::Send) {
+        *why = "a send op completes once its buffer is sent or the send failed";
+        return "CPL_SEND_001";
+    }
+    *why = "an added op completes on its event";
+    return "CPL_ADD_007";
 }
 
 /* Two sentinel round trips through the worker: anything the worker fetched
@@ -464,22 +470,22 @@ void Model::quiesce(const char* why) {
     Sock& s = sentinel();
     for (int round = 0; round < 2; ++round) {
         Op* op = new_op(s, OpKind::Recv, EPOLLIN, 1, 0, 0);
-        if (!op) violated("test limit: no recorder slot left for the sentinel");
+        if (!op) violated(cpk::kKit, "test limit: no recorder slot left for the sentinel");
         op->sentinel = true;
         op->add_tid = me_;
         const int rc = api_add(env_.port->h, &op->ingress);
-        if (rc != 0) violated(std::string("CPL_ADD_007: the sentinel's add returned ") + std::to_string(rc) + " (" + why + ")");
+        if (rc != 0) violated("CPL_ADD_007", "the sentinel's add returned " + std::to_string(rc) + " (" + why + ")");
         op->state = Op::Pending;
         op->eligible = true;
         s.pending.push_back(op);
         s.registered = true;
         refresh(s);
-        if (raw_peer_write(s, 1) != 1) violated("test environment: the sentinel's peer could not write");
+        if (raw_peer_write(s, 1) != 1) violated(cpk::kKit, "test environment: the sentinel's peer could not write");
         settle(why);
     }
 }
 
-void Model::wait_done(const std::vector<Op*>& ops, const char* why) {
+void Model::wait_done(const std::vector<Op*>& ops, const char* req, const char* why) {
     const int64_t deadline = cpk::mono_ns() + cpk::ms_to_ns(env_.wait_ms);
     for (;;) {
         const size_t finished = env_.rec->finished_count();
@@ -488,7 +494,7 @@ void Model::wait_done(const std::vector<Op*>& ops, const char* why) {
         for (const Op* p : ops)
             if (p->state == Op::Pending) left = p;
         if (!left) return;
-        if (cpk::mono_ns() > deadline) violated(op_name(*left) + ": its callback was not delivered " + why);
+        if (cpk::mono_ns() > deadline) violated(req, op_name(*left) + ": its callback was not delivered " + why);
         (void)env_.rec->wait_finished(finished + 1, 2);
     }
 }
@@ -503,8 +509,8 @@ void Model::absorb() {
         handle(r);
     }
     if (cpk::bad_context_callbacks() != bad_ctx_base_)
-        violated("CPL_WORKER_005: a callback came with a context that is no op's");
-    if (env_.rec->overflowed()) violated("test limit: the recorder overflowed");
+        violated("CPL_WORKER_005", "a callback came with a context that is no op's");
+    if (env_.rec->overflowed()) violated(cpk::kKit, "test limit: the recorder overflowed");
 }
 
 bool Model::find_finished(const Op& op, int64_t by_ns, cpk::CallbackRecord* out) const {
@@ -520,8 +526,8 @@ bool Model::find_finished(const Op& op, int64_t by_ns, cpk::CallbackRecord* out)
 void Model::handle(const cpk::CallbackRecord& r) {
     if (r.op < 0 || static_cast<size_t>(r.op) >= by_index_.size() || !by_index_[static_cast<size_t>(r.op)] ||
         by_index_[static_cast<size_t>(r.op)]->serial != static_cast<uint32_t>(r.op_id))
-        violated("a callback (" + cpk::describe(r) +
-                 ") for no op of this case: an op that completed before, or a wrong context (CPL_ADD_010, CPL_WORKER_005)");
+        violated("CPL_ADD_010", "a callback (" + cpk::describe(r) +
+                                    ") for no op of this case: an op of an earlier case, which had completed");
     Op& op = *by_index_[static_cast<size_t>(r.op)];
     Sock& s = *op.sock;
     {
@@ -532,51 +538,60 @@ void Model::handle(const cpk::CallbackRecord& r) {
         note(line);
     }
     if (r.action < 1 || r.action > 4)
-        violated("CPL_ABI_002: " + op_name(op) + " got action value " + std::to_string(r.action));
+        violated("CPL_ABI_002", op_name(op) + " got action value " + std::to_string(r.action));
     if (r.result < 1 || r.result > 3)
-        violated("CPL_ABI_003: " + op_name(op) + " got result value " + std::to_string(r.result));
+        violated("CPL_ABI_003", op_name(op) + " got result value " + std::to_string(r.result));
     if (op.state == Op::Failed)
-        violated("CPL_ADD_008: a callback for " + op_name(op) + " whose add returned non-zero");
+        violated("CPL_ADD_008", "a callback for " + op_name(op) + " whose add returned non-zero");
     if (op.state == Op::Done || r.op_call_index > 0) {
+        /* The same event-driven action again is a level-triggered event firing
+         * twice (CPL_ADD_010); anything else breaks the release of the op
+         * after its first completion. */
         const int first = op.done_action;
-        const char* req = first == kAction_RDHUP ? (r.action == kAction_IN ? "CPL_RDHUP_002, CPL_RDHUP_003" : "CPL_RDHUP_003")
-                          : first == kAction_IN  ? "CPL_RECV_007"
-                          : first == kAction_OUT ? "CPL_SEND_005"
-                                                 : "CPL_REMOVE_005";
-        violated("CPL_ADD_010, " + std::string(req) + ": " + op_name(op) + " completed a second time, with (" +
-                 cpk::action_name(r.action) + ", " + cpk::result_name(r.result) + ", " + std::to_string(r.amount) +
-                 ") after " + cpk::action_name(first));
+        const char* req = first == r.action && first != COMPLETION_PORT_CLOSING ? "CPL_ADD_010"
+                          : first == kAction_RDHUP ? (r.action == kAction_IN ? "CPL_RDHUP_002" : "CPL_RDHUP_003")
+                          : first == kAction_IN    ? "CPL_RECV_007"
+                          : first == kAction_OUT   ? "CPL_SEND_005"
+                                                   : closing_requirement(op);
+        violated(req, op_name(op) + " completed a second time, with (" + cpk::action_name(r.action) + ", " +
+                          cpk::result_name(r.result) + ", " + std::to_string(r.amount) + ") after " + cpk::action_name(first));
     }
     if (op.state == Op::Unused)
-        violated("a callback for " + op_name(op) + ", which was never added");
-    if (r.amount < 0 || static_cast<uint32_t>(r.amount) > op.length)
-        violated("amount " + std::to_string(r.amount) + " outside [0, length " + std::to_string(op.length) + "] for " +
-                 op_name(op) + " (CPL_RECV_006, CPL_SEND_001)");
+        violated("CPL_WORKER_005", "a callback with the context of " + op_name(op) + ", which was never added");
+    if (r.amount < 0 || static_cast<uint32_t>(r.amount) > op.length) {
+        const char* req = r.action == kAction_IN      ? "CPL_RECV_006"
+                          : r.action == kAction_OUT   ? "CPL_SEND_001"
+                          : r.action == kAction_RDHUP ? "CPL_RDHUP_001"
+                                                      : closing_requirement(op);
+        violated(req, "amount " + std::to_string(r.amount) + " outside [0, length " + std::to_string(op.length) +
+                          "] for " + op_name(op) + " (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) + ")");
+    }
     if (env_.port->released_ns != 0 && r.start_ns > env_.port->released_ns)
-        violated("CPL_DECREF_006: " + op_name(op) + " was called back after the final dec_ref returned");
+        violated("CPL_DECREF_006", op_name(op) + " was called back after the final dec_ref returned");
 
     if (r.action == COMPLETION_PORT_CLOSING) {
         if (r.result != kResult_ABANDONED || r.amount != 0)
-            violated("a closing completion must be (CLOSING, ABANDONED, 0); " + op_name(op) + " got (CLOSING, " +
-                     cpk::result_name(r.result) + ", " + std::to_string(r.amount) + ")");
+            violated(closing_requirement(op), "a closing completion must be (CLOSING, ABANDONED, 0); " + op_name(op) +
+                                                  " got (CLOSING, " + cpk::result_name(r.result) + ", " +
+                                                  std::to_string(r.amount) + ")");
         if (!op.closing_allowed)
-            violated("a closing completion for " + op_name(op) + ", which was neither removed nor released");
+            violated("CPL_ADD_007", "a closing completion for " + op_name(op) +
+                                        ", which was neither removed nor released: an added op completes on its event");
         if (op.closer_tid != 0 && r.tid != op.closer_tid)
-            violated("CPL_REMOVE_005/CPL_DECREF_008: the closing completion of " + op_name(op) + " ran on thread " +
-                     std::to_string(r.tid) + ", not on the thread that called remove/dec_ref (" +
-                     std::to_string(op.closer_tid) + ")");
+            violated(closing_requirement(op), "the closing completion of " + op_name(op) + " ran on thread " +
+                                                  std::to_string(r.tid) + ", not on the thread that called remove/dec_ref (" +
+                                                  std::to_string(op.closer_tid) + ")");
         if (op.closing_by_ns != 0 && r.end_ns > op.closing_by_ns)
-            violated("CPL_REMOVE_005/CPL_DECREF_008: the closing completion of " + op_name(op) +
-                     " ended after remove/dec_ref returned");
+            violated(closing_requirement(op), "the closing completion of " + op_name(op) + " ended after remove/dec_ref returned");
     } else {
         if (op.state == Op::Dead)
-            violated("CPL_REMOVE_004: " + op_name(op) + " got an event-driven completion after its socket was removed");
+            violated("CPL_REMOVE_004", op_name(op) + " got an event-driven completion after its socket was removed");
         if (worker_ == 0) worker_ = r.tid;
         if (r.tid != worker_)
-            violated("CPL_WORKER_004/CPL_CREATE_003: " + op_name(op) + " was called back on thread " +
+            violated("CPL_WORKER_004", op_name(op) + " was called back on thread " +
                      std::to_string(r.tid) + ", not on the port's worker " + std::to_string(worker_));
         if (r.start_ns < last_event_end_ns_)
-            violated("CPL_WORKER_004: the callback of " + op_name(op) + " started while another callback of the worker was running");
+            violated("CPL_WORKER_004", "the callback of " + op_name(op) + " started while another callback of the worker was running");
         last_event_end_ns_ = std::max(last_event_end_ns_, r.end_ns);
         const uint32_t bit = outcome_bit(r.action, r.result);
         if (!(op.allowed & bit)) {
@@ -585,10 +600,12 @@ void Model::handle(const cpk::CallbackRecord& r) {
             snprintf(facts_text, sizeof facts_text,
                      "peer %s%s%s, %llu byte(s) waiting", f.closed ? "closed" : "open", f.shut_wr ? ", shut down" : "",
                      f.err_pending ? " with data unread (reset)" : "", static_cast<unsigned long long>(f.waiting));
-            violated(op_name(op) + " reported (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) +
-                     ") but may only report " + outcomes_text(op.allowed) + " given what happened on s" +
-                     std::to_string(s.id) + " (" + facts_text + ")" + (op.frozen ? " before its socket was removed" : "") +
-                     " (" + hint_for(op.kind) + ", CPL_ADD_010)");
+            const char* req = outcome_requirement(op, r, f);
+            violated(req, op_name(op) + " reported (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) +
+                              ", " + std::to_string(r.amount) + ") but may only report " + outcomes_text(op.allowed) +
+                              " given what happened on s" + std::to_string(s.id) + " since its add (" + facts_text + ")" +
+                              (op.frozen ? " before its socket was removed" : "") +
+                              (std::string(req) == "CPL_RECV_011" ? ": nothing arrived after its add, so an event fetched before it completed the op" : ""));
         }
     }
     switch (op.kind) {
@@ -612,7 +629,7 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     const uint64_t avail = s.in_ended ? 0 : s.in_written - s.in_consumed;
     const uint32_t n = static_cast<uint32_t>(r.amount);
     if (n > avail)
-        violated("CPL_RECV_006: " + op_name(op) + " reported " + std::to_string(n) + " bytes but the peer sent only " +
+        violated("CPL_RECV_006", op_name(op) + " reported " + std::to_string(n) + " bytes but the peer sent only " +
                  std::to_string(avail) + " that no op consumed");
     const uint8_t* b = op.buf.data();
     const size_t bad = check_stream(b, n, peer_stream_id(s.serial), s.in_consumed);
@@ -621,11 +638,11 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         snprintf(t, sizeof t, "byte %zu of the buffer is 0x%02x; the peer sent 0x%02x there (stream offset %llu)", bad,
                  b[bad], stream_byte(peer_stream_id(s.serial), s.in_consumed + bad),
                  static_cast<unsigned long long>(s.in_consumed + bad));
-        violated("CPL_RECV_006: " + op_name(op) + " reported " + std::to_string(n) + " bytes: " + t);
+        violated("CPL_RECV_006", op_name(op) + " reported " + std::to_string(n) + " bytes: " + t);
     }
     for (uint32_t k = n; k < op.length; ++k)
         if (b[k] != kCanary)
-            violated("CPL_RECV_006: " + op_name(op) + " reported " + std::to_string(n) + " bytes but byte " +
+            violated("CPL_RECV_006", op_name(op) + " reported " + std::to_string(n) + " bytes but byte " +
                      std::to_string(k) + " of its buffer was written");
     if (r.action == kAction_IN && r.result == kResult_OK) {
         /* CPL_RECV_005/002/004: the loop reads until the buffer is full or
@@ -634,14 +651,14 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         const bool exact = op.eligible && !op.frozen && s.spec.kind != SockKind::TcpSmall && !op.nonatomic;
         const uint64_t expect = std::min<uint64_t>(op.length, avail);
         if (exact && n != expect)
-            violated("CPL_RECV_005: " + op_name(op) + " completed (EPOLLIN, OK, " + std::to_string(n) + ") while " +
+            violated("CPL_RECV_005", op_name(op) + " completed (EPOLLIN, OK, " + std::to_string(n) + ") while " +
                      std::to_string(avail) + " byte(s) were waiting: it should have received " + std::to_string(expect) +
                      " (recv again until the buffer is full or EAGAIN)");
         s.in_consumed += n;
     } else if (r.action == kAction_IN) {
         if (r.result == kResult_ABANDONED && env_.feat.exact_failure_amounts && s.spec.kind != SockKind::TcpSmall &&
             n != std::min<uint64_t>(op.length, avail))
-            violated("CPL_EVENT_002: " + op_name(op) + " completed (EPOLLIN, ABANDONED, " + std::to_string(n) + ") but " +
+            violated("CPL_EVENT_002", op_name(op) + " completed (EPOLLIN, ABANDONED, " + std::to_string(n) + ") but " +
                      std::to_string(std::min<uint64_t>(op.length, avail)) + " byte(s) were received before the reset");
         s.in_consumed += n;
         if (r.result == kResult_ABANDONED) {
@@ -650,7 +667,7 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         }
     } else if (r.action == kAction_RDHUP) {
         if (env_.feat.exact_failure_amounts && n != 0)
-            violated("CPL_EVENT_002: a hang-up reports amount 0; " + op_name(op) + " reported " + std::to_string(n));
+            violated("CPL_EVENT_002", "a hang-up reports amount 0; " + op_name(op) + " reported " + std::to_string(n));
         s.in_consumed += n;
     }
     refresh(s);  /* fewer bytes waiting: a TCP FIN may now get through */
@@ -660,7 +677,7 @@ void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     const uint32_t n = static_cast<uint32_t>(r.amount);
     if (r.action == kAction_OUT && r.result == kResult_OK) {
         if (n != op.length)
-            violated("CPL_SEND_001: " + op_name(op) + " completed (EPOLLOUT, OK, " + std::to_string(n) +
+            violated("CPL_SEND_001", op_name(op) + " completed (EPOLLOUT, OK, " + std::to_string(n) +
                      "): the whole buffer is " + std::to_string(op.length) + " bytes");
         if (op.peer_seen < op.length) s.out_segments.push_back(Segment{op.serial, op.peer_seen, op.length});
         if (s.out_prov == &op) s.out_prov = nullptr;
@@ -669,12 +686,12 @@ void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     }
     if (r.action == kAction_OUT && env_.feat.exact_failure_amounts) {
         if (n < op.peer_seen)
-            violated("CPL_EVENT_002: " + op_name(op) + " reported " + std::to_string(n) + " bytes moved, the peer read " +
+            violated("CPL_EVENT_002", op_name(op) + " reported " + std::to_string(n) + " bytes moved, the peer read " +
                      std::to_string(op.peer_seen) + " of them");
         op.peer_max = n;
     }
     if (r.action == kAction_RDHUP && env_.feat.exact_failure_amounts && n != 0)
-        violated("CPL_EVENT_002: a hang-up reports amount 0; " + op_name(op) + " reported " + std::to_string(n));
+        violated("CPL_EVENT_002", "a hang-up reports amount 0; " + op_name(op) + " reported " + std::to_string(n));
     /* ERROR / ABANDONED / hang-up / closing: the peer may still read a prefix. */
     s.out_tail_unknown = true;
     (void)kResult_ERROR;
@@ -683,7 +700,7 @@ void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
 void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
     if (op.successor) {
         Op* su = op.successor;
-        const int rc = op.hook_add_rc.load();
+        const int rc = op.hs->add_rc.load();
         su->nonatomic = op.nonatomic;  /* it may have seen the same write half done */
         su->add_call_ns = r.start_ns;  /* added inside the parent's callback */
         su->add_ret_ns = r.end_ns;
@@ -692,45 +709,49 @@ void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
                 /* added from a callback that a remove of the socket waited for:
                  * the remove may close it, or it may live on (the spec is silent) */
                 su->closing_allowed = true;
+                su->closing_req = "CPL_REMOVE_005";
                 su->in_removal = true;
                 su->eligible = false;
             }
-        } else if ((op.hook_flags & kRearm) && !op.hook_skipped.load() && r.action != COMPLETION_PORT_CLOSING &&
+        } else if ((op.hook_flags & kRearm) && !op.hs->skipped.load() && r.action != COMPLETION_PORT_CLOSING &&
                    r.result == kResult_OK) {
-            violated("the callback of " + op_name(op) + " should have added " + op_name(*su));
+            violated(cpk::kKit, "model invariant: the callback of " + op_name(op) + " should have added " + op_name(*su) +
+                                    " but its hook did not run");
         }
     }
-    if ((op.hook_flags & kRemoveSelf) && op.hook_removed.load()) {
+    if ((op.hook_flags & kRemoveSelf) && op.hs->removed.load()) {
         /* CPL_REMOVE_005 from a callback: the other ops of the socket completed
          * as closing on this callback's thread, inside it (CPL_REMOVE_006: it
          * does not wait for itself). */
         Sock& s = *op.sock;
         note("  its callback removed s" + std::to_string(s.id));
-        const int64_t rm_call = op.hook_remove_call_ns.load();
-        const int64_t rm_ret = op.hook_remove_ret_ns.load();
+        const int64_t rm_call = op.hs->remove_call_ns.load();
+        const int64_t rm_ret = op.hs->remove_ret_ns.load();
         std::vector<Op*> at_call;
         for (Op* p : s.pending) {
             if (p->add_ret_ns < rm_call) {
                 at_call.push_back(p);  /* pending when the callback removed the socket */
             } else if (p->add_call_ns <= rm_ret) {
                 p->closing_allowed = true;  /* its add raced the remove: either way */
+                p->closing_req = "CPL_REMOVE_005";
                 p->eligible = false;
             }                               /* else added after: a new registration */
         }
         for (Op* p : at_call) {
             p->frozen = true;
             p->closing_allowed = true;
+            p->closing_req = "CPL_REMOVE_005";
             if (env_.feat.closing) {
                 p->closer_tid = r.tid;
                 p->closing_by_ns = r.end_ns;
                 cpk::CallbackRecord rr;
                 if (!find_finished(*p, r.end_ns, &rr))
-                    violated("CPL_REMOVE_005: " + op_name(*p) + " was pending when a callback removed its socket and had no "
+                    violated("CPL_REMOVE_005", op_name(*p) + " was pending when a callback removed its socket and had no "
                              "completion when that callback returned");
             }
         }
         s.registered = false;
-        if (env_.feat.closing) wait_done(at_call, "after a callback removed its socket");
+        if (env_.feat.closing) wait_done(at_call, "CPL_REMOVE_005", "after a callback removed its socket");
     }
 }
 
@@ -775,8 +796,36 @@ std::string Model::trace_tail(size_t lines) const {
     return (pos == 0 ? std::string() : std::string("...\n")) + trace_.substr(pos == 0 ? 0 : pos + 1);
 }
 
-void Model::violated(const std::string& what) const {
-    throw Failure(what + "\n\nwhat the model saw (last lines):\n" + trace_tail());
+void Model::violated(const char* requirement, const std::string& what) const {
+    throw Failure(requirement, what, "what the model saw (last lines):\n" + trace_tail());
+}
+
+const char* Model::closing_requirement(const Op& op) const { return op.closing_req ? op.closing_req : "CPL_REMOVE_005"; }
+
+/* The one requirement an event-driven outcome the op may not report breaks,
+ * from what happened on its socket (f) since its add. */
+const char* Model::outcome_requirement(const Op& op, const cpk::CallbackRecord& r, const SocketFacts& f) const {
+    const uint32_t bit = outcome_bit(r.action, r.result);
+    if (op.frozen && (event_outcomes(op.kind, op.rdhup(), op.length, f) & bit)) return "CPL_REMOVE_004";
+    const bool hangup = f.shut_wr || f.closed;
+    const int own = op.kind == OpKind::Recv ? kAction_IN : op.kind == OpKind::Send ? kAction_OUT : kAction_RDHUP;
+    if (r.action == kAction_RDHUP) {
+        if (op.rdhup()) return "CPL_RDHUP_001";  /* (RDHUP, ABANDONED), and only on a hang-up */
+        return op.kind == OpKind::Recv && hangup ? "CPL_RECV_004" : "CPL_WORKER_005";
+    }
+    if (r.action != own) return "CPL_WORKER_005";  /* an action its op did not ask for */
+    if (op.rdhup() && hangup) return "CPL_RDHUP_002";
+    if (op.kind == OpKind::Recv) {
+        const bool arrived = hangup || (op.allowed & outcome_bit(kAction_IN, kResult_OK)) != 0;
+        if (r.result == kResult_ABANDONED) return "CPL_RECV_003";
+        if (!arrived) return "CPL_RECV_011";
+        if (hangup) return f.err_pending ? "CPL_RECV_003" : "CPL_RECV_004";
+        return "CPL_RECV_002";
+    }
+    /* send */
+    if (r.result == kResult_OK) return "CPL_SEND_003";  /* the peer is gone: EPIPE */
+    if (r.result == kResult_ABANDONED) return "CPL_SEND_002";
+    return "CPL_SEND_001";
 }
 
 std::vector<int> Model::fds() const {
@@ -801,12 +850,12 @@ void Model::close_sockets() {
     }
 }
 
+/* A callback may be running now (a slow hook, a defective port): hooks are
+ * stopped by the flag, never reset under a running callback. */
 void Model::abandon() {
+    hooks_off_->store(true);
     for (auto& o : ops_) {
-        if (o->index >= 0) {
-            env_.rec->op(static_cast<size_t>(o->index)).hook = nullptr;
-            env_.pool->hold(o->index);
-        }
+        if (o->index >= 0) env_.pool->hold(o->index);
         kept_alive().push_back(o.release());  /* a late callback may still read it */
     }
     ops_.clear();

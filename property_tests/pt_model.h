@@ -132,10 +132,10 @@ private:
     void step_peer_close(Sock& s, bool hard);
     void step_remove(Sock& s, bool race);
     void remove_socket(Sock& s, bool race, bool quiesce_after);
-    void bury(Sock& s);
+    void bury(Sock& s, bool all = false);
     void await_sent_bytes();
     void stop_hooks();
-    void wait_done(const std::vector<Op*>& ops, const char* why);
+    void wait_done(const std::vector<Op*>& ops, const char* req, const char* why);
     size_t raw_peer_write(Sock& s, size_t bytes);
     Sock& sentinel();
     void step_inc_ref();
@@ -152,14 +152,16 @@ private:
     SocketFacts facts(const Sock& s) const;
     bool must_complete(const Op& op) const;
     bool drains(const Sock& s) const;
-    std::string missing_reason(const Op& op) const;
+    const char* missing_requirement(const Op& op, std::string* why) const;
+    const char* outcome_requirement(const Op& op, const cpk::CallbackRecord& r, const SocketFacts& f) const;
+    const char* closing_requirement(const Op& op) const;
 
     /* waiting and callbacks */
     void settle(const char* why);
     void quiesce(const char* why);
     void absorb();
-    void settle_released(const std::vector<Op*>& pending, const char* running_msg, const char* unclosed_id,
-                         const char* unclosed_what);
+    void settle_released(const std::vector<Op*>& pending, const char* running_req, const char* running_msg,
+                         const char* unclosed_req, const char* unclosed_what);
     void handle(const cpk::CallbackRecord& r);
     void handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r);
@@ -185,7 +187,9 @@ private:
     Sock* sock_by_fd(int fd);
     uint32_t length_for(const Sock& s, uint16_t per_mille) const;
     std::string op_name(const Op& op) const;
-    [[noreturn]] void violated(const std::string& what) const;
+    /* Throws a Failure naming `requirement` (one spec ID, or cpk::kKit for the
+     * kit's own trouble) with `what` and the model's last lines. */
+    [[noreturn]] void violated(const char* requirement, const std::string& what) const;
     void note(const std::string& line);
 
     ModelEnv env_;

@@ -2,6 +2,7 @@
  * a case: the shared-port cleanup and the per-case release sequence. */
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -32,6 +33,7 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
     for (Op* p : at_call) {
         p->frozen = true;  /* events after the remove complete nothing (CPL_REMOVE_004) */
         p->closing_allowed = true;
+        p->closing_req = "CPL_REMOVE_005";
         if (env_.feat.closing) p->closer_tid = me_;
     }
     const size_t from = env_.sys ? cpk::record_count() : 0;
@@ -46,7 +48,7 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
             p->closing_by_ns = returned;
             cpk::CallbackRecord r;
             if (!find_finished(*p, returned, &r))
-                violated(std::string(r.op == p->index && r.end_ns == 0 ? "CPL_REMOVE_006: " : "CPL_REMOVE_005: ") +
+                violated(r.op == p->index && r.end_ns == 0 ? "CPL_REMOVE_006" : "CPL_REMOVE_005",
                          op_name(*p) + " was pending when remove was called and had no finished callback when remove returned");
         }
         for (size_t i = absorbed_; i < env_.rec->count(); ++i) {
@@ -55,10 +57,10 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
             const Op* o = by_index_[static_cast<size_t>(r.op)];
             if (!o || o->sock != &s || o->serial != static_cast<uint32_t>(r.op_id)) continue;
             if (r.start_ns < returned && (r.end_ns == 0 || r.end_ns > returned))
-                violated("CPL_REMOVE_006: remove of s" + std::to_string(s.id) + " returned while the callback of " +
+                violated("CPL_REMOVE_006", "remove of s" + std::to_string(s.id) + " returned while the callback of " +
                          op_name(*o) + " was still running");
         }
-        wait_done(at_call, "after remove returned");
+        wait_done(at_call, "CPL_REMOVE_005", "after remove returned");
     }
     if (quiesce_after) {
         quiesce("after the remove");
@@ -68,16 +70,27 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
 
 /* Ops still pending after a remove and a quiesce will not complete from
  * events any more; a late closing completion is still accepted. */
-void Model::bury(Sock& s) {
+void Model::bury(Sock& s, bool all) {
     pull_sys();
+    std::vector<Op*> live;
     for (Op* p : s.pending) {
+        if (!p->frozen && !all) {
+            /* added (by a callback) after the remove: a new registration,
+             * which may still complete on its events */
+            live.push_back(p);
+            continue;
+        }
         p->state = Op::Dead;
         if (p->kind == OpKind::Send) s.out_tail_unknown = true;
         note("  " + op_name(*p) + " got no callback (allowed: only recommended behaviour completes it)");
     }
-    s.pending.clear();
-    s.recv_calls.clear();
-    s.send_calls.clear();
+    s.pending = live;
+    /* the calls the dead ops may have made; a live op's come after its add */
+    int64_t keep_from = INT64_MAX;
+    for (const Op* p : live) keep_from = std::min(keep_from, p->add_call_ns);
+    for (std::vector<SysCall>* calls : {&s.recv_calls, &s.send_calls})
+        calls->erase(std::remove_if(calls->begin(), calls->end(), [&](const SysCall& c) { return c.end_ns < keep_from; }),
+                     calls->end());
 }
 
 /* ---- references and worker faults --------------------------------------- */
@@ -179,7 +192,7 @@ void Model::end_shared() {
         if (s.registered || !s.pending.empty()) remove_socket(s, false, false);
     }
     quiesce("after removing every socket");
-    for (size_t i = 0; i < spec_.socks.size(); ++i) bury(*socks_[i]);
+    for (size_t i = 0; i < spec_.socks.size(); ++i) bury(*socks_[i], true);
     await_sent_bytes();
     Sock& sen = sentinel();
     if (sen.registered) {
@@ -191,7 +204,7 @@ void Model::end_shared() {
     pull_sys();
     drop_extra_refs();
     if (cpk::bad_context_callbacks() != bad_ctx_base_)
-        violated("CPL_WORKER_005: a callback came with a context that is no op's");
+        violated("CPL_WORKER_005", "a callback came with a context that is no op's");
 }
 
 /* CPL_SEND_001: every byte a send op reported sent reaches a peer that is
@@ -203,13 +216,13 @@ void Model::await_sent_bytes() {
         const Sock* missing = nullptr;
         for (const auto& sp : socks_) {
             if (!sp->unread_match.empty())
-                violated("CPL_SEND_001: the peer of s" + std::to_string(sp->id) + " read " +
+                violated("CPL_SEND_001", "the peer of s" + std::to_string(sp->id) + " read " +
                          std::to_string(sp->unread_match.size()) + " byte(s) that no send op reported or was sending");
             if (sp->b.valid() && !sp->out_segments.empty()) missing = sp.get();
         }
         if (!missing) return;
         if (cpk::mono_ns() > deadline)
-            violated("CPL_SEND_001: send op #" + std::to_string(missing->out_segments.front().serial) + " on s" +
+            violated("CPL_SEND_001", "send op #" + std::to_string(missing->out_segments.front().serial) + " on s" +
                      std::to_string(missing->id) + " reported all its bytes sent but the peer never got " +
                      std::to_string(out_unread(*missing)) + " of them");
         struct pollfd pf = {missing->b.get(), POLLIN, 0};
@@ -233,6 +246,7 @@ void Model::before_release(pid_t) {
         for (Op* p : sp->pending) {
             p->frozen = true;
             p->closing_allowed = true;
+            p->closing_req = "CPL_DECREF_008";
         }
 }
 
@@ -251,20 +265,20 @@ void Model::after_release() {
                 o->closing_by_ns = p.released_ns;
             }
         }
-    settle_released(pending, "CPL_DECREF_004: a callback was still running after the final dec_ref returned",
-                    "CPL_DECREF_008: ", " was pending at the final dec_ref and got no closing completion before it returned");
+    settle_released(pending, "CPL_DECREF_004", "a callback was still running after the final dec_ref returned",
+                    "CPL_DECREF_008", " was pending at the final dec_ref and got no closing completion before it returned");
 }
 
 /* Once the port is released: every callback has been absorbed (else
  * `running_msg`), and an op still pending then got no closing completion
  * (`unclosed_id` + op + `unclosed_what`, when closing is demanded). */
-void Model::settle_released(const std::vector<Op*>& pending, const char* running_msg, const char* unclosed_id,
-                            const char* unclosed_what) {
+void Model::settle_released(const std::vector<Op*>& pending, const char* running_req, const char* running_msg,
+                            const char* unclosed_req, const char* unclosed_what) {
     absorb();
-    if (absorbed_ < env_.rec->count()) violated(running_msg);
+    if (absorbed_ < env_.rec->count()) violated(running_req, running_msg);
     for (Op* o : pending) {
         if (o->state != Op::Pending) continue;
-        if (env_.feat.closing) violated(unclosed_id + op_name(*o) + unclosed_what);
+        if (env_.feat.closing) violated(unclosed_req, op_name(*o) + unclosed_what);
         o->state = Op::Dead;
     }
     for (auto& sp : socks_) sp->pending.clear();
@@ -289,7 +303,7 @@ void Model::poke_after_release() {
 void Model::check_quiet_after_release() {
     absorb();  /* handle() rejects any callback that started after the release */
     if (env_.rec->count() != absorbed_)
-        violated("CPL_DECREF_006: a callback started after the final dec_ref returned");
+        violated("CPL_DECREF_006", "a callback started after the final dec_ref returned");
 }
 
 /* CPL_DECREF_010: the last reference dropped inside a callback on the worker. */
@@ -299,34 +313,35 @@ void Model::release_from_callback() {
     drop_extra_refs();
     Sock& s = sentinel();
     Op* op = new_op(s, OpKind::Recv, EPOLLIN, 1, 0, 0);
-    if (!op) violated("test limit: no recorder slot left");
+    if (!op) violated(cpk::kKit, "test limit: no recorder slot left");
     op->sentinel = true;
-    op->hook_release.store(true);
+    op->hs->release.store(true);
     set_hook(op);
     std::vector<Op*> pending;
     for (auto& sp : socks_)
         for (Op* o : sp->pending) {
             o->frozen = true;
             o->closing_allowed = true;
+            o->closing_req = "CPL_DECREF_010";
             o->closer_tid = worker_;
             pending.push_back(o);
         }
-    if (!submit(op, true)) violated("CPL_ADD_007: the add of the releasing op failed");
+    if (!submit(op, true)) violated("CPL_ADD_007", "the add of the releasing op failed");
     (void)raw_peer_write(s, 1);
     const int64_t called = cpk::mono_ns();
     if (!env_.rec->wait_op_finished(static_cast<size_t>(op->index), cpk::kTeardownMs))
-        violated("CPL_DECREF_010: the callback that made the final dec_ref had not returned after " +
+        violated("CPL_DECREF_010", "the callback that made the final dec_ref had not returned after " +
                  std::to_string(cpk::kTeardownMs) + " ms (the worker cannot join itself)");
     PortCtx& p = *env_.port;
     p.alive = false;
     p.release_call_ns = called;
-    p.released_ns = op->hook_release_ret_ns.load();
+    p.released_ns = op->hs->release_ret_ns.load();
     p.released_by = worker_;
     for (Op* o : pending) o->closing_by_ns = p.released_ns;
     if (worker_ != 0 && !cpk::wait_thread_gone(worker_, cpk::kTeardownMs))
-        violated("CPL_DECREF_010: the worker thread did not exit by itself after a final dec_ref from its callback");
-    settle_released(pending, "CPL_DECREF_010: a callback was still running after the worker exited",
-                    "CPL_DECREF_010: ", " was pending at the final dec_ref (in a callback) and got no closing completion");
+        violated("CPL_DECREF_010", "the worker thread did not exit by itself after a final dec_ref from its callback");
+    settle_released(pending, "CPL_DECREF_010", "a callback was still running after the worker exited", "CPL_DECREF_010",
+                    " was pending at the final dec_ref (in a callback) and got no closing completion");
 }
 
 } // namespace pt

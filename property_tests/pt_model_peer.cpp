@@ -125,7 +125,7 @@ void Model::match_peer_bytes(Sock& s) {
             const size_t take = static_cast<size_t>(std::min<uint64_t>(n - i, g.end - g.pos));
             const size_t bad = check_stream(p + i, take, send_stream_id(g.serial), g.pos);
             if (bad < take)
-                violated("CPL_SEND_001: the peer of s" + std::to_string(s.id) + " read a wrong byte: it should be byte " +
+                violated("CPL_SEND_001", "the peer of s" + std::to_string(s.id) + " read a wrong byte: it should be byte " +
                          std::to_string(g.pos + bad) + " of send op #" + std::to_string(g.serial));
             g.pos += take;
             i += take;
@@ -139,7 +139,7 @@ void Model::match_peer_bytes(Sock& s) {
         const size_t take = static_cast<size_t>(std::min<uint64_t>(n - i, limit - pv->peer_seen));
         const size_t bad = check_stream(p + i, take, send_stream_id(pv->serial), pv->peer_seen);
         if (bad < take)
-            violated("CPL_SEND_001: the peer of s" + std::to_string(s.id) + " read a byte that is not byte " +
+            violated("CPL_SEND_001", "the peer of s" + std::to_string(s.id) + " read a byte that is not byte " +
                      std::to_string(pv->peer_seen + bad) + " of " + op_name(*pv));
         pv->peer_seen += take;
         i += take;

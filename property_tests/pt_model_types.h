@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <vector>
 #include <sys/epoll.h>
 
@@ -14,6 +15,25 @@
 namespace pt {
 
 constexpr int kHookNotRun = INT_MIN;
+
+/* What an op's callback hook needs and reports, owned jointly by the op and
+ * the hook: the hook never touches the model, so a callback that comes late
+ * (after a failed case was abandoned, or from a defective port) finds valid
+ * memory and, the model's stop flag set, does nothing. */
+struct HookState {
+    COMPLETION_PORT_HANDLE port = nullptr;
+    uint8_t flags = 0;
+    SOCKET_HANDLE socket = -1;
+    bool has_successor = false;
+    COMPLETION_PORT_INGRESS_DATA successor{};  /* a copy: its buffer outlives a failed case */
+    std::atomic<int> add_rc{kHookNotRun};
+    std::atomic<bool> removed{false};
+    std::atomic<bool> skipped{false};  /* ran after the case ended: did nothing */
+    std::atomic<int64_t> remove_call_ns{0};
+    std::atomic<int64_t> remove_ret_ns{0};
+    std::atomic<bool> release{false};   /* the final dec_ref from this callback (CPL_DECREF_010) */
+    std::atomic<int64_t> release_ret_ns{0};
+};
 
 struct Model::Op {
     /* Unused: prepared (a successor) but not added; Dead: removed or released
@@ -32,6 +52,7 @@ struct Model::Op {
     bool eligible = false;     /* must complete when its event happens */
     bool frozen = false;       /* removed or released: its allowed outcomes stop growing */
     bool closing_allowed = false;
+    const char* closing_req = nullptr;  /* the requirement its closing completion answers to */
     bool in_removal = false;   /* added by a callback a remove or release waited for */
     uint32_t allowed = 0;      /* outcome bits it may report */
     bool sure = false;         /* an event that completes it surely came */
@@ -54,13 +75,7 @@ struct Model::Op {
     Op* successor = nullptr;
     Op* parent = nullptr;
     bool is_successor = false;
-    std::atomic<int> hook_add_rc{kHookNotRun};
-    std::atomic<bool> hook_removed{false};
-    std::atomic<bool> hook_skipped{false};  /* ran after the case ended: did nothing */
-    std::atomic<int64_t> hook_remove_call_ns{0};
-    std::atomic<int64_t> hook_remove_ret_ns{0};
-    std::atomic<bool> hook_release{false};
-    std::atomic<int64_t> hook_release_ret_ns{0};
+    std::shared_ptr<HookState> hs = std::make_shared<HookState>();
 
     bool rdhup() const { return (epoll_op & EPOLLRDHUP) != 0; }
 };

@@ -1,16 +1,20 @@
 #include "pt_runner.h"
 
+#include <climits>
 #include <csignal>
+#include <pthread.h>
 #include <cstdlib>
 #include <unistd.h>
 #include <iostream>
 #include <sstream>
 
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"  /* before rapidcheck: its Catch2 integration expects Catch2 first */
 #include <rapidcheck.h>
 
+#include "pt_failure.h"
 #include "pt_track.h"
 #include "sync.h"
+#include "verdict.h"
 
 namespace pt {
 
@@ -23,36 +27,104 @@ int64_t shrink_budget_ns() {
     return static_cast<int64_t>(v * 1e9);
 }
 
-std::string failure_text(const std::string& id, const rc::detail::FailureResult& f, int cases_run,
-                         const std::string& last_failure, bool cut) {
-    using namespace rc::detail;
-    Configuration replay = configuration();
-    replay.reproduce.clear();
-    replay.reproduce[id] = f.reproduce;
+/* A shell word in double quotes. */
+std::string shell_quote(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\' || c == '$' || c == '`') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+/* This binary's path relative to the kit's root (the directory above it that
+ * holds spec/completion_port_linux.md), which is where rerun commands start;
+ * "<binary>" when it is not inside a kit. */
+std::string kit_relative_binary() {
+    char buf[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "<binary>";
+    const std::string exe(buf, static_cast<size_t>(n));
+    for (size_t cut = exe.rfind('/'); cut != std::string::npos && cut > 0; cut = exe.rfind('/', cut - 1)) {
+        const std::string root = exe.substr(0, cut);
+        if (access((root + "/spec/completion_port_linux.md").c_str(), R_OK) == 0) return exe.substr(cut + 1);
+    }
+    return "<binary>";
+}
+
+std::string current_test() { return Catch::getResultCapture().getCurrentTestName(); }
+
+/* The command that runs this test case with these rapidcheck parameters. */
+std::string replay_command(const std::string& rc_params) {
+    return "RC_PARAMS=" + shell_quote(rc_params) + " " + kit_relative_binary() + " " + shell_quote(current_test());
+}
+
+/* What the last failing run threw: for the smallest case, the reported one. */
+struct Violation {
+    const char* requirement = cpk::kKit;
+    std::string what;
+    std::string context;
+};
+
+Violation violation_of(const std::exception& e) {
+    Violation v;
+    if (const Failure* f = dynamic_cast<const Failure*>(&e)) {
+        v.requirement = f->requirement();
+        v.what = f->what();
+        v.context = f->context();
+    } else {
+        v.what = std::string("the kit threw an unexpected exception: ") + e.what();
+    }
+    return v;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+/* Writes the one record of a failed property or step, then fails the Catch2
+ * test without a second record; the same text goes to stderr. */
+[[noreturn]] void report(const Violation& v, const std::string& headline, const std::string& info,
+                         const std::string& trace, const std::string& replay) {
+    cpk::ViolationRecord rec;
+    rec.requirement = v.requirement;
+    rec.kind = "property";
+    rec.message = first_line(v.what);
+    rec.info = info;
+    rec.trace = trace;
+    rec.replay = replay;
+    rec.file = __FILE__;
+    cpk::record_violation(rec);
+    const bool kit = std::string(v.requirement) == cpk::kKit;
     std::ostringstream os;
-    os << "property falsified: " << id << "\n"
-       << "after " << f.numSuccess << " passing case(s) (" << cases_run << " run(s) including shrinking"
-       << (cut ? "; shrinking stopped after PT_SHRINK_SECONDS" : "") << ")\n\n"
-       << (last_failure.empty() ? f.description : last_failure) << "\n\n"
-       << "smallest failing case found:\n";
-    for (const auto& item : f.counterExample) os << "  " << item.second << "\n";
-    os << "\nreplay exactly this case:\n"
-       << "  RC_PARAMS=\"" << configToMinimalString(replay) << "\" <binary> \"" << Catch::getResultCapture().getCurrentTestName() << "\"\n"
-       << "(the implementation runs threads: a replay re-runs the same steps; README.md, Replaying a failure)\n";
-    return os.str();
+    os << headline << "\n" << info << "\n\n"
+       << (kit ? "kit error (no verdict)" : v.requirement) << ": " << v.what << "\n\n"
+       << trace << (trace.empty() || trace.back() == '\n' ? "" : "\n");
+    if (!replay.empty()) os << "\nreplay:\n  " << replay << "\n";
+    const std::string text = os.str();
+    std::cerr << text << std::flush;
+    cpk::RecordedScope recorded;
+    INFO(text);
+    FAIL(headline);
+    std::abort();  /* FAIL throws */
 }
 
 bool g_shrinking = false;
 
 /* CPL_SEND_004: a send to a closed peer must not raise SIGPIPE. With the
  * default disposition the process would die without a word; this handler
- * (installed before main) says why, then exits as the signal would have. */
+ * (installed before main) says why, then lets the signal kill the process, so
+ * that validate sees a death by SIGPIPE. */
 void on_sigpipe(int) {
     static const char msg[] =
         "\nCPL_SEND_004: the process received SIGPIPE: the implementation sent to a closed peer "
         "without MSG_NOSIGNAL\n";
     (void)!write(2, msg, sizeof msg - 1);
-    _exit(128 + SIGPIPE);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    raise(SIGPIPE);
+    _exit(128 + SIGPIPE);  /* not reached */
 }
 
 struct SigpipeReporter {
@@ -86,7 +158,7 @@ void check_property(const std::string& name, const std::function<void()>& body, 
         bool cut = false;
         int64_t stop_ns = 0;
         int runs = 0;
-        std::string last_failure;  /* of the last failing run: the reported case */
+        Violation last;  /* of the last failing run: the reported (smallest) case */
     } st;
     const int64_t budget = shrink_budget_ns();
     const int64_t t0 = cpk::mono_ns();
@@ -99,7 +171,7 @@ void check_property(const std::string& name, const std::function<void()>& body, 
         try {
             body();
         } catch (const std::exception& e) {
-            st.last_failure = e.what();
+            st.last = violation_of(e);
             if (!st.failed) {
                 st.failed = true;
                 g_shrinking = true;
@@ -107,6 +179,8 @@ void check_property(const std::string& name, const std::function<void()>& body, 
             }
             throw;
         } catch (...) {
+            st.last = Violation();
+            st.last.what = "the kit threw something that is not a std::exception";
             g_shrinking = true;
             if (!st.failed) {
                 st.failed = true;
@@ -126,31 +200,44 @@ void check_property(const std::string& name, const std::function<void()>& body, 
         SUCCEED();
         return;
     }
-    std::string text;
-    if (result.template is<FailureResult>()) {
-        text = failure_text(md.id, result.template get<FailureResult>(), st.runs, st.last_failure, st.cut);
-    } else {
+    if (!result.template is<FailureResult>()) {
         std::ostringstream os;
         printResultMessage(result, os);
-        text = "property " + md.id + " could not run: " + os.str();
+        Violation v;
+        v.what = "property " + md.id + " could not run: " + first_line(os.str());
+        report(v, "property could not run: " + name, os.str(), "", "");
     }
-    std::cerr << text << std::flush;
-    INFO(text);
-    FAIL("property falsified: " << name);
+    const FailureResult& f = result.template get<FailureResult>();
+    Violation v = st.last;
+    if (v.what.empty()) v.what = first_line(f.description);  /* rapidcheck's own failure */
+    Configuration replay = configuration();
+    replay.reproduce.clear();
+    replay.reproduce[md.id] = f.reproduce;
+    std::ostringstream info;
+    info << "after " << f.numSuccess << " passing case(s) (" << st.runs << " run(s) including shrinking"
+         << (st.cut ? "; shrinking stopped after PT_SHRINK_SECONDS" : "") << ")";
+    std::ostringstream trace;
+    trace << "smallest failing case found:\n";
+    for (const auto& item : f.counterExample) trace << "  " << item.second << "\n";
+    if (!v.context.empty()) trace << "\n" << v.context;
+    report(v, "property falsified: " + md.id, info.str(), trace.str(), replay_command(configToMinimalString(replay)));
 }
 
+/* A step outside the generated cases (a shared port's release): the whole run
+ * replays with the same seed. */
 void check_step(const char* what, const std::function<void()>& f) {
     UntrackedThread untracked;
-    std::string text;
+    Violation v;
     try {
         f();
         return;
     } catch (const std::exception& e) {
-        text = e.what();
+        v = violation_of(e);
+    } catch (...) {
+        v.what = "the kit threw something that is not a std::exception";
     }
-    std::cerr << what << ": " << text << std::endl;
-    INFO(text);
-    FAIL(what);
+    report(v, std::string("failed: ") + what, std::string("step: ") + what, v.context,
+           replay_command("seed=" + std::to_string(rc::detail::configuration().testParams.seed)));
 }
 
 } // namespace pt

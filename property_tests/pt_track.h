@@ -27,6 +27,16 @@ private:
     std::optional<cpk::NoTrack>* prev_;
 };
 
+/* While one lives, the thread runs a callback's hook: an API call that hangs
+ * then breaks the requirement about calls from callbacks (HangMonitor). */
+class InHook {
+public:
+    InHook();
+    ~InHook();
+    InHook(const InHook&) = delete;
+    InHook& operator=(const InHook&) = delete;
+};
+
 /* The public API, with the calling thread's allocations tracked for the call. */
 COMPLETION_PORT_HANDLE api_create();
 /* cpk::create_port() (allocation-free itself) with create's allocations tracked. */
@@ -44,7 +54,10 @@ void api_final_dec_ref(COMPLETION_PORT_HANDLE h);
  * lives, a helper thread watches every api_* call in flight and ends the
  * process with a message naming the call (and the requirement it blocks)
  * once one has run for `limit_ms`: the test fails instead of hanging until
- * validate's per-test timeout. */
+ * validate's per-test timeout. Before it ends the process it records a
+ * violation of the one requirement the call breaks (add: CPL_ADD_007, from a
+ * callback CPL_ADD_017; remove: CPL_REMOVE_003 / CPL_REMOVE_006; dec_ref:
+ * CPL_DECREF_001 / CPL_DECREF_010; inc_ref: CPL_INCREF_002 / CPL_ADD_018). */
 class HangMonitor {
 public:
     explicit HangMonitor(int limit_ms = 12000);

@@ -2,7 +2,7 @@
  * sockets, ops, references and model; every op keeps its exactly-once
  * completion and the reference count stays exact (the port keeps serving
  * until the test's own last dec_ref). */
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include "harness.h"
 #include "pt_driver.h"

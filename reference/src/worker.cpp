@@ -154,6 +154,9 @@ bool handle_event(Port* port, uint64_t key, uint32_t events)
     const uint32_t generation = static_cast<uint32_t>(key >> 32);
 
     (void)pthread_mutex_lock(&port->mutex);
+    // CPL_RECV_011: each slot is visited once per event, so an op added into a
+    // visited slot meanwhile waits for an event of its own (live_entry drops
+    // events of an entry removed since).
     for (unsigned k = 0; k < SLOT_COUNT; ++k)
     {
         // CPL_DECREF_006, CPL_DECREF_010: no callback once the port is being
