@@ -278,7 +278,9 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     if ((row.call == Call::add_same || row.call == Call::add_other) && a.rc == 0) rec.wait_op(b + kAdded, cpk::kWaitMs);
     if (!row.send_other && row.call != Call::remove_two) rec.wait_op(b + kOther, cpk::kWaitMs);
     if (row.call != Call::remove_two) rec.wait_op(b + kBystander, cpk::kWaitMs);
-    if (row.call == Call::inc_ref) completion_port_dec_ref(h);  /* the callback's extra reference */
+    /* The reference the callback took, or the one it should have dropped. */
+    if ((row.call == Call::inc_ref && a.finished) || (row.call == Call::dec_ref && !a.finished))
+        completion_port_dec_ref(h);
     if (row.call == Call::inc_ref || row.call == Call::dec_ref || row.call == Call::remove_same)
         run.works_after = cpk::completes_a_recv(h, rec, b + kProbe);
 }
