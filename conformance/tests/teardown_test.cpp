@@ -176,15 +176,44 @@ void run_rows(const TdRow* rows, size_t n, Recorder& rec, std::vector<TdRun>& ru
     for (size_t i = 0; i < n; ++i) calls.push_back(release_row(rows[i], i, runs[i]));
     {
         cpk::PhaseScope phase("release");
+        std::vector<bool> checked(n, false);
+        /* As soon as a final dec_ref returns: its long callback must be over
+         * (checked at once, before a port freed under it can crash the test). */
+        auto check_returned = [&] {
+            bool all = true;
+            for (size_t i = 0; i < n; ++i) {
+                if (checked[i]) continue;
+                const int64_t by = g_release[i].by_ns.load();
+                if (by == 0) {
+                    all = false;
+                    continue;
+                }
+                checked[i] = true;
+                const size_t b = i * kOpsPerRow + kLong;
+                std::vector<cpk::CallbackRecord> v = rec.for_op(b);
+                const bool over = v.size() == 1 && v[0].end_ns != 0 && v[0].end_ns <= by;
+                if (!over) {
+                    INFO("row " << i << ": " << rows[i].name);
+                    INFO("the final dec_ref returned " << (by - g_release[i].from_ns.load()) / 1000000
+                                                       << " ms after its call, its port's long callback still running");
+                    CPK_CHECK("CPL_DECREF_004", over);
+                }
+            }
+            return all;
+        };
         for (size_t i = 0; i < n; ++i)
-            if (rows[i].caller == Caller::main_thread) g_release[i].run();
+            if (rows[i].caller == Caller::main_thread) {
+                g_release[i].run();
+                check_returned();
+            }
+        bool all = cpk::eventually(check_returned, cpk::kTeardownMs + kLongMs);
+        for (size_t i = 0; i < n; ++i)
+            if (!checked[i]) {
+                INFO("row " << i << ": " << rows[i].name << ": the final dec_ref never returned");
+                CPK_CHECK("CPL_DECREF_004", all);
+            }
         for (auto& c : calls)
-            if (c) CPK_CHECK("CPL_DECREF_004", c->wait(cpk::kTeardownMs + kLongMs));
-        for (size_t i = 0; i < n; ++i) {
-            INFO("row " << i << ": " << rows[i].name);
-            CPK_CHECK("CPL_DECREF_004",
-                      cpk::eventually([i] { return g_release[i].by_ns.load() != 0; }, cpk::kTeardownMs + kLongMs));
-        }
+            if (c) c->wait(cpk::kTeardownMs);
         CPK_KIT_REQUIRE(opener.wait(cpk::kWaitMs));
     }
     /* Events after every release: none may reach a callback. */
