@@ -153,6 +153,7 @@ struct Observed {
     bool wire_read = false;    /* the peer read the wire during the row */
     uint64_t idle_sends = 0;   /* Mid::idle: send calls while the peer read nothing */
     bool saw_full = true;      /* Mid rows: a send call met a really full socket */
+    bool stopped_short = false;/* completed after a short call, with bytes left to move */
     bool freed = true;
     size_t live_after = 0;
     std::string calls;         /* the op's recv/send calls, for messages */
@@ -245,6 +246,8 @@ Observed run_row(const IoRow& row, Kind kind, COMPLETION_PORT_HANDLE port, Recor
     std::vector<cpk::CallRecord> calls = cpk::records(fn, sp.a);
     for (const cpk::CallRecord& r : calls)
         if (r.result > 0) o.moved += r.result;
+    o.stopped_short = o.completed && !calls.empty() && calls.back().result > 0 &&
+                      o.moved < static_cast<long>(row.length);
     if (calls.size() <= 64) o.calls = cpk::describe_calls(calls);
     else o.calls = std::to_string(calls.size()) + " calls";
     o.continuity = cpk::discontinuous_calls(calls, kind == Kind::recv ? static_cast<const void*>(buf) : g_out, row.length);
@@ -341,13 +344,19 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
                 INFO("no send call met a full socket: the row could not set up its case");
                 CPK_KIT_REQUIRE(o.saw_full);
             }
-            CPK_CHECK(row.req, outcome(rec, i + 1, row, kind, o) == "");
+            /* An op that stopped after a short call, before the call the row
+             * scripts as its end, broke the continuation, not that end. */
+            const char* cont = kind == Kind::recv ? "CPL_RECV_005" : "CPL_SEND_001";
+            if (o.stopped_short && row.mid == Mid::none) {
+                INFO("the op completed after a short call, " << o.moved << " of " << row.length
+                                                             << " bytes moved, without another call");
+                if (level == Level::normative) CPK_CHECK(cont, !o.stopped_short);
+            } else {
+                CPK_CHECK(row.req, outcome(rec, i + 1, row, kind, o) == "");
+            }
             check_bytes(row, kind, level, rec, i + 1, g_recv_bufs[i], sps[i], o);
             if (level == Level::normative) {
-                if (row.cap || row.fail[0].nth) {
-                    const char* cont = kind == Kind::recv ? "CPL_RECV_005" : "CPL_SEND_001";
-                    CPK_CHECK(cont, o.continuity == "");
-                }
+                if (row.cap || row.fail[0].nth) CPK_CHECK(cont, o.continuity == "");
                 INFO(o.live_after << " allocations made since the add still live after the completion");
                 CPK_CHECK(done_req, o.freed);
                 CPK_CHECK(done_req, rec.calls(i + 1) <= 1);
