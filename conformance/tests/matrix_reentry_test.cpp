@@ -232,7 +232,7 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     to_release.push_back(h);
     if (!cpk::row_add(h, &g)) return;
     CPK_KIT_REQUIRE(cpk::write_all(run.gate.b, "g", 1));
-    CPK_CHECK("CPL_RECV_005", rec.wait_op(b + kGate, cpk::kWaitMs));
+    CPK_CHECK("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs));  /* setup: the op of a valid add completes */
     if (!cpk::row_add(h, &own) || !cpk::row_add(h, &other) || !cpk::row_add(h, &bystander)) {
         gate->open();
         return;

@@ -114,7 +114,7 @@ void start_row(const TdRow& row, size_t index, Recorder& rec, TdRun& run) {
     COMPLETION_PORT_INGRESS_DATA l = rec.ingress(b + kLong, EPOLLIN, run.held.a, &g_bufs[index][kLong], 1);
     CPK_REQUIRE_ADD(h, &g);
     CPK_KIT_REQUIRE(cpk::write_all(run.gate.b, "g", 1));
-    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(b + kGate, cpk::kWaitMs));
+    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs));  /* setup: the op of a valid add completes */
     CPK_REQUIRE_ADD(h, &l);
     for (int k = 0; k < row.pending; ++k) {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(b + kFirstPending + k, EPOLLIN, run.pending[k].a,
@@ -125,7 +125,7 @@ void start_row(const TdRow& row, size_t index, Recorder& rec, TdRun& run) {
     CPK_KIT_REQUIRE(cpk::write_all(run.held.b, "l", 1));
     for (int k = 0; k < row.fetched; ++k) CPK_KIT_REQUIRE(cpk::write_all(run.pending[k].b, "f", 1));
     gate->open();
-    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(b + kLong, cpk::kWaitMs));
+    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(b + kLong, cpk::kWaitMs));
 
     if (row.caller == Caller::other_port_callback) {
         run.other = cpk::create_port();
