@@ -175,7 +175,10 @@ void run_rows(const TdRow* rows, size_t n, Recorder& rec, std::vector<TdRun>& ru
     std::vector<std::unique_ptr<cpk::AsyncCall>> calls;
     for (size_t i = 0; i < n; ++i) calls.push_back(release_row(rows[i], i, runs[i]));
     {
-        cpk::PhaseScope phase("release");
+        /* The release phase blames a crash on CPL_DECREF_004: in the recommended
+         * table a crash belongs to its own rows (a final dec_ref inside its own
+         * callback, CPL_DECREF_010), so that table stays in the body phase. */
+        std::unique_ptr<cpk::PhaseScope> phase(normative ? new cpk::PhaseScope("release") : nullptr);
         std::vector<bool> checked(n, false);
         /* As soon as a final dec_ref returns: its long callback must be over
          * (checked at once, before a port freed under it can crash the test;
