@@ -17,6 +17,7 @@
  *                allocation_balance
  *   faults.h     fault shorthands: failing, capped, alloc_failure,
  *                fail_recv/cap_recv, fail_send/cap_send
+ *   rows.h       tables of cases: row_add, release_ports
  *   held.h       hold_callback (a callback held on a latch), call_while_held
  *   verdict.h    CPK_CHECK/CPK_REQUIRE(req, ...): checks that name their
  *                requirement as data; CPK_KIT_REQUIRE for the kit's own
@@ -59,5 +60,6 @@
 #include "expect.h"
 #include "faults.h"
 #include "held.h"
+#include "rows.h"
 
 #endif
