@@ -1,6 +1,6 @@
 # Traceability and validation (tools/, Python 3 standard library only).
 #   make trace        spec <-> seed, tests, reference: strict, fails listing offenders
-#                     (bare Catch2 checks: a warning; TRACE_STRICT_CHECKS=1 an error)
+#                     (a bare Catch2 check is an error; TRACE_STRICT_CHECKS=0: a warning)
 #   make trace-json   writes $(TRACE_JSON) and never fails (validate reads it)
 #   make validate [IMPL=...]   builds and runs every test binary in VALIDATE_BINS, one process per test
 #   make tools-check  self-test of these tools against a fixture Catch2 binary
@@ -13,8 +13,8 @@ VALIDATE_JOBS    ?= $(NPROC)
 
 .PHONY: trace trace-json validate check-validate-reference tools-check
 
-# TRACE_STRICT_CHECKS=1: a bare Catch2 check in conformance/tests/ is an error.
-TRACE_STRICT_CHECKS ?=
+# A bare Catch2 check in conformance/tests/ is an error (TRACE_STRICT_CHECKS=0: a warning).
+TRACE_STRICT_CHECKS ?= 1
 trace:
 	$(PYTHON) tools/trace.py --seed "$(SEED)" --out $(TRACE_JSON) \
 	  $(if $(filter 1 y yes true on,$(strip $(TRACE_STRICT_CHECKS))),--strict-checks)

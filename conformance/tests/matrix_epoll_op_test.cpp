@@ -206,7 +206,8 @@ TEST_CASE("matrix: every epoll_op mask is registered and completed and re-armed 
             }
         }
         cpk::record_stop();
-        CHECK(cpk::sentinel(p.handle, rec, n * kOps, cpk::kQuietMs));
+        /* The sentinel op completing shows the worker went past every row. */
+        CPK_CHECK("CPL_ADD_007", cpk::sentinel(p.handle, rec, n * kOps, cpk::kQuietMs));
         for (size_t i = 0; i < n; ++i) {
             INFO("row " << i << ": " << rows[i].name);
             std::string twice;
@@ -318,7 +319,8 @@ TEST_CASE("matrix: two ops on one socket under every flag stay served after each
         }
         wait_step(kX2);
         check_step(kX2, "the first op re-armed after its completion completes again");
-        CHECK(cpk::sentinel(p.handle, rec, n * kOps, cpk::kQuietMs));
+        /* The sentinel op completing shows the worker went past every row. */
+        CPK_CHECK("CPL_ADD_007", cpk::sentinel(p.handle, rec, n * kOps, cpk::kQuietMs));
         for (size_t i = 0; i < n; ++i) {
             INFO("row " << i << ": " << rows[i].name);
             for (size_t k = 0; k < kOps; ++k) CPK_CHECK("CPL_ADD_016", rec.calls(i * kOps + k) <= 1);

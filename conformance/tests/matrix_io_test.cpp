@@ -344,7 +344,8 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
             if (seen[i].added && !seen[i].completed) wait_ms = kAfterTimeoutMs;
         }
         /* Late or repeated callbacks of any row have had their chance. */
-        CHECK(cpk::sentinel(p.handle, rec, count + 1, cpk::kQuietMs));
+        /* The sentinel op completing shows the worker went past every row. */
+        CPK_CHECK("CPL_ADD_007", cpk::sentinel(p.handle, rec, count + 1, cpk::kQuietMs));
         const char* done_req = kind == Kind::recv ? "CPL_RECV_007" : "CPL_SEND_005";
         for (size_t i = 0; i < count; ++i) {
             const IoRow& row = rows[i];
