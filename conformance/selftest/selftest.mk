@@ -31,9 +31,11 @@ fault_files = $(foreach f,$(1),--fault $(SELFTEST_DIR)/faults/$(f).fault)
 .PHONY: $(addprefix selftest-,$(SELFTEST_CASES)) $(addprefix selftest-mutant-,$(SELFTEST_MUTANTS))
 .PHONY: $(addprefix selftest-fault-,$(SELFTEST_FAULTS))
 
-# Every fault still applies to the reference sources as they are (no build).
+# Every fault still applies to the reference sources as they are (no build),
+# and the self-test's own checks work on synthetic reports.
 selftest-faults-apply:
 	@$(SELFTEST_FAULTS_PY) --check $(wildcard $(SELFTEST_DIR)/faults/*.fault)
+	@$(PYTHON) $(SELFTEST_DIR)/test_selftest.py
 
 # One case after the other (never in parallel): every validation already runs
 # its tests on all cores, and the suite's timing bounds assume an unloaded box.

@@ -17,6 +17,7 @@ and, from report.json format_version 2 on (the engine attributes root causes): a
 roots_max failing requirements have no caused_by, every caused_by names a failing
 requirement, no normative root beyond `fail:`/`allow:`, and (conforms: yes) junit.xml
 has no <failure>. Always: report.json, report.md and requirements.md agree.
+--report-only judges the reports of an earlier run again without validating.
 With --runs N each fault is validated N times and passes only if every run passes;
 a table fault -> requirement -> caught k/N closes the output. Exit status 0 iff every
 expectation holds.
@@ -272,7 +273,8 @@ def check(exp, status, report, report_dir, baseline=None):
         summary += "; roots %d/%d: %s" % (len(roots), roots_max, " ".join(roots))
     else:
         others = [i for i in normative_failing if i not in known]
-        summary += "; format 1 (no caused_by): %d failing, %d other normative" % (len(failing), len(others))
+        summary += "; format 1 (no caused_by): %d failing, %d other normative%s" % (
+            len(failing), len(others), (": " + " ".join(others[:6]) + (" ..." if len(others) > 6 else "")) if others else "")
     if baseline is not None:
         base = {(t["binary"], t["name"]): t["verdict"] for t in baseline["tests"]}
         for i in caught:
@@ -290,6 +292,13 @@ def validate(args, name, impl, cflags):
     report_path = os.path.join(report_dir, "report.json")
     log_path = os.path.join(args.build, "selftest", name + ".log")
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    if args.report_only:
+        try:
+            with open(report_path, encoding="utf-8") as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            return 2, 0.0, None, report_dir, log_path
+        return (0 if report.get("conforms") else 1), report.get("seconds", 0.0), report, report_dir, log_path
     if os.path.exists(report_path):
         os.remove(report_path)  # never judge a stale report
     cmd = shlex.split(args.make) + ["--no-print-directory", "validate", "IMPL=" + impl,
@@ -366,6 +375,7 @@ def main():
     ap.add_argument("--runs", type=int, default=1, help="validations per fault")
     ap.add_argument("--baseline", help="the reference's report.json: a test that catches a fault must pass it")
     ap.add_argument("--src", default="reference/src")
+    ap.add_argument("--report-only", action="store_true", help="judge the existing reports, run no validation")
     ap.add_argument("--make", default="make")
     ap.add_argument("--build", default="build")
     args = ap.parse_args()
