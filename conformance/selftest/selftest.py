@@ -1,34 +1,53 @@
 #!/usr/bin/env python3
-"""The kit's self-test: validate one implementation whose verdict is known and
-check that the suite reaches that verdict for the right reason.
+"""The kit's self-test: validate implementations whose verdict is known and check
+that the suite reaches that verdict for the right reason (README.md).
 
-  selftest.py --name NAME --expect EXPECT.txt --make MAKE --build BUILD
+  selftest.py --name NAME --expect EXPECT.txt        an implementation of impls/
+  selftest.py --fault F.fault [--fault ...] [--runs N] [--baseline REPORT.json]
+                                                     single-fault copies of the reference
 
-Runs `MAKE validate IMPL=<impl> VALIDATE_NAME=selftest-NAME [IMPL_CFLAGS=...]`
-(output in BUILD/selftest/NAME.log), reads BUILD/validate/selftest-NAME/report.json
-and checks it against EXPECT.txt (format in README.md):
-  conforms: yes  -> validate exits 0, no normative requirement fails, at least
-                    min_recommended_fail recommended ones fail, every `fail:` ID fails;
-  conforms: no   -> validate exits non-zero, every `fail:` ID fails, and no other
-                    normative requirement fails unless listed in `allow:`.
-Prints one line, `selftest NAME: caught (...)` or `selftest NAME: conforms (...)`,
-and exits 0 iff the expectation holds. With --report-only, make is not run and an
-existing report is checked.
+Each validation is `MAKE validate IMPL=... VALIDATE_NAME=selftest-NAME` (a fault:
+selftest-fault-NAME, its sources materialized by faults.py in BUILD/selftest/faults/NAME/),
+logged to BUILD/selftest/NAME.log; its report.json is then checked:
+  conforms: yes -> validate exits 0, no normative requirement fails, every `fail:` ID
+                   is NON-STRICT, at least min_recommended_fail recommended ones fail;
+  conforms: no  -> validate exits non-zero and every `fail:` ID fails;
+  a fault       -> every `fail:` ID fails; validate exits non-zero if one of them is normative;
+and, from report.json format_version 2 on (the engine attributes root causes): at most
+roots_max failing requirements have no caused_by, every caused_by names a failing
+requirement, no normative root beyond `fail:`/`allow:`, and (conforms: yes) junit.xml
+has no <failure>. Always: report.json and its views agree (cpkit.views.consistency
+when the kit has it, else report.md's "All requirements" table), and the
+implementation built.
+--report-only judges the reports of an earlier run again without validating.
+With --runs N each fault is validated N times and passes only if every run passes;
+a table fault -> requirement -> caught k/N closes the output. Exit status 0 iff every
+expectation holds.
 """
 
 import argparse
+import importlib
 import json
-import re
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import faults  # noqa: E402
+
+EXPECT_LIST_KEYS = ("fail", "allow")
+EXPECT_KEYS = ("impl", "cflags", "conforms", "min_recommended_fail", "roots_max")
+DEFAULT_ROOTS_MAX = 3
 
 
 def read_expect(path):
-    """key -> list of values; `fail:` and `allow:` accumulate, '#' starts a comment."""
-    exp = {"fail": [], "allow": []}
+    """key -> value; `fail:` and `allow:` accumulate lists, '#' starts a comment."""
+    exp = {k: [] for k in EXPECT_LIST_KEYS}
     with open(path, encoding="utf-8") as f:
         for raw in f:
             line = raw.split("#", 1)[0].strip()
@@ -38,9 +57,9 @@ def read_expect(path):
             if not sep:
                 raise ValueError("%s: not `key: value`: %r" % (path, raw.rstrip()))
             key, value = key.strip(), value.strip()
-            if key in ("fail", "allow"):
+            if key in EXPECT_LIST_KEYS:
                 exp[key] += value.split()
-            elif key in ("impl", "cflags", "conforms", "min_recommended_fail"):
+            elif key in EXPECT_KEYS:
                 exp[key] = value
             else:
                 raise ValueError("%s: unknown key %r" % (path, key))
@@ -49,157 +68,336 @@ def read_expect(path):
     return exp
 
 
-# "CPL_SEND_001/002/003" in a message names CPL_SEND_001, CPL_SEND_002 and CPL_SEND_003.
-_NAMED_RE = re.compile(r"(CPL_[A-Z]+_)([0-9]+)((?:/[0-9]+)*)")
+def expect_of_fault(fault):
+    h = fault["header"]
+    # "fault": does not conform iff an intended requirement is normative (check()).
+    exp = {"conforms": "fault", "fail": list(h["fail"]), "allow": list(h["allow"])}
+    if "roots_max" in h:
+        exp["roots_max"] = h["roots_max"]
+    return exp
 
 
-def named_ids(message):
-    """Requirement IDs a failure message names as violated (property tests name them
-    before the trace of what the model saw; a death by SIGPIPE is CPL_SEND_004)."""
-    reason = (message or "").split("what the model saw")[0]
-    ids = set()
-    if "killed by SIGPIPE" in reason:
-        ids.add("CPL_SEND_004")  # the process killed by SIGPIPE is exactly what it forbids
-    for m in _NAMED_RE.finditer(reason):
-        ids.add(m.group(1) + m.group(2))
-        ids.update(m.group(1) + n for n in m.group(3).split("/")[1:])
-    return ids
+# --- reading a report ----------------------------------------------------------------
+
+def word_of(req):
+    """The verdict word a view shows (format 2 stores it; format 1: derived)."""
+    if req.get("word"):
+        return req["word"]
+    v = req["verdict"]
+    if v == "fail":
+        return "FAILED" if req["level"] == "normative" else "NON-STRICT"
+    return {"pass": "OK", "inconclusive": "INCONCLUSIVE"}.get(v, "UNTESTED")
 
 
-def explained(named, exp):
-    return bool(named) and (bool(named & set(exp["fail"])) or named <= set(exp["fail"]) | set(exp["allow"]))
-
-
-def failing_tests(report, req_id):
+def failing_tests_of(report, req_id):
+    """(binary, name) of the tests whose failures count against req_id."""
+    if report.get("format_version", 1) >= 2:
+        by_id = {t["id"]: t for t in report["tests"]}
+        req = next(r for r in report["requirements"] if r["id"] == req_id)
+        ids = {f["test"] for f in req.get("failures", [])}
+        return sorted((by_id[i]["binary"], by_id[i]["name"]) for i in ids if i in by_id)
     tag = "[%s]" % req_id
-    return [t for t in report["tests"] if t["verdict"] == "fail" and tag in t["tags"]]
+    return sorted((t["binary"], t["name"]) for t in report["tests"]
+                  if t["verdict"] == "fail" and tag in t["tags"])
 
 
-def describe_failing(report, ids):
-    """One line per failing test that tags any of ids."""
-    lines = []
+def failure_line(report, req_id):
+    """The first failure counted against req_id, on one line."""
+    if report.get("format_version", 1) >= 2:
+        req = next(r for r in report["requirements"] if r["id"] == req_id)
+        for f in req.get("failures", []):
+            text = f.get("expanded") or f.get("message") or f.get("check") or f.get("kind")
+            return "%s: %s" % (f["test"], " ".join(str(text).split())[:300])
+        return ""
+    tag = "[%s]" % req_id
     for t in report["tests"]:
-        hit = [i for i in ids if ("[%s]" % i) in t["tags"]]
-        if t["verdict"] == "fail" and hit:
-            lines.append("  test %r (%s): %s" % (t["name"], " ".join(hit), " ".join((t["message"] or "").split())[:400]))
-    return lines
+        if t["verdict"] == "fail" and tag in t["tags"]:
+            return "%s: %s" % (t["name"], " ".join((t["message"] or "").split())[:300])
+    return ""
 
 
-def run_validate(args, exp, log_path):
-    cmd = shlex.split(args.make) + ["--no-print-directory", "validate", "IMPL=" + exp["impl"],
-                                    "VALIDATE_NAME=selftest-" + args.name]
-    if exp.get("cflags"):
-        cmd.append("IMPL_CFLAGS=" + exp["cflags"])
-    start = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ %s\n" % " ".join(shlex.quote(c) for c in cmd))
-        log.flush()
-        status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
-    return status, time.monotonic() - start
+def build_failed(report, report_dir):
+    """Why the implementation did not build, or None. A stale test binary from an
+    earlier build must never be judged instead."""
+    if (report.get("build") or {}).get("status") == "impl-failed":
+        return "; ".join(report["build"].get("errors", [])[:3]) or "build failed"
+    log = os.path.join(report_dir, "build.log")
+    try:
+        with open(log, errors="replace") as f:
+            bad = [line.strip() for line in f if re.search(r"(error:|\*\*\* .*Error \d+)", line)]
+    except OSError:
+        return None
+    return " | ".join(bad[:3]) if bad else None
 
 
-def check(name, exp, status, report):
-    """Returns (ok, summary line)."""
+# --- the views agree ---------------------------------------------------------------
+
+def _md_table(path, heading):
+    """Rows (lists of cells) of the first table after `heading` in a markdown file."""
+    rows, inside = [], False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith("## "):
+                if inside and rows:
+                    break
+                inside = line.strip() == heading
+                continue
+            if inside and line.startswith("|"):
+                cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+                if cells and not set(cells[0]) <= set("-: "):
+                    rows.append(cells)
+            elif inside and rows:
+                break
+    return rows
+
+
+def fallback_consistency(report, report_dir):
+    """report.md's "All requirements" table names every requirement once, with the
+    verdict word of report.json."""
+    md = os.path.join(report_dir, "report.md")
+    if not os.path.exists(md):
+        return ["report.md is missing"]
+    rows = _md_table(md, "## All requirements")
+    if not rows:
+        return ["report.md has no \"All requirements\" table"]
+    header, body = rows[0], rows[1:]
+    try:
+        col = header.index("verdict")
+    except ValueError:
+        return ["report.md's \"All requirements\" table has no verdict column: %s" % header]
+    seen = {}
+    for cells in body:
+        seen.setdefault(cells[0], []).append(cells[col] if col < len(cells) else "")
+    problems = []
+    for r in report["requirements"]:
+        words = seen.pop(r["id"], [])
+        if words != [word_of(r)]:
+            problems.append("%s: report.json says %s, report.md says %s" % (r["id"], word_of(r), words or "nothing"))
+    if seen:
+        problems.append("report.md names requirements report.json does not: " + " ".join(sorted(seen)))
+    return problems
+
+
+def consistency(report, report_dir):
+    """cpkit.views.consistency.check(report_dir) when the kit has it (its problems,
+    as a list), else the fallback above."""
+    tools = os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    try:
+        module = importlib.import_module("cpkit.views.consistency")
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("cpkit"):
+            raise
+        return fallback_consistency(report, report_dir)
+    try:
+        result = module.check(report_dir)
+    except (AssertionError, ValueError, OSError) as e:
+        return ["views disagree: %s" % e]
+    if result is None or result is True:
+        return []
+    if result is False:
+        return ["views disagree (cpkit.views.consistency.check)"]
+    return ["views disagree: %s" % p for p in result]
+
+
+def junit_failures(report_dir):
+    root = ET.parse(os.path.join(report_dir, "junit.xml")).getroot()
+    return [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
+
+
+# --- the expectation -----------------------------------------------------------------
+
+def check(exp, status, report, report_dir, baseline=None):
+    """Returns (problems, summary line)."""
+    fmt = report.get("format_version", 1)
+    # make exits 2 on any failed recipe; the engine records the real 0/1 status.
+    status = report.get("exit_status", status)
     reqs = {r["id"]: r for r in report["requirements"]}
-    failing = {i for i, r in reqs.items() if r["verdict"] == "fail"}
-    normative_failing = sorted(i for i in failing if reqs[i]["level"] == "normative")
-    recommended_failing = sorted(i for i in failing if reqs[i]["level"] == "recommended")
+    failing = sorted(i for i, r in reqs.items() if r["verdict"] == "fail")
+    normative_failing = [i for i in failing if reqs[i]["level"] == "normative"]
+    recommended_failing = [i for i in failing if reqs[i]["level"] == "recommended"]
     problems = []
 
     unknown = [i for i in exp["fail"] + exp["allow"] if i not in reqs]
     if unknown:
         problems.append("unknown requirement IDs in expectations: " + " ".join(unknown))
-    missed = [i for i in exp["fail"] if i in reqs and i not in failing]
-    for i in missed:
-        problems.append("%s expected to fail but is %s" % (i, reqs[i]["verdict"]))
+    why = build_failed(report, report_dir)
+    if why:
+        problems.append("the implementation did not build: " + why)
     broken = [b["name"] for b in report.get("binaries", []) if b.get("error")]
     if broken:
         problems.append("test binaries could not run: " + " ".join(broken))
+    for i in exp["fail"]:
+        if i in reqs and i not in failing:
+            problems.append("%s expected to fail but is %s" % (i, word_of(reqs[i])))
+    problems += consistency(report, report_dir)
 
     if exp["conforms"] == "yes":
-        minimum = int(exp.get("min_recommended_fail", "1"))
         if status != 0 or not report.get("conforms"):
             problems.append("validate says DOES NOT CONFORM (exit %d)" % status)
-        if normative_failing:
-            problems.append("normative requirements failing: " + " ".join(normative_failing))
-            problems += describe_failing(report, normative_failing)
+        for i in normative_failing:
+            problems.append("normative %s FAILED: %s" % (i, failure_line(report, i)))
+        minimum = int(exp.get("min_recommended_fail", "1"))
         if len(recommended_failing) < minimum:
             problems.append("only %d recommended requirements fail, expected >= %d"
                             % (len(recommended_failing), minimum))
-        if status == 0 and report.get("conforms"):
-            summary = "conforms (%d recommended NON-STRICT)" % len(recommended_failing)
-        else:
+        if fmt >= 2:
+            failed_cases = junit_failures(report_dir)
+            if failed_cases:
+                problems.append("junit.xml has %d <failure>, expected none: %s"
+                                % (len(failed_cases), "; ".join(failed_cases[:3])))
+        summary = "conforms (%d recommended NON-STRICT)" % len(recommended_failing)
+        if status != 0 or not report.get("conforms"):
             summary = "does NOT conform (%d normative FAILED, %d recommended NON-STRICT)" % (
                 len(normative_failing), len(recommended_failing))
+        return problems, summary
+
+    normative_intended = [i for i in exp["fail"] if i in reqs and reqs[i]["level"] == "normative"]
+    if (exp["conforms"] == "no" or normative_intended) and (status == 0 or report.get("conforms")):
+        problems.append("validate says CONFORMS (exit %d)" % status)
+    caught = [i for i in exp["fail"] if i in failing]
+    summary = ("caught (%s)" % " ".join("%s %s" % (i, word_of(reqs[i])) for i in caught)
+               if caught else "NOT caught")
+    known = set(exp["fail"]) | set(exp["allow"])
+    if fmt >= 2:
+        roots = [i for i in failing if not reqs[i].get("caused_by")]
+        roots_max = int(exp.get("roots_max", DEFAULT_ROOTS_MAX))
+        if len(roots) > roots_max:
+            problems.append("%d failing requirements have no caused_by, at most %d expected: %s"
+                            % (len(roots), roots_max, " ".join(roots)))
+        for i in failing:
+            dangling = [c for c in reqs[i].get("caused_by", []) if c not in failing]
+            if dangling:
+                problems.append("%s is caused_by %s, which do not fail" % (i, " ".join(dangling)))
+        for i in roots:
+            if reqs[i]["level"] == "normative" and i not in known:
+                problems.append("normative root %s beyond fail:/allow:: %s" % (i, failure_line(report, i)))
+        summary += "; roots %d/%d: %s" % (len(roots), roots_max, " ".join(roots))
     else:
-        if status == 0 or report.get("conforms"):
-            problems.append("validate says CONFORMS (exit %d)" % status)
-        known = set(exp["fail"]) | set(exp["allow"])
-        extra, via_property = [], []
-        for i in normative_failing:
-            if i in known:
-                continue
-            # A property test tags every requirement it exercises; when each failing test
-            # of i is a property test whose message names the planted defect (or only
-            # allowed requirements), i fails only because the property did.
-            tests = failing_tests(report, i)
-            if tests and all("[property]" in t["tags"] and explained(named_ids(t["message"]), exp)
-                             for t in tests):
-                via_property.append(i)
-            else:
-                extra.append(i)
-        if extra:
-            problems.append("normative requirements failing beyond the expected/allowed ones: "
-                            + " ".join(extra))
-            problems += describe_failing(report, extra)
-        caught = [i for i in exp["fail"] if i in failing]
-        summary = "caught (%s)" % " ".join(caught) if caught else "NOT caught"
-        allowed = [i for i in normative_failing if i in exp["allow"]]
-        if allowed:
-            summary += "; also failing (allowed): " + " ".join(allowed)
-        if via_property:
-            summary += "; failing only in property tests that name the defect: %d more" % len(via_property)
-    return (not problems), summary, problems
+        others = [i for i in normative_failing if i not in known]
+        summary += "; format 1 (no caused_by): %d failing, %d other normative%s" % (
+            len(failing), len(others), (": " + " ".join(others[:6]) + (" ..." if len(others) > 6 else "")) if others else "")
+    if baseline is not None:
+        base = {(t["binary"], t["name"]): t["verdict"] for t in baseline["tests"]}
+        for i in caught:
+            both = [n for b, n in failing_tests_of(report, i) if base.get((b, n)) == "fail"]
+            if both:
+                problems.append("%s: the reference fails these tests too: %s" % (i, "; ".join(both)))
+    return problems, summary
+
+
+# --- running -------------------------------------------------------------------------
+
+def validate(args, name, impl, cflags):
+    """Runs make validate; returns (status, seconds, report or None, report_dir, log)."""
+    report_dir = os.path.join(args.build, "validate", "selftest-" + name)
+    report_path = os.path.join(report_dir, "report.json")
+    log_path = os.path.join(args.build, "selftest", name + ".log")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    if args.report_only:
+        try:
+            with open(report_path, encoding="utf-8") as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            return 2, 0.0, None, report_dir, log_path
+        return (0 if report.get("conforms") else 1), report.get("seconds", 0.0), report, report_dir, log_path
+    if os.path.exists(report_path):
+        os.remove(report_path)  # never judge a stale report
+    cmd = shlex.split(args.make) + ["--no-print-directory", "validate", "IMPL=" + impl,
+                                    "VALIDATE_NAME=selftest-" + name, "IMPL_CFLAGS=" + (cflags or "")]
+    start = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ %s\n" % " ".join(shlex.quote(c) for c in cmd))
+        log.flush()
+        status = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.monotonic() - start
+    try:
+        with open(report_path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        report = None
+    return status, seconds, report, report_dir, log_path
+
+
+def run_one(args, name, exp, impl, cflags, baseline, label):
+    status, seconds, report, report_dir, log_path = validate(args, name, impl, cflags)
+    if report is None:
+        print("selftest %s: ERROR no usable report; see %s" % (label, log_path), flush=True)
+        return False, False, seconds
+    problems, summary = check(exp, status, report, report_dir, baseline)
+    print("selftest %s: %s [validate %.0f s, %d tests]" % (label, summary, seconds, len(report.get("tests", []))),
+          flush=True)
+    for p in problems:
+        print("selftest %s: UNEXPECTED: %s" % (label, p))
+    if problems:
+        print("selftest %s: report %s, log %s" % (label, os.path.join(report_dir, "report.md"), log_path))
+    verdicts = {r["id"]: r["verdict"] for r in report["requirements"]}
+    caught = all(verdicts.get(i) == "fail" for i in exp["fail"])
+    return not problems, caught, seconds
+
+
+def run_faults(args, baseline):
+    rows, ok_all = [], True
+    for path in args.fault:
+        try:
+            fault = faults.parse(path)
+            out_dir = os.path.join(args.build, "selftest", "faults", fault["name"])
+            files = faults.materialize(fault, args.src, out_dir)
+        except (OSError, faults.FaultError) as e:
+            print("selftest fault-%s: ERROR %s" % (faults.name_of(path), e))
+            rows.append((faults.name_of(path), "?", "error", 0, 0.0, False))
+            ok_all = False
+            continue
+        exp = expect_of_fault(fault)
+        passed, caught, seconds = 0, 0, []
+        for k in range(args.runs):
+            label = "fault-%s" % fault["name"] + (" run %d/%d" % (k + 1, args.runs) if args.runs > 1 else "")
+            ok, hit, s = run_one(args, "fault-" + fault["name"], exp, " ".join(files), "-I" + out_dir, baseline, label)
+            passed += ok
+            caught += hit
+            seconds.append(s)
+        ok = passed == args.runs
+        ok_all &= ok
+        rows.append((fault["name"], " ".join(exp["fail"]), fault["header"].get("row", ""), caught,
+                     sum(seconds) / len(seconds), ok))
+    if len(rows) > 1 or args.runs > 1:
+        print("\n| fault | requirement | matrix row | caught | s/validation | verdict |")
+        print("|---|---|---|--:|--:|---|")
+        for name, req, row, caught, mean, ok in rows:
+            print("| %s | %s | %s | %d/%d | %.0f | %s |" % (name, req, row, caught, args.runs, mean,
+                                                          "ok" if ok else "FAILED"))
+    return ok_all
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--expect", required=True)
+    ap.add_argument("--name")
+    ap.add_argument("--expect")
+    ap.add_argument("--fault", action="append", default=[], help="a .fault file (repeatable)")
+    ap.add_argument("--runs", type=int, default=1, help="validations per fault")
+    ap.add_argument("--baseline", help="the reference's report.json: a test that catches a fault must pass it")
+    ap.add_argument("--src", default="reference/src")
+    ap.add_argument("--report-only", action="store_true", help="judge the existing reports, run no validation")
     ap.add_argument("--make", default="make")
     ap.add_argument("--build", default="build")
-    ap.add_argument("--report-only", action="store_true", help="check an existing report, do not run make")
     args = ap.parse_args()
 
+    baseline = None
+    if args.baseline:
+        with open(args.baseline, encoding="utf-8") as f:
+            baseline = json.load(f)
+    if args.fault:
+        return 0 if run_faults(args, baseline) else 1
+    if not (args.name and args.expect):
+        ap.error("give --name and --expect, or --fault")
     try:
         exp = read_expect(args.expect)
     except (OSError, ValueError) as e:
         print("selftest %s: ERROR %s" % (args.name, e))
         return 1
-    report_path = os.path.join(args.build, "validate", "selftest-" + args.name, "report.json")
-    log_path = os.path.join(args.build, "selftest", args.name + ".log")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-
-    if args.report_only:
-        status, seconds = (0 if json.load(open(report_path)).get("conforms") else 1), 0.0
-    else:
-        if os.path.exists(report_path):
-            os.remove(report_path)  # never judge a stale report
-        status, seconds = run_validate(args, exp, log_path)
-    try:
-        with open(report_path, encoding="utf-8") as f:
-            report = json.load(f)
-    except (OSError, ValueError) as e:
-        print("selftest %s: ERROR no usable report (%s); see %s" % (args.name, e, log_path))
-        return 1
-
-    ok, summary, problems = check(args.name, exp, status, report)
-    timing = " [validate %.0f s, %d tests]" % (seconds or report.get("seconds", 0), len(report.get("tests", [])))
-    print("selftest %s: %s%s" % (args.name, summary, timing))
-    for p in problems:
-        print("selftest %s: UNEXPECTED: %s" % (args.name, p))
-    if problems:
-        print("selftest %s: report %s, log %s" % (args.name, report_path.replace("report.json", "report.md"), log_path))
+    ok, _, _ = run_one(args, args.name, exp, exp["impl"], exp.get("cflags"), baseline, args.name)
     return 0 if ok else 1
 
 
