@@ -338,10 +338,10 @@ def req(rid, level="normative", obs="api"):
             "level": level, "observability": obs, "seed": "—"}
 
 
-def fail(kind="check", requirement=None, phase="body", signal=None, message="m"):
-    return {"requirement": requirement, "kind": kind, "phase": phase, "signal": signal,
-            "message": message, "check": "", "expanded": "", "info": "", "file": "", "line": 0,
-            "trace": "", "replay": ""}
+def fail(kind="check", requirement=None, phase="body", signal=None, message="m", **extra):
+    return dict({"requirement": requirement, "kind": kind, "phase": phase, "signal": signal,
+                 "message": message, "check": "", "expanded": "", "info": "", "file": "", "line": 0,
+                 "trace": "", "replay": ""}, **extra)
 
 
 def test(tid, tags, failures=(), kit_errors=()):
@@ -382,6 +382,19 @@ class AttributionTest(unittest.TestCase):
         ]
         for f, want in cases:
             self.assertEqual(self.blamed(tags, f), want, f)
+
+    def test_use_after_the_final_dec_ref_freed_the_port(self):
+        tags = ["CPL_ADD_001"]
+        self.assertEqual(self.blamed(tags, fail("sanitizer", phase="body", freed_by_dec_ref=True)),
+                         (["CPL_DECREF_004"], "rule"))
+        from cpkit import results as cpkit_results
+        report = ("==1==ERROR: AddressSanitizer: heap-use-after-free on address 0x6\n"
+                  "READ of size 1 at 0x610000000ff8 thread T1\n    #0 0x1 in stopping_locked w.cpp:208\n\n"
+                  "freed by thread %s here:\n    #0 0x2 in free\n    #1 0x3 in completion_port_dec_ref c.cpp:90\n\n")
+        self.assertTrue(cpkit_results.freed_by_final_dec_ref(report % "T0"))
+        # Freed by the same thread (a final dec_ref inside a callback): not this rule.
+        self.assertFalse(cpkit_results.freed_by_final_dec_ref(report % "T1"))
+        self.assertFalse(cpkit_results.freed_by_final_dec_ref(report.replace("completion_port_dec_ref", "free_op") % "T0"))
 
     def test_leak_of_a_failed_create_or_add(self):
         self.assertEqual(self.blamed(["CPL_CREATE_008"], fail("leak", phase="end")), (["CPL_CREATE_008"], "rule"))

@@ -171,7 +171,7 @@ TEST_CASE("matrix: add remove inc_ref and dec_ref from 4 threads keep the count 
             COMPLETION_PORT_INGRESS_DATA in = rec.ingress(kOpSlots, EPOLLIN, g_side[kMaxThreads - 1].a, g_bufs[kOpSlots], 1);
             CPK_REQUIRE_ADD(h, &in);
             CPK_KIT_REQUIRE(cpk::write_all(g_side[kMaxThreads - 1].b, "c", 1));
-            CPK_KIT_REQUIRE(rec.wait_op(kOpSlots, cpk::kWaitMs));
+            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(kOpSlots, cpk::kWaitMs));
         }
         {
             std::vector<std::unique_ptr<cpk::AsyncCall>> threads;

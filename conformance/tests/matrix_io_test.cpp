@@ -334,7 +334,7 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
         cpk::PortInfo p = cpk::create_port();
         CPK_REQUIRE_PORT(p);
         /* A first op warms up whatever the port allocates once. */
-        CPK_KIT_REQUIRE(cpk::completes_a_recv(p.handle, rec, 0));
+        CPK_REQUIRE("CPL_ADD_007", cpk::completes_a_recv(p.handle, rec, 0));
         const uint64_t bad_before = cpk::bad_context_callbacks();
         int wait_ms = cpk::kWaitMs;
         for (size_t i = 0; i < count; ++i) {

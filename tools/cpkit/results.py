@@ -95,6 +95,19 @@ def _split_location(loc):
     return parts[0], line
 
 
+_ACCESS_THREAD_RE = re.compile(r"^(?:READ|WRITE) of size \d+ at 0x[0-9a-f]+ thread (T\d+)", re.M)
+_FREED_RE = re.compile(r"^freed by thread (T\d+) here:\n((?:\s+#\d+ .*\n?)+)", re.M)
+
+
+def freed_by_final_dec_ref(err):
+    """True when a sanitizer report is a use, on one thread, of memory another thread
+    freed inside completion_port_dec_ref: the port was freed while its worker still ran
+    (section 2, rule 3)."""
+    access, freed = _ACCESS_THREAD_RE.search(err or ""), _FREED_RE.search(err or "")
+    return bool(access and freed and access.group(1) != freed.group(1)
+                and "completion_port_dec_ref" in freed.group(2))
+
+
 def _sigpipe(rc, err):
     # The property tests' handler says so and exits 128+SIGPIPE (pt_runner.cpp).
     return rc == -signal.SIGPIPE or (rc == 128 + signal.SIGPIPE and "SIGPIPE" in err)
@@ -149,6 +162,8 @@ def read(outcome, name, impl_paths=()):
                 text += " (%s)" % summary
             kind = "leak" if "LeakSanitizer" in headline or "detected memory leaks" in headline else "sanitizer"
             anomaly = _failure(kind, phase, message="sanitizer: " + text, file=file, line=line)
+            if kind == "sanitizer" and freed_by_final_dec_ref(err):
+                anomaly["freed_by_dec_ref"] = True
     elif rc is not None and rc < 0:
         sig = catch2.signal_name(-rc)
         kind = "abort" if -rc == signal.SIGABRT else "crash"

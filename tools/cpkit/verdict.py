@@ -43,6 +43,8 @@ def attribute(failure, tagged, known):
         rule = [r for r in FAILED_CREATE_LEAK if r in tagged] or [DECREF_FREES]
     elif kind in ("timeout", "crash", "abort", "sanitizer", "leak") and phase == "release":
         rule = [DECREF_RETURNS]
+    elif failure.get("freed_by_dec_ref"):
+        rule = [DECREF_RETURNS]
     elif kind == "timeout" and phase == "guard":
         rule = [DECREF_THREAD]
     if rule and all(r in known for r in rule):
