@@ -7,6 +7,7 @@ namespace cpk {
 
 Guard::Guard() {
     disarm_all();
+    forget_unfollowed_mod_enoent();
     fds_ = list_fds();
     threads_ = count_threads();
 }

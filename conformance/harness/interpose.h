@@ -209,6 +209,11 @@ uint64_t thread_ctl_mark();
 /* Copies the epoll_ctl calls this thread made since `mark` (the last 8 at
  * most, oldest first) into out; returns how many. Allocation-free. */
 int thread_ctl_since(uint64_t mark, CtlCall* out, int max);
+/* How many EPOLL_CTL_MOD calls (any thread) failed with ENOENT and were not
+ * followed by an EPOLL_CTL_ADD of the same socket on the same thread, since
+ * forget_unfollowed_mod_enoent() (the Guard calls it). */
+long unfollowed_mod_enoent();
+void forget_unfollowed_mod_enoent();
 
 /* ---- Everything ---------------------------------------------------------- */
 

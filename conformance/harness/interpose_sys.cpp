@@ -49,6 +49,22 @@ std::atomic<send_t> r_send{nullptr};
 constexpr int kCtlRing = 8;
 __thread uint64_t t_ctl_count = 0;
 __thread CtlCall t_ctl_ring[kCtlRing];
+/* EPOLL_CTL_MOD calls that failed with ENOENT and were not (yet) followed by
+ * an EPOLL_CTL_ADD of the same socket on the same thread (CPL_ADD_006). */
+__thread int t_enoent_fd = -1;
+std::atomic<long> g_unfollowed_enoent{0};
+
+void note_ctl(int op, int fd, int rc, int err) {
+    if (op == EPOLL_CTL_MOD && rc < 0 && err == ENOENT) {
+        if (t_enoent_fd < 0) g_unfollowed_enoent.fetch_add(1);
+        t_enoent_fd = fd;
+    } else if (op == EPOLL_CTL_ADD && fd == t_enoent_fd) {
+        t_enoent_fd = -1;
+        long n = g_unfollowed_enoent.load();
+        while (n > 0 && !g_unfollowed_enoent.compare_exchange_weak(n, n - 1)) {
+        }
+    }
+}
 
 /* Armed work only outside harness bookkeeping. */
 bool active() { return t_depth == 0; }
@@ -211,6 +227,13 @@ namespace cpk {
 
 uint64_t thread_ctl_mark() { return t_ctl_count; }
 
+long unfollowed_mod_enoent() { return g_unfollowed_enoent.load(); }
+
+void forget_unfollowed_mod_enoent() {
+    g_unfollowed_enoent.store(0);
+    t_enoent_fd = -1;
+}
+
 int thread_ctl_since(uint64_t mark, CtlCall* out, int max) {
     uint64_t first = t_ctl_count - mark > static_cast<uint64_t>(kCtlRing) ? t_ctl_count - kCtlRing : mark;
     int n = 0;
@@ -258,6 +281,7 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
         }
     }
     t_ctl_ring[t_ctl_count++ % kCtlRing] = CtlCall{op, fd, rc, rc < 0 ? err : 0};
+    note_ctl(op, fd, rc, err);
     if (active() && recording()) {
         CallRecord r = base(Fn::epoll_ctl, epfd, start);
         r.op = op;

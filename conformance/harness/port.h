@@ -45,7 +45,9 @@ bool wait_blocked_in_epoll_wait(int timeout_ms = kWaitMs);
  * everything that happened before the call. Adds a recv op (rec.op(op_index),
  * 1-byte buffer) on a fresh socketpair, makes it readable, waits (bounded) for
  * its completion, then waits up to quiet_ms more for any other callback of
- * `rec`. Returns true if the sentinel op completed. Leaves no descriptor. */
+ * `rec`. Returns true if the sentinel op completed. Leaves no descriptor.
+ * A failed add is checked (row_add) as the requirement it violates; call
+ * from the test's own thread. */
 bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int quiet_ms = 300);
 
 /* A recv op (rec.op(op), 1-byte buffer) on a fresh socketpair of `port`, made

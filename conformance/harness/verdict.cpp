@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
@@ -111,7 +112,31 @@ void record_event(const char* type, const std::string& extra) {
     write_line("\"type\":" + json_string(type) + (extra.empty() ? "" : "," + extra));
 }
 
+/* A check that an add succeeded or its op completed failed while the
+ * interposer saw an EPOLL_CTL_MOD fail with ENOENT and no EPOLL_CTL_ADD
+ * follow: that is the CPL_ADD_006 violation it follows from, recorded first
+ * (once per process) so that the engine links the two. */
+long unfollowed_mod_enoent() __attribute__((weak));  /* interpose_sys.cpp, absent from the tools' fixture */
+
+static void record_add_fallback_evidence(const char* req) {
+    static const char* const kAddOutcomes[] = {"CPL_ADD_007", "CPL_ADD_009", "CPL_ADD_016", "CPL_ADD_017",
+                                               "CPL_ADD_018"};
+    static std::atomic<bool> done{false};
+    if (!req || !unfollowed_mod_enoent || unfollowed_mod_enoent() <= 0 || done.load()) return;
+    bool about_add = false;
+    for (const char* r : kAddOutcomes) about_add |= strcmp(req, r) == 0;
+    if (!about_add || done.exchange(true)) return;
+    ViolationRecord e;
+    e.requirement = "CPL_ADD_006";
+    e.message = "seen by the interposer: " + std::to_string(unfollowed_mod_enoent()) +
+                " EPOLL_CTL_MOD call(s) failed with ENOENT and no EPOLL_CTL_ADD of the same socket followed";
+    e.file = __FILE__;
+    e.line = __LINE__;
+    record_violation(e);
+}
+
 void record_violation(const ViolationRecord& v) {
+    record_add_fallback_evidence(v.requirement);
     bool kit = v.requirement && strcmp(v.requirement, kKit) == 0;
     std::string body = std::string("\"type\":") + (kit ? "\"kit_error\"" : "\"violation\"") +
                        ",\"requirement\":" + (v.requirement && !kit ? json_string(v.requirement) : "null") +
