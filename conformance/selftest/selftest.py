@@ -16,8 +16,7 @@ logged to BUILD/selftest/NAME.log; its report.json is then checked:
 and, from report.json format_version 2 on (the engine attributes root causes): at most
 roots_max failing requirements have no caused_by, every caused_by names a failing
 requirement, no normative root beyond `fail:`/`allow:`, and (conforms: yes) junit.xml
-has no <failure>. Always: report.json and its views agree (cpkit.views.consistency
-when the kit has it, else report.md's "All requirements" table), and the
+has no <failure>. Always: report.json and its views agree (cpkit.views.consistency), and the
 implementation built.
 --report-only judges the reports of an earlier run again without validating.
 With --runs N each fault is validated N times and passes only if every run passes;
@@ -26,7 +25,6 @@ expectation holds.
 """
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -132,74 +130,18 @@ def build_failed(report, report_dir):
 
 # --- the views agree ---------------------------------------------------------------
 
-def _md_table(path, heading):
-    """Rows (lists of cells) of the first table after `heading` in a markdown file."""
-    rows, inside = [], False
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line.startswith("## "):
-                if inside and rows:
-                    break
-                inside = line.strip() == heading
-                continue
-            if inside and line.startswith("|"):
-                cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-                if cells and not set(cells[0]) <= set("-: "):
-                    rows.append(cells)
-            elif inside and rows:
-                break
-    return rows
-
-
-def fallback_consistency(report, report_dir):
-    """report.md's "All requirements" table names every requirement once, with the
-    verdict word of report.json."""
-    md = os.path.join(report_dir, "report.md")
-    if not os.path.exists(md):
-        return ["report.md is missing"]
-    rows = _md_table(md, "## All requirements")
-    if not rows:
-        return ["report.md has no \"All requirements\" table"]
-    header, body = rows[0], rows[1:]
-    try:
-        col = header.index("verdict")
-    except ValueError:
-        return ["report.md's \"All requirements\" table has no verdict column: %s" % header]
-    seen = {}
-    for cells in body:
-        seen.setdefault(cells[0], []).append(cells[col] if col < len(cells) else "")
-    problems = []
-    for r in report["requirements"]:
-        words = seen.pop(r["id"], [])
-        if words != [word_of(r)]:
-            problems.append("%s: report.json says %s, report.md says %s" % (r["id"], word_of(r), words or "nothing"))
-    if seen:
-        problems.append("report.md names requirements report.json does not: " + " ".join(sorted(seen)))
-    return problems
-
-
 def consistency(report, report_dir):
-    """cpkit.views.consistency.check(report_dir) when the kit has it (its problems,
-    as a list), else the fallback above."""
+    """What cpkit.views.consistency.check(report_dir) finds: every view of the report
+    must say what report.json says."""
     tools = os.path.join(os.path.dirname(os.path.dirname(HERE)), "tools")
     if tools not in sys.path:
         sys.path.insert(0, tools)
+    from cpkit.views import consistency as views_consistency
     try:
-        module = importlib.import_module("cpkit.views.consistency")
-    except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("cpkit"):
-            raise
-        return fallback_consistency(report, report_dir)
-    try:
-        result = module.check(report_dir)
+        result = views_consistency.check(report_dir)
     except (AssertionError, ValueError, OSError) as e:
         return ["views disagree: %s" % e]
-    if result is None or result is True:
-        return []
-    if result is False:
-        return ["views disagree (cpkit.views.consistency.check)"]
-    return ["views disagree: %s" % p for p in result]
+    return ["views disagree: %s" % p for p in (result or [])]
 
 
 def junit_failures(report_dir):
