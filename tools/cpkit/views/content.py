@@ -144,6 +144,10 @@ def rerun_blocks(index, test_id):
     return [("p", ["Rerun:"]), ("pre", t["rerun"], "sh")]
 
 
+# Tests of one requirement whose failures are shown in full; the rest one line each.
+FULL_TESTS_SHOWN = 3
+
+
 def requirement_blocks(index, req, build_failed):
     rid = req["id"]
     out = [("h", 3, [model.word(req) + " ", ("code", rid), " — " + req.get("title", "")], rid)]
@@ -151,8 +155,13 @@ def requirement_blocks(index, req, build_failed):
     causes = req.get("caused_by") or []
     if causes:
         out.append(("p", ["Probably a consequence of "] + _id_list(index, causes) + ["."]))
-    items = []
+    items, more = [], []
     for test_id, failures in model.failures_by_test(req):
+        if len(items) >= FULL_TESTS_SHOWN and test_id is not None:
+            # One failure is read in full; the same failure in many more tests is a list.
+            more.append([("p", [("b", index.test_name(test_id)), " (", ("code", str(test_id)), "): ",
+                                ("code", model.one_line(failures[0]))])])
+            continue
         # A failure of no test (the build, a binary that could not list its tests) has no heading.
         blocks = [("p", test_heading(index, test_id))] if test_id is not None else []
         for i, f in enumerate(failures):
@@ -161,6 +170,9 @@ def requirement_blocks(index, req, build_failed):
         items.append(blocks)
     if items:
         out.append(("ul", items))
+    if more:
+        out.append(("details", ["%d more failing test%s (each with its rerun command in report.json)"
+                                % (len(more), "" if len(more) == 1 else "s")], [("ul", more)], False))
     elif req.get("verdict") == "fail":
         out.append(("p", ["No failure detail in report.json."]))
     conseq = [c for c in req.get("consequences") or [] if c in index.req]
