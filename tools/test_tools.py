@@ -383,6 +383,14 @@ class AttributionTest(unittest.TestCase):
         for f, want in cases:
             self.assertEqual(self.blamed(tags, f), want, f)
 
+    def test_a_crash_while_a_row_runs_is_that_rows(self):
+        tags = ["CPL_ADD_001", "CPL_ADD_002"]
+        self.assertEqual(self.blamed(tags, fail("sanitizer", running="CPL_ADD_002")), (["CPL_ADD_002"], "rule"))
+        self.assertEqual(self.blamed(tags, fail("timeout", running="CPL_ADD_002")), (["CPL_ADD_002"], "rule"))
+        # The teardown rules still win in their phases.
+        self.assertEqual(self.blamed(tags, fail("timeout", phase="release", running="CPL_ADD_002")),
+                         (["CPL_DECREF_004"], "rule"))
+
     def test_use_after_the_final_dec_ref_freed_the_port(self):
         tags = ["CPL_ADD_001"]
         self.assertEqual(self.blamed(tags, fail("sanitizer", phase="body", freed_by_dec_ref=True)),

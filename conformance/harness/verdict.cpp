@@ -104,6 +104,13 @@ const char* current_phase() {
     return g_phase;
 }
 
+RunningScope::RunningScope(const char* req, const std::string& what) {
+    record_event("running", "\"requirement\":" + (req ? json_string(req) : std::string("null")) +
+                                ",\"what\":" + json_string(what));
+}
+
+RunningScope::~RunningScope() { record_event("running", "\"requirement\":null"); }
+
 PhaseScope::PhaseScope(const char* phase) : prev_(current_phase()) { set_phase(phase); }
 
 PhaseScope::~PhaseScope() { set_phase(prev_); }

@@ -66,6 +66,17 @@ private:
     const char* prev_;
 };
 
+/* While one exists, the test is running the case of one requirement (a row
+ * of a table): a crash, a hang or a sanitizer report meanwhile counts against
+ * `req`, not against every tag of the table (tools/RESULTS.md, section 2). */
+class RunningScope {
+public:
+    RunningScope(const char* req, const std::string& what);
+    ~RunningScope();
+    RunningScope(const RunningScope&) = delete;
+    RunningScope& operator=(const RunningScope&) = delete;
+};
+
 void set_phase(const char* phase);
 const char* current_phase();
 

@@ -339,6 +339,7 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
         int wait_ms = cpk::kWaitMs;
         for (size_t i = 0; i < count; ++i) {
             INFO("row " << i << ": " << rows[i].name);
+            cpk::RunningScope running(rows[i].req, rows[i].name);  /* a crash here is this row's */
             seen[i] = run_row(rows[i], kind, p.handle, rec, i + 1, g_recv_bufs[i], sps[i], wait_ms);
             /* One op that never completes costs the table one full wait, not one per row. */
             if (seen[i].added && !seen[i].completed) wait_ms = kAfterTimeoutMs;

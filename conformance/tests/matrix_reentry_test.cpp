@@ -297,6 +297,7 @@ void run_rows(const ReRow* rows, size_t n, Recorder& rec, Table& t) {
     t.runs.resize(n);
     for (size_t i = 0; i < n; ++i) {
         INFO("row " << i << ": " << rows[i].name);
+        cpk::RunningScope running(rows[i].effect_req, rows[i].name);  /* a crash here is this row's */
         run_row(rows[i], i, rec, t.runs[i], t.to_release);
     }
     for (RowRun& r : t.runs)

@@ -123,6 +123,8 @@ def read(outcome, name, impl_paths=()):
     rc, timed_out = outcome["returncode"], outcome["timed_out"]
     impl_paths = [os.path.normpath(os.path.abspath(p)) for p in impl_paths]
 
+    running = [r for r in records if r["type"] == "running"]
+    running = running[-1] if running and running[-1].get("requirement") else None
     phases = [r.get("phase") for r in records if r["type"] == "phase" and r.get("phase")]
     phase = phases[-1] if phases else ("body" if (not found and xml["found"]) else "setup")
     # Catch2's signal handler records a crash as a `fatal` violation naming no
@@ -188,6 +190,10 @@ def read(outcome, name, impl_paths=()):
         else:
             anomaly["phase"] = f0.get("phase") or anomaly["phase"]
             anomaly["message"] += " (Catch2: %s)" % text
+    if anomaly and running and anomaly.get("signal") != "SIGPIPE":
+        # The case of one requirement (a table's row) was running: the anomaly is its.
+        anomaly["running"] = running["requirement"]
+        anomaly["message"] += " (while running: %s)" % (running.get("what") or running["requirement"])
     if anomaly:
         failures.append(anomaly)
     return {"failures": failures, "kit_errors": kit_errors, "phase": phase, "records": found,

@@ -39,11 +39,13 @@ def attribute(failure, tagged, known):
     rule = None
     if failure.get("signal") == "SIGPIPE":
         rule = [SEND_SIGPIPE]
+    elif failure.get("freed_by_dec_ref"):
+        rule = [DECREF_RETURNS]
+    elif failure.get("running") in known and phase not in ("release", "guard", "end"):
+        rule = [failure["running"]]
     elif kind == "leak" and phase == "end":
         rule = [r for r in FAILED_CREATE_LEAK if r in tagged] or [DECREF_FREES]
     elif kind in ("timeout", "crash", "abort", "sanitizer", "leak") and phase == "release":
-        rule = [DECREF_RETURNS]
-    elif failure.get("freed_by_dec_ref"):
         rule = [DECREF_RETURNS]
     elif kind == "timeout" and phase == "guard":
         rule = [DECREF_THREAD]
