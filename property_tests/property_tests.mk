@@ -28,7 +28,7 @@ $(PT_BIN): $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_DEPS) | d
 	@test -n "$(strip $(IMPL_FILES))" || { echo "property_tests: no IMPL and no reference sources (REF_SRCS)"; exit 1; }
 	@mkdir -p $(@D)
 	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_LINK) \
-	  -lrapidcheck -ldl -pthread $(IMPL_LDLIBS)
+	  -lrapidcheck -ldl -pthread $(IMPL_LDLIBS) $(CATCH2_LIBS)
 
 VALIDATE_BINS += $(PT_BIN)
 VALIDATE_KIT_OBJS += $(PT_OBJS)

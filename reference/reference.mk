@@ -58,7 +58,7 @@ endif
 # --- unit tests: plain, ASan+UBSan, TSan ------------------------------------
 REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
 REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
-REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR)
+REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -Iconformance/harness
 REF_TEST_LDLIBS := -pthread -ldl
 REF_TEST_TIMEOUT ?= 300
 
@@ -78,7 +78,7 @@ $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
 	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
 
 $$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(BUILD)/catch2_main.o
-	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS)
+	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS) $$(CATCH2_LIBS)
 endef
 
 $(eval $(call REF_TEST_VARIANT,plain,))
