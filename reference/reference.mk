@@ -19,7 +19,8 @@ REF_LIB_A := $(REF_LIB_DIR)/libcompletion_port.a
 REF_LIB_SO := $(REF_LIB_DIR)/libcompletion_port.so.1
 REF_LIB_SO_LINK := $(REF_LIB_DIR)/libcompletion_port.so
 
-REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES)
+# CPPFLAGS, CXXFLAGS and LDFLAGS from the environment come last, as Debian builds expect.
+REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES) $(CPPFLAGS) $(CXXFLAGS)
 REF_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 REF_TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
@@ -39,7 +40,7 @@ $(REF_LIB_A): $(REF_OBJS)
 $(REF_LIB_SO): $(REF_OBJS) $(REF_EXPORTS_MAP)
 	@mkdir -p $(@D)
 	$(CXX) -shared -pthread -Wl,-soname,libcompletion_port.so.1 \
-	    -Wl,--version-script=$(REF_EXPORTS_MAP) -Wl,--no-undefined -o $@ $(REF_OBJS)
+	    -Wl,--version-script=$(REF_EXPORTS_MAP) -Wl,--no-undefined $(LDFLAGS) -o $@ $(REF_OBJS)
 
 $(REF_LIB_SO_LINK): $(REF_LIB_SO)
 	ln -sf libcompletion_port.so.1 $@
