@@ -3,8 +3,10 @@
 # release, a throwaway minbase root (mmdebstrap, only git and ca-certificates
 # added), a clone of this checkout's HEAD in it, /proc and /dev mounted, then
 # each command marked `<!-- fresh-machine -->` in README.md run as root in the
-# clone, with its exit status and wall time. Exit 0 iff every command of every
-# release exits 0. Needs root and mmdebstrap (apt-get install mmdebstrap).
+# clone, with its exit status and wall time. Before them, the first command run
+# as an unprivileged user must install nothing, print the `sudo apt-get` line and
+# exit 2. Exit 0 iff all of this holds for every release. Needs root and
+# mmdebstrap (apt-get install mmdebstrap).
 #   tools/fresh-machine.sh [SUITE...]      default: bookworm trixie
 #   FRESH_DIR=dir    roots and logs (default build/fresh; the roots are deleted)
 #   SEED_DIR=dir     the seed, copied beside the clone (default ../shared)
@@ -62,6 +64,20 @@ $suite: mmdebstrap failed"; cleanup; continue
     git clone --quiet "$repo" "$root/srv/cpkit"
     [ -d "$seed" ] && cp -r "$seed" "$root/srv/shared"
     mount -t proc proc "$root/proc" && mount --bind /dev "$root/dev" || { overall=2; cleanup; continue; }
+    first=$(printf '%s\n' "$commands" | head -n 1)
+    chroot "$root" /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups \
+        /usr/bin/env -i HOME=/nonexistent PATH=/usr/bin:/bin LANG=C.UTF-8 \
+        /bin/sh -c "cd /srv/cpkit && $first" >"$dir/unprivileged.log" 2>&1 </dev/null
+    rc=$?
+    if [ "$rc" -eq 2 ] && grep -q 'sudo apt-get .*install' "$dir/unprivileged.log"; then
+        line="$suite: unprivileged: exit 2 with: $(grep 'sudo apt-get' "$dir/unprivileged.log" | head -n 1)"
+    else
+        line="$suite: unprivileged: exit $rc, expected 2 and the sudo apt-get line (log: $dir/unprivileged.log)"
+        overall=1
+    fi
+    say "$line"
+    summary="$summary
+$line"
     n=0
     printf '%s\n' "$commands" > "$dir/commands.txt"
     while IFS= read -r cmd; do
