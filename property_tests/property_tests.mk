@@ -47,9 +47,12 @@ property-check:
 	$(MAKE) --no-print-directory property-run IMPL= IMPL_CFLAGS= IMPL_LDLIBS= VALIDATE_NAME=reference
 
 # Nightly-style: every property with PT_SOAK_CASES cases, one process per property
-# (Catch2 test names from the binary), longer shrinking, an hour for the lifecycle property.
+# (test names from the binary, Catch2 v2 or v3: tools/cpkit/catch2.py), longer shrinking,
+# an hour for the lifecycle property.
 soak-properties: $(PT_BIN)
-	@$(PT_BIN) --list-test-names-only | grep -v '^$$' | while IFS= read -r name; do \
+	@names=$$($(PYTHON) -c 'import sys; sys.path.insert(0, "tools"); from cpkit import catch2; \
+	  print("\n".join(catch2.test_spec(n) for n, _ in catch2.list_tests(sys.argv[1])))' $(PT_BIN)) || exit 1; \
+	printf '%s\n' "$$names" | while IFS= read -r name; do \
 	  echo "soak: $$name"; \
 	  RC_PARAMS="$${RC_PARAMS:+$$RC_PARAMS }max_success=$(PT_SOAK_CASES)" PT_SHRINK_SECONDS=$${PT_SHRINK_SECONDS:-120} \
 	  PT_LIFECYCLE_BUDGET_S=$${PT_LIFECYCLE_BUDGET_S:-3600} \
