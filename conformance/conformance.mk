@@ -30,7 +30,7 @@ $(CONF_OBJ)/%.o: conformance/%.cpp | deps
 $(CONF_BIN): $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_DEPS) | deps
 	@test -n "$(strip $(IMPL_FILES))" || { echo "conformance: no IMPL and no reference sources (REF_SRCS)"; exit 1; }
 	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS)
+	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS) $(CATCH2_LIBS)
 
 VALIDATE_BINS += $(CONF_BIN)
 # The kit's own objects: validate's first build step (tools/tools.mk).

@@ -26,8 +26,13 @@ COV_SRC          := reference/src
 # The instrumented sources, as validate.py's IMPL: each must exist (the engine refuses
 # to judge a missing IMPL file), and sanitizer frames in them are the implementation's.
 COV_IMPL_FILES   := $(sort $(wildcard $(COV_SRC)/*.c $(COV_SRC)/*.cpp))
-LCOV_RC          := --rc lcov_branch_coverage=1 --rc geninfo_no_exception_branch=1
-LCOV             := lcov --quiet $(LCOV_RC)
+# lcov 2.x renamed the branch options and stops on checks 1.16 did not make (gcc's
+# function end lines, counters of threads racing without -fprofile-update=atomic).
+LCOV_MAJOR        = $(shell lcov --version 2>/dev/null | sed -n 's/.*[Vv]ersion \([0-9][0-9]*\).*/\1/p')
+LCOV_RC           = $(if $(filter-out 0 1,$(or $(LCOV_MAJOR),1)),\
+  --rc branch_coverage=1 --rc no_exception_branch=1 --ignore-errors mismatch$(comma)negative$(comma)inconsistent,\
+  --rc lcov_branch_coverage=1 --rc geninfo_no_exception_branch=1)
+LCOV              = lcov --quiet $(LCOV_RC)
 # lcov 1.16 ignores geninfo_no_exception_branch with gcc 12's JSON output: this gcov
 # wrapper drops the exception branches itself (coverage/gcov_nothrow.py).
 COV_GCOV_TOOL    := $(COV_DIR)/bin/gcov-nothrow

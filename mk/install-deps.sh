@@ -1,6 +1,8 @@
 #!/bin/sh
-# Installs the Debian packages named as arguments that are not installed yet.
-# As root it runs apt-get; otherwise it prints the command and fails.
+# Installs the Debian packages named as arguments (default: this release's list,
+# mk/packages.sh) that are not installed yet. As root it runs apt-get; otherwise
+# it prints the command and fails.
+[ $# -gt 0 ] || set -- $(sh "$(dirname "$0")/packages.sh")
 missing=""
 for pkg in "$@"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)

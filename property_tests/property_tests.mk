@@ -28,7 +28,7 @@ $(PT_BIN): $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_DEPS) | d
 	@test -n "$(strip $(IMPL_FILES))" || { echo "property_tests: no IMPL and no reference sources (REF_SRCS)"; exit 1; }
 	@mkdir -p $(@D)
 	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_LINK) \
-	  -lrapidcheck -ldl -pthread $(IMPL_LDLIBS)
+	  -lrapidcheck -ldl -pthread $(IMPL_LDLIBS) $(CATCH2_LIBS)
 
 VALIDATE_BINS += $(PT_BIN)
 VALIDATE_KIT_OBJS += $(PT_OBJS)
@@ -47,9 +47,12 @@ property-check:
 	$(MAKE) --no-print-directory property-run IMPL= IMPL_CFLAGS= IMPL_LDLIBS= VALIDATE_NAME=reference
 
 # Nightly-style: every property with PT_SOAK_CASES cases, one process per property
-# (Catch2 test names from the binary), longer shrinking, an hour for the lifecycle property.
+# (test names from the binary, Catch2 v2 or v3: tools/cpkit/catch2.py), longer shrinking,
+# an hour for the lifecycle property.
 soak-properties: $(PT_BIN)
-	@$(PT_BIN) --list-test-names-only | grep -v '^$$' | while IFS= read -r name; do \
+	@names=$$($(PYTHON) -c 'import sys; sys.path.insert(0, "tools"); from cpkit import catch2; \
+	  print("\n".join(catch2.test_spec(n) for n, _ in catch2.list_tests(sys.argv[1])))' $(PT_BIN)) || exit 1; \
+	printf '%s\n' "$$names" | while IFS= read -r name; do \
 	  echo "soak: $$name"; \
 	  RC_PARAMS="$${RC_PARAMS:+$$RC_PARAMS }max_success=$(PT_SOAK_CASES)" PT_SHRINK_SECONDS=$${PT_SHRINK_SECONDS:-120} \
 	  PT_LIFECYCLE_BUDGET_S=$${PT_LIFECYCLE_BUDGET_S:-3600} \

@@ -19,7 +19,8 @@ REF_LIB_A := $(REF_LIB_DIR)/libcompletion_port.a
 REF_LIB_SO := $(REF_LIB_DIR)/libcompletion_port.so.1
 REF_LIB_SO_LINK := $(REF_LIB_DIR)/libcompletion_port.so
 
-REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES)
+# CPPFLAGS, CXXFLAGS and LDFLAGS from the environment come last, as Debian builds expect.
+REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES) $(CPPFLAGS) $(CXXFLAGS)
 REF_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 REF_TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
@@ -39,7 +40,7 @@ $(REF_LIB_A): $(REF_OBJS)
 $(REF_LIB_SO): $(REF_OBJS) $(REF_EXPORTS_MAP)
 	@mkdir -p $(@D)
 	$(CXX) -shared -pthread -Wl,-soname,libcompletion_port.so.1 \
-	    -Wl,--version-script=$(REF_EXPORTS_MAP) -Wl,--no-undefined -o $@ $(REF_OBJS)
+	    -Wl,--version-script=$(REF_EXPORTS_MAP) -Wl,--no-undefined $(LDFLAGS) -o $@ $(REF_OBJS)
 
 $(REF_LIB_SO_LINK): $(REF_LIB_SO)
 	ln -sf libcompletion_port.so.1 $@
@@ -58,7 +59,7 @@ endif
 # --- unit tests: plain, ASan+UBSan, TSan ------------------------------------
 REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
 REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
-REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR)
+REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -Iconformance/harness
 REF_TEST_LDLIBS := -pthread -ldl
 REF_TEST_TIMEOUT ?= 300
 
@@ -78,7 +79,7 @@ $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
 	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
 
 $$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(BUILD)/catch2_main.o
-	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS)
+	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS) $$(CATCH2_LIBS)
 endef
 
 $(eval $(call REF_TEST_VARIANT,plain,))

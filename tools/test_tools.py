@@ -279,7 +279,30 @@ sys.exit(4 if args[0].startswith("--list") else 0)
 """
 
 
+FAKE_CATCH2_V3 = r"""#!/usr/bin/env python3
+# Prints what a Catch2 v3 binary prints for `--list-tests -r xml`, after a banner.
+import sys
+print("banner from a static initializer")
+if sys.argv[1:] == ["--list-tests", "-r", "xml"]:
+    print('<?xml version="1.0" encoding="UTF-8"?>')
+    print("<MatchingTests>")
+    print("  <TestCase><Name>a, b &amp; c</Name><ClassName/><Tags>[CPL_ADD_001][plain]</Tags></TestCase>")
+    print("  <TestCase><Name>#hash name</Name><ClassName/><Tags/></TestCase>")
+    print("</MatchingTests>")
+    sys.exit(0)
+sys.exit(1)
+"""
+
+
 class ListingTest(unittest.TestCase):
+    def test_listing_parser_v3(self):
+        fake = os.path.join(scratch_dir(self), "fake_catch2_v3")
+        write(os.path.dirname(fake), {"fake_catch2_v3": FAKE_CATCH2_V3})
+        os.chmod(fake, 0o755)
+        self.assertEqual(cpkit_catch2.list_tests(fake), [
+            ("a, b & c", ["[CPL_ADD_001]", "[plain]"]),
+            ("#hash name", [])])
+
     def test_listing_parser(self):
         fake = os.path.join(scratch_dir(self), "fake_catch2")
         write(os.path.dirname(fake), {"fake_catch2": FAKE_CATCH2})

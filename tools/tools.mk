@@ -70,10 +70,9 @@ TOOLS_CATCH2_MAIN := $(BUILD)/catch2_main.o
 else
 # No fragment provides build/catch2_main.o (partial tree): build a private one.
 TOOLS_CATCH2_MAIN := $(TOOLS_SELFTEST_DIR)/catch2_main.o
-$(TOOLS_CATCH2_MAIN): | deps
+$(TOOLS_CATCH2_MAIN): conformance/catch2_main.cpp | deps
 	@mkdir -p $(@D)
-	printf '#define CATCH_CONFIG_MAIN\n#define CATCH_CONFIG_CONSOLE_WIDTH 300\n#include <catch2/catch.hpp>\n' > $(@D)/catch2_main.cpp
-	$(CXX) $(STD_CXX) $(WARN) -O1 -c $(@D)/catch2_main.cpp -o $@
+	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
 endif
 
 # Sanitized like the conformance binary of a sources IMPL, so that sanitizer reports,
@@ -84,7 +83,7 @@ TOOLS_FIXTURE_SRCS := tools/fixtures/validate_fixture.cpp tools/fixtures/fixture
 $(TOOLS_FIXTURE_BIN): $(TOOLS_FIXTURE_SRCS) $(wildcard conformance/harness/*.h) $(TOOLS_CATCH2_MAIN) | deps
 	@mkdir -p $(@D)
 	$(CXX) $(STD_CXX) $(WARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	  $(INCLUDES) -Iconformance/harness -pthread $(TOOLS_FIXTURE_SRCS) $(TOOLS_CATCH2_MAIN) -o $@
+	  $(INCLUDES) -Iconformance/harness -pthread $(TOOLS_FIXTURE_SRCS) $(TOOLS_CATCH2_MAIN) $(CATCH2_LIBS) -o $@
 
 tools-check: $(TOOLS_FIXTURE_BIN)
 	TOOLS_FIXTURE_BIN=$(TOOLS_FIXTURE_BIN) TOOLS_SELFTEST_DIR=$(TOOLS_SELFTEST_DIR) \

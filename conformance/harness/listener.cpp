@@ -64,7 +64,7 @@ struct ResultListener : ListenerBase {
             v.check = r.getExpressionInMacro();
             v.expanded = r.getExpandedExpression();
         }
-        v.message = r.getMessage();
+        v.message = std::string(r.getMessage());
         for (const Catch::MessageInfo& m : stats.infoMessages) {
             if (!v.info.empty()) v.info += "\n";
             v.info += m.message;

@@ -10,8 +10,24 @@
 #include <stdint.h>
 #endif
 
+/* The real macro_utils and umock_c when the consumer has them (c-pal code, the
+ * kit's own build); otherwise plain C with the same layout, so that the installed
+ * header stands alone. */
+#if defined(__has_include)
+#if __has_include("macro_utils/macro_utils.h")
+#define COMPLETION_PORT_LINUX_HAS_MACRO_UTILS 1
+#endif
+#if __has_include("umock_c/umock_c_prod.h")
+#define COMPLETION_PORT_LINUX_HAS_UMOCK_C 1
+#endif
+#endif
+
+#ifdef COMPLETION_PORT_LINUX_HAS_MACRO_UTILS
 #include "macro_utils/macro_utils.h"
+#endif
+#ifdef COMPLETION_PORT_LINUX_HAS_UMOCK_C
 #include "umock_c/umock_c_prod.h"
+#endif
 #include "c_pal/socket_handle.h"
 
 #ifdef __cplusplus
@@ -27,7 +43,15 @@ typedef struct COMPLETION_PORT_TAG* COMPLETION_PORT_HANDLE;
     COMPLETION_PORT_EPOLL_EPOLLOUT, \
     COMPLETION_PORT_CLOSING
 
+#ifdef COMPLETION_PORT_LINUX_HAS_MACRO_UTILS
 MU_DEFINE_ENUM(COMPLETION_PORT_EPOLL_ACTION, COMPLETION_PORT_EPOLL_ACTION_VALUES)
+#else
+typedef enum COMPLETION_PORT_EPOLL_ACTION_TAG
+{
+    COMPLETION_PORT_EPOLL_ACTION_INVALID = 0,
+    COMPLETION_PORT_EPOLL_ACTION_VALUES
+} COMPLETION_PORT_EPOLL_ACTION;
+#endif
 
 /* Values: _INVALID = 0, OK = 1, ERROR = 2, ABANDONED = 3 (CPL_ABI_003).
  * The seed defines COMPLETION_PORT_EPOLL_RESULT_VALUES but expands
@@ -38,7 +62,15 @@ MU_DEFINE_ENUM(COMPLETION_PORT_EPOLL_ACTION, COMPLETION_PORT_EPOLL_ACTION_VALUES
     COMPLETION_PORT_RESULT_ABANDONED
 #define COMPLETION_PORT_RESULT_VALUES COMPLETION_PORT_EPOLL_RESULT_VALUES
 
+#ifdef COMPLETION_PORT_LINUX_HAS_MACRO_UTILS
 MU_DEFINE_ENUM(COMPLETION_PORT_RESULT, COMPLETION_PORT_RESULT_VALUES)
+#else
+typedef enum COMPLETION_PORT_RESULT_TAG
+{
+    COMPLETION_PORT_RESULT_INVALID = 0,
+    COMPLETION_PORT_RESULT_VALUES
+} COMPLETION_PORT_RESULT;
+#endif
 
 typedef void (*ON_COMPLETION_PORT_EVENT_COMPLETE)(void* context, COMPLETION_PORT_EPOLL_ACTION epoll_action, COMPLETION_PORT_RESULT result, int32_t amount_transfered);
 
@@ -57,11 +89,19 @@ typedef struct COMPLETION_PORT_INGRESS_DATA_TAG
     EPOLL_BUFFER_DATA buffer_data;
 } COMPLETION_PORT_INGRESS_DATA;
 
+#ifdef COMPLETION_PORT_LINUX_HAS_UMOCK_C
 MOCKABLE_FUNCTION(, COMPLETION_PORT_HANDLE, completion_port_create);
 MOCKABLE_FUNCTION(, void, completion_port_inc_ref, COMPLETION_PORT_HANDLE, completion_port);
 MOCKABLE_FUNCTION(, void, completion_port_dec_ref, COMPLETION_PORT_HANDLE, completion_port);
 MOCKABLE_FUNCTION(, int, completion_port_add, COMPLETION_PORT_HANDLE, completion_port, const COMPLETION_PORT_INGRESS_DATA*, ingress_data);
 MOCKABLE_FUNCTION(, void, completion_port_remove, COMPLETION_PORT_HANDLE, completion_port, SOCKET_HANDLE, socket);
+#else
+COMPLETION_PORT_HANDLE completion_port_create(void);
+void completion_port_inc_ref(COMPLETION_PORT_HANDLE completion_port);
+void completion_port_dec_ref(COMPLETION_PORT_HANDLE completion_port);
+int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const COMPLETION_PORT_INGRESS_DATA* ingress_data);
+void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCKET_HANDLE socket);
+#endif
 
 #ifdef __cplusplus
 }

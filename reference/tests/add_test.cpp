@@ -1,5 +1,5 @@
 // completion_port_add: validation, registration, re-arming, failure paths.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // completion_port_create's failure paths: each step failing returns NULL and
 // undoes the steps before it.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <errno.h>
 

@@ -1,5 +1,5 @@
 // The `internal` requirements, through the reference's test-only hooks.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <sys/epoll.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // The worker's I/O: recv and send loops, hang-ups, other events, threading.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,5 +1,5 @@
 // create, inc_ref, dec_ref: resources, teardown speed, closing completions.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <sys/epoll.h>
 #include <sys/resource.h>

@@ -1,5 +1,5 @@
 // completion_port_remove: closing completions, waiting, stale events.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <sys/epoll.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // Concurrency: add, remove, inc_ref and dec_ref from several threads at once.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <sys/epoll.h>
 #include <unistd.h>

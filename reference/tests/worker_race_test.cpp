@@ -1,7 +1,7 @@
 // What other threads and callbacks may do while the worker is busy: an add
 // during its unlocked I/O, a remove waiting for its callback, a final dec_ref
 // in the middle of a batch, and a re-arm that fails.
-#include <catch2/catch.hpp>
+#include "cpk_catch.h"
 
 #include <errno.h>
 #include <sys/epoll.h>

@@ -1,4 +1,4 @@
-"""Catch2 v2 test binaries: listing their tests, running one test per process,
+"""Catch2 test binaries (v2, and v3 where it differs): listing their tests, running one test per process,
 reading the XML result and the sanitizer report in stderr. Standard library only.
 """
 
@@ -70,6 +70,10 @@ def list_tests(binary, env=None):
         raise ListError("%s does not exist" % binary)
     if not os.access(binary, os.X_OK):
         raise ListError("%s is not executable" % binary)
+    _, xml_listing, _ = _run_capture([binary, "--list-tests", "-r", "xml"], LIST_TIMEOUT, env)
+    v3 = _list_tests_xml(xml_listing)
+    if v3 is not None:
+        return v3
     rc, listing, _ = _run_capture([binary, "--list-tests"], LIST_TIMEOUT, env)
     lines = listing.splitlines()
     header = next((i for i, ln in enumerate(lines) if ln.rstrip().endswith("test cases:")), None)
@@ -112,6 +116,28 @@ def list_tests(binary, env=None):
         else:
             _, out, _ = _run_capture([binary, "--list-tags", test_spec(name)], LIST_TIMEOUT, env)
             result.append((name, sorted(set(_TAG_RE.findall(out)))))
+    return result
+
+
+def _list_tests_xml(out):
+    """[(name, [tags])] from Catch2 v3's `--list-tests -r xml` (v2 lists as text whatever
+    the reporter, and v3 has no --list-test-names-only), or None if out is no such list.
+    Lines printed by static initializers before the XML are skipped."""
+    start = out.find("<MatchingTests")
+    if start < 0:
+        return None
+    end = out.find("</MatchingTests>", start)
+    doc = out[start:end + len("</MatchingTests>")] if end >= 0 else out[start:]
+    try:
+        root = ET.fromstring(doc)
+    except ET.ParseError as e:
+        raise ListError("--list-tests -r xml printed malformed XML (%s)" % e)
+    result = []
+    for tc in root.iter("TestCase"):
+        name = tc.findtext("Name")
+        if name is None:
+            raise ListError("--list-tests -r xml: a TestCase without a Name")
+        result.append((name, _TAG_RE.findall(tc.findtext("Tags") or "")))
     return result
 
 

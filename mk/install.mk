@@ -1,0 +1,105 @@
+# Installing the reference library for C consumers (pkg-config, CMake).
+#   make install   [PREFIX=/usr/local] [LIBDIR=$(PREFIX)/lib] [INCLUDEDIR=$(PREFIX)/include] [DESTDIR=]
+#   make uninstall (same variables) removes exactly the files install writes
+#   make install-check   installs into a DESTDIR tree, builds examples/echo.c against it
+#                  with pkg-config and with CMake find_package (shared and static), runs
+#                  them, then uninstalls and checks that no file is left
+#   make fresh     tools/fresh-machine.sh: the README's two commands on bare Debian 12 and 13
+# The header is installed alone: it uses the consumer's macro_utils/umock_c when they are
+# on its include path and plain C otherwise; the kit's stand-ins are never installed.
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR    ?=
+INSTALL    ?= install
+KIT_VERSION := $(strip $(file < VERSION))
+
+INST_SONAME  := libcompletion_port.so.1
+INST_SO_FILE := libcompletion_port.so.$(KIT_VERSION)
+INST_HEADERS := include/c_pal/completion_port_linux.h include/c_pal/socket_handle.h
+INST_INC     := $(DESTDIR)$(INCLUDEDIR)/c_pal
+INST_LIB     := $(DESTDIR)$(LIBDIR)
+INST_CMAKE   := $(INST_LIB)/cmake/completion_port
+INST_FILES   := $(addprefix $(INST_INC)/,$(notdir $(INST_HEADERS))) \
+  $(addprefix $(INST_LIB)/,libcompletion_port.a $(INST_SO_FILE) $(INST_SONAME) libcompletion_port.so \
+    pkgconfig/completion_port.pc) \
+  $(addprefix $(INST_CMAKE)/,completion_portConfig.cmake completion_portConfigVersion.cmake)
+
+# The CMake files locate the tree relative to themselves: lib/cmake/completion_port/../../..
+inst_rel       = $(patsubst $(PREFIX)/%,%,$(1))
+inst_up        = $(subst $(inst_space),/,$(strip $(foreach w,$(subst /, ,$(1)),..)))
+inst_space    := $(subst ,, )
+INST_SUBST     = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(KIT_VERSION)|g' \
+  -e 's|@SO_FILE@|$(INST_SO_FILE)|g' -e 's|@SONAME@|$(INST_SONAME)|g' \
+  -e 's|@LIBDIR_REL@|$(call inst_rel,$(LIBDIR))|g' -e 's|@INCLUDEDIR_REL@|$(call inst_rel,$(INCLUDEDIR))|g' \
+  -e 's|@CMAKE_TO_PREFIX@|$(call inst_up,$(call inst_rel,$(LIBDIR))/cmake/completion_port)|g'
+
+.PHONY: install uninstall install-check fresh
+install: $(REF_LIB_A) $(REF_LIB_SO)
+	@case "$(LIBDIR) $(INCLUDEDIR)" in "$(PREFIX)/"*" $(PREFIX)/"*) ;; \
+	  *) echo "install: LIBDIR and INCLUDEDIR must be under PREFIX ($(PREFIX))" >&2; exit 1;; esac
+	$(INSTALL) -d $(INST_INC) $(INST_LIB)/pkgconfig $(INST_CMAKE)
+	$(INSTALL) -m 644 $(INST_HEADERS) $(INST_INC)/
+	$(INSTALL) -m 644 $(REF_LIB_A) $(INST_LIB)/libcompletion_port.a
+	$(INSTALL) -m 755 $(REF_LIB_SO) $(INST_LIB)/$(INST_SO_FILE)
+	ln -sfn $(INST_SO_FILE) $(INST_LIB)/$(INST_SONAME)
+	ln -sfn $(INST_SONAME) $(INST_LIB)/libcompletion_port.so
+	$(INST_SUBST) mk/install/completion_port.pc.in > $(INST_LIB)/pkgconfig/completion_port.pc
+	$(INST_SUBST) mk/install/completion_portConfig.cmake.in > $(INST_CMAKE)/completion_portConfig.cmake
+	$(INST_SUBST) mk/install/completion_portConfigVersion.cmake.in > $(INST_CMAKE)/completion_portConfigVersion.cmake
+
+uninstall:
+	rm -f $(INST_FILES)
+	-rmdir $(INST_INC) $(INST_CMAKE) 2>/dev/null
+
+# --- install-check -------------------------------------------------------------------------
+ICHK      := $(BUILD)/install-check
+ICHK_ROOT := $(abspath $(ICHK))/root
+ICHK_PFX  := /usr/local
+ICHK_LIB  := $(ICHK_ROOT)$(ICHK_PFX)/lib
+ICHK_PC   := PKG_CONFIG_LIBDIR=$(ICHK_LIB)/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(ICHK_ROOT) pkg-config
+ICHK_CC   := $(CC) -std=c11 $(WARN) -pedantic $(CPPFLAGS) $(CFLAGS)
+ICHK_MAKE := $(MAKE) --no-print-directory DESTDIR=$(ICHK_ROOT) PREFIX=$(ICHK_PFX) LIBDIR=$(ICHK_PFX)/lib \
+  INCLUDEDIR=$(ICHK_PFX)/include
+
+install-check: $(REF_LIB_A) $(REF_LIB_SO)
+	@rm -rf $(ICHK) && mkdir -p $(ICHK)
+	@$(ICHK_MAKE) install > $(ICHK)/install.log || { cat $(ICHK)/install.log; exit 1; }
+	@cd $(ICHK_ROOT) && find . ! -type d | sed 's|^\.||' | sort > $(abspath $(ICHK))/installed.txt
+	@$(ICHK_MAKE) -s install-check-list | tr ' ' '\n' | sed 's|^$(ICHK_ROOT)||' | grep . | sort > $(ICHK)/expected.txt
+	@diff -u $(ICHK)/expected.txt $(ICHK)/installed.txt || { echo "install-check: install wrote other files than the list" >&2; exit 1; }
+	@echo "install-check: install wrote exactly $$(wc -l < $(ICHK)/installed.txt) files (no macro_utils/umock_c stand-ins)"
+	@inc=$(ICHK_ROOT)$(ICHK_PFX)/include; \
+	printf '#include <c_pal/completion_port_linux.h>\n#ifdef MACRO_UTILS_H\n#error the stand-ins leaked in\n#endif\nCOMPLETION_PORT_RESULT r = COMPLETION_PORT_RESULT_ABANDONED;\n' | \
+	  $(ICHK_CC) -I$$inc -fsyntax-only -x c - && \
+	printf '#include <c_pal/completion_port_linux.h>\n#ifndef MACRO_UTILS_H\n#error the consumer macro_utils was not used\n#endif\nCOMPLETION_PORT_RESULT r = COMPLETION_PORT_RESULT_ABANDONED;\n' | \
+	  $(ICHK_CC) -I$$inc -I$(abspath include) -fsyntax-only -x c - || exit 1; \
+	echo "install-check: the header compiles alone, and with the consumer's macro_utils/umock_c"
+	@set -e; lib=$(ICHK_LIB); \
+	$(ICHK_CC) $$($(ICHK_PC) --cflags completion_port) -c examples/echo.c -o $(ICHK)/echo.o; \
+	$(CC) -o $(ICHK)/echo-pc-shared $(ICHK)/echo.o $(LDFLAGS) $$($(ICHK_PC) --libs completion_port); \
+	$(CC) -o $(ICHK)/echo-pc-static $(ICHK)/echo.o $(LDFLAGS) -Wl,-Bstatic $$($(ICHK_PC) --libs-only-l completion_port) \
+	  -Wl,-Bdynamic $$($(ICHK_PC) --static --libs completion_port | sed 's/-lcompletion_port//'); \
+	if readelf -d $(ICHK)/echo-pc-static | grep -q 'libcompletion_port'; then echo "install-check: echo-pc-static needs the .so" >&2; exit 1; fi; \
+	LD_LIBRARY_PATH=$$lib $(ICHK)/echo-pc-shared; $(ICHK)/echo-pc-static; \
+	echo "install-check: pkg-config consumers (shared, static) built and ran"
+	@cmake -S examples -B $(ICHK)/cmake -DCMAKE_PREFIX_PATH=$(ICHK_ROOT)$(ICHK_PFX) -DCMAKE_C_COMPILER=$(CC) \
+	  -DCMAKE_C_FLAGS="$(CPPFLAGS) $(CFLAGS)" > $(ICHK)/cmake.log 2>&1 && \
+	  cmake --build $(ICHK)/cmake >> $(ICHK)/cmake.log 2>&1 || { cat $(ICHK)/cmake.log; exit 1; }
+	@set -e; readelf -d $(ICHK)/cmake/echo_shared | grep -q 'NEEDED.*$(INST_SONAME)'; \
+	$(ICHK)/cmake/echo_shared; $(ICHK)/cmake/echo_static; \
+	echo "install-check: CMake find_package consumers (completion_port::completion_port, ::completion_port_static) built and ran"
+	@$(ICHK_MAKE) uninstall > $(ICHK)/uninstall.log 2>&1 || { cat $(ICHK)/uninstall.log; exit 1; }
+	@left=$$(find $(ICHK_ROOT) ! -type d); if [ -n "$$left" ]; then \
+	  echo "install-check: uninstall left: $$left" >&2; exit 1; fi
+	@echo "install-check: uninstall removed every installed file"
+
+.PHONY: install-check-list
+install-check-list:
+	@echo $(INST_FILES)
+
+fresh:
+	sh tools/fresh-machine.sh
+
+CHECK_TARGETS += install-check
