@@ -193,7 +193,7 @@ def do_build(args, jobs, log):
         raise KitCannotJudge("the kit's own objects (harness, tests, Catch2 main, property tests) did "
                              "not build; this is the kit's fault, not the implementation's (log: %s):\n  %s"
                              % (log, "\n  ".join(tail)),
-                             "sh mk/install-deps.sh $(cat mk/packages.txt) && make clean && make validate")
+                             "sh mk/install-deps.sh && make clean && make validate")
     ok, lines = build.run_step(args.make, "validate-impl", jobs, log)
     if not ok:
         return {"status": "impl-failed", "step": "compile", "errors": build.compiler_errors(lines), "log": rel_log}
