@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Unit tests of faults.py and selftest.py's checks, on synthetic files (no build)."""
+"""Unit tests of faults.py and selftest.py's checks, on synthetic files (no build).
+Their requirement IDs are TST_*, not CPL_*: the trace takes every CPL_ ID in the tree
+for a citation of the spec."""
 
 import json
 import os
@@ -12,10 +14,10 @@ import faults  # noqa: E402
 import selftest  # noqa: E402
 
 FAULT = """# a comment
-fail: CPL_X_001
+fail: TST_X_001
 row: some row
 mistake: a # is kept in the mistake
-allow: CPL_X_002
+allow: TST_X_002
 
 <<< a.cpp
     int x = 1;
@@ -56,8 +58,8 @@ class FaultFiles(unittest.TestCase):
     def test_parse_and_materialize(self):
         fault = faults.parse(write(self.dir, "f.fault", FAULT))
         self.assertEqual(fault["name"], "f")
-        self.assertEqual(fault["header"]["fail"], ["CPL_X_001"])
-        self.assertEqual(fault["header"]["allow"], ["CPL_X_002"])
+        self.assertEqual(fault["header"]["fail"], ["TST_X_001"])
+        self.assertEqual(fault["header"]["allow"], ["TST_X_002"])
         self.assertEqual(fault["header"]["mistake"], "a # is kept in the mistake")
         out = os.path.join(self.dir, "out")
         files = faults.materialize(fault, self.src, out)
@@ -84,7 +86,7 @@ class FaultFiles(unittest.TestCase):
             faults.materialize(fault, self.src, os.path.join(self.dir, "out"))
 
     def test_bad_files_are_refused(self):
-        for text, message in ((FAULT.replace("fail: CPL_X_001\n", ""), "needs `fail:`"),
+        for text, message in ((FAULT.replace("fail: TST_X_001\n", ""), "needs `fail:`"),
                               (FAULT.replace("===\n    int x = 2;\n", ""), "needs text to find"),
                               (FAULT.replace("row:", "colour:"), "expected `key: value`"),
                               ("fail: CPL_X\nmistake: m\n", "no hunk")):
@@ -126,7 +128,7 @@ class Checks(unittest.TestCase):
     def judge(self, exp, reqs, status=1, fmt=2, junit="<testsuites/>"):
         report = {"format_version": fmt, "conforms": status == 0, "requirements": reqs,
                   "tests": [{"id": "c#1", "binary": "conformance", "name": "t1", "verdict": "fail",
-                             "tags": ["[CPL_A_001]"]}], "binaries": []}
+                             "tags": ["[TST_A_001]"]}], "binaries": []}
         write(self.dir, "junit.xml", junit)
         return selftest.check(exp, status, report, self.dir)
 
@@ -137,55 +139,55 @@ class Checks(unittest.TestCase):
         return exp
 
     def test_a_caught_fault_with_its_consequences(self):
-        reqs = [requirement("CPL_A_001", "normative", "fail", failures=["c#1"]),
-                requirement("CPL_B_001", "normative", "fail", caused_by=["CPL_A_001"]),
-                requirement("CPL_C_001", "recommended", "pass")]
-        problems, summary = self.judge(self.fault_exp(["CPL_A_001"]), reqs)
+        reqs = [requirement("TST_A_001", "normative", "fail", failures=["c#1"]),
+                requirement("TST_B_001", "normative", "fail", caused_by=["TST_A_001"]),
+                requirement("TST_C_001", "recommended", "pass")]
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs)
         self.assertEqual(problems, [])
-        self.assertIn("caught (CPL_A_001 FAILED)", summary)
+        self.assertIn("caught (TST_A_001 FAILED)", summary)
         self.assertIn("roots 1/3", summary)
 
     def test_not_caught(self):
-        reqs = [requirement("CPL_A_001", "normative", "pass")]
-        problems, summary = self.judge(self.fault_exp(["CPL_A_001"]), reqs, status=0)
+        reqs = [requirement("TST_A_001", "normative", "pass")]
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs, status=0)
         self.assertEqual(summary.split(";")[0], "NOT caught")
-        self.assertIn("CPL_A_001 expected to fail but is OK", problems)
+        self.assertIn("TST_A_001 expected to fail but is OK", problems)
         self.assertIn("validate says CONFORMS (exit 0)", problems)
 
     def test_a_recommended_fault_may_conform(self):
-        reqs = [requirement("CPL_A_001", "recommended", "fail")]
-        problems, summary = self.judge(self.fault_exp(["CPL_A_001"]), reqs, status=0)
+        reqs = [requirement("TST_A_001", "recommended", "fail")]
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs, status=0)
         self.assertEqual(problems, [])
         self.assertIn("NON-STRICT", summary)
 
     def test_too_many_roots_and_dangling_causes(self):
-        reqs = [requirement("CPL_A_001", "normative", "fail"),
-                requirement("CPL_A_002", "recommended", "fail"),
-                requirement("CPL_A_003", "recommended", "fail", caused_by=["CPL_A_009"]),
-                requirement("CPL_A_009", "recommended", "pass")]
-        problems, _ = self.judge(self.fault_exp(["CPL_A_001"], roots_max=1), reqs)
+        reqs = [requirement("TST_A_001", "normative", "fail"),
+                requirement("TST_A_002", "recommended", "fail"),
+                requirement("TST_A_003", "recommended", "fail", caused_by=["TST_A_009"]),
+                requirement("TST_A_009", "recommended", "pass")]
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"], roots_max=1), reqs)
         self.assertTrue(any("2 failing requirements have no caused_by, at most 1" in p for p in problems), problems)
-        self.assertTrue(any("CPL_A_003 is caused_by CPL_A_009, which do not fail" in p for p in problems), problems)
+        self.assertTrue(any("TST_A_003 is caused_by TST_A_009, which do not fail" in p for p in problems), problems)
 
     def test_a_normative_root_must_be_expected(self):
-        reqs = [requirement("CPL_A_001", "normative", "fail"), requirement("CPL_B_001", "normative", "fail")]
-        problems, _ = self.judge(self.fault_exp(["CPL_A_001"]), reqs)
-        self.assertTrue(any("normative root CPL_B_001" in p for p in problems), problems)
-        problems, _ = self.judge(self.fault_exp(["CPL_A_001"], allow=["CPL_B_001"]), reqs)
+        reqs = [requirement("TST_A_001", "normative", "fail"), requirement("TST_B_001", "normative", "fail")]
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"]), reqs)
+        self.assertTrue(any("normative root TST_B_001" in p for p in problems), problems)
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"], allow=["TST_B_001"]), reqs)
         self.assertEqual(problems, [])
 
     def test_format_1_skips_attribution(self):
-        reqs = [requirement("CPL_A_001", "normative", "fail"), requirement("CPL_B_001", "normative", "fail"),
-                requirement("CPL_C_001", "normative", "fail"), requirement("CPL_D_001", "normative", "fail")]
-        problems, summary = self.judge(self.fault_exp(["CPL_A_001"]), reqs, fmt=1)
+        reqs = [requirement("TST_A_001", "normative", "fail"), requirement("TST_B_001", "normative", "fail"),
+                requirement("TST_C_001", "normative", "fail"), requirement("TST_D_001", "normative", "fail")]
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs, fmt=1)
         self.assertEqual(problems, [])
         self.assertIn("format 1", summary)
 
     def test_views_must_agree(self):
-        reqs = [requirement("CPL_A_001", "normative", "fail"), requirement("CPL_B_001", "normative", "pass")]
-        self.view_problems = ["CPL_B_001: report.json says OK, report.md says FAILED"]
-        problems, _ = self.judge(self.fault_exp(["CPL_A_001"]), reqs)
-        self.assertIn("views disagree: CPL_B_001: report.json says OK, report.md says FAILED", problems)
+        reqs = [requirement("TST_A_001", "normative", "fail"), requirement("TST_B_001", "normative", "pass")]
+        self.view_problems = ["TST_B_001: report.json says OK, report.md says FAILED"]
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"]), reqs)
+        self.assertIn("views disagree: TST_B_001: report.json says OK, report.md says FAILED", problems)
 
     def test_the_real_views_check_reads_the_report_dir(self):
         selftest.consistency = self.real_consistency
@@ -193,8 +195,8 @@ class Checks(unittest.TestCase):
         self.assertTrue(problems and all(p.startswith("views disagree: ") for p in problems), problems)
 
     def test_a_conforming_implementation(self):
-        exp = {"conforms": "yes", "fail": ["CPL_R_001"], "allow": []}
-        reqs = [requirement("CPL_A_001", "normative", "pass"), requirement("CPL_R_001", "recommended", "fail")]
+        exp = {"conforms": "yes", "fail": ["TST_R_001"], "allow": []}
+        reqs = [requirement("TST_A_001", "normative", "pass"), requirement("TST_R_001", "recommended", "fail")]
         problems, summary = self.judge(exp, reqs, status=0)
         self.assertEqual(problems, [])
         self.assertIn("conforms (1 recommended NON-STRICT)", summary)
@@ -203,19 +205,19 @@ class Checks(unittest.TestCase):
         self.assertTrue(any("junit.xml has 1 <failure>" in p for p in problems), problems)
         reqs[0]["verdict"] = "fail"
         problems, _ = self.judge(exp, reqs, status=1)
-        self.assertTrue(any("normative CPL_A_001 FAILED" in p for p in problems), problems)
+        self.assertTrue(any("normative TST_A_001 FAILED" in p for p in problems), problems)
 
     def test_a_failed_build_is_never_judged(self):
         write(self.dir, "build.log", "x.cpp:3:1: error: expected ';'\nmake: *** [obj] Error 1\n")
-        reqs = [requirement("CPL_A_001", "normative", "fail")]
-        problems, _ = self.judge(self.fault_exp(["CPL_A_001"]), reqs)
+        reqs = [requirement("TST_A_001", "normative", "fail")]
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"]), reqs)
         self.assertTrue(any(p.startswith("the implementation did not build") for p in problems), problems)
 
     def test_expect_files(self):
-        path = write(self.dir, "e.txt", "impl: x.c  # the file\nconforms: no\nfail: CPL_A_001\nfail: CPL_A_002\n"
+        path = write(self.dir, "e.txt", "impl: x.c  # the file\nconforms: no\nfail: TST_A_001\nfail: TST_A_002\n"
                                         "roots_max: 2\n")
         exp = selftest.read_expect(path)
-        self.assertEqual((exp["impl"], exp["fail"], exp["roots_max"]), ("x.c", ["CPL_A_001", "CPL_A_002"], "2"))
+        self.assertEqual((exp["impl"], exp["fail"], exp["roots_max"]), ("x.c", ["TST_A_001", "TST_A_002"], "2"))
         with self.assertRaises(ValueError):
             selftest.read_expect(write(self.dir, "bad.txt", "impl: x.c\nconforms: maybe\n"))
 
