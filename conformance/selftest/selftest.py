@@ -204,20 +204,24 @@ def check(exp, status, report, report_dir, baseline=None):
     summary = ("caught (%s)" % " ".join("%s %s" % (i, word_of(reqs[i])) for i in caught)
                if caught else "NOT caught")
     known = set(exp["fail"]) | set(exp["allow"])
+    # Blame precision is checked on the implementations and on the faults that
+    # ask for it (roots_max); the other faults measure whether the suite catches.
+    precise = exp["conforms"] != "fault" or "roots_max" in exp
     if fmt >= 2:
         roots = [i for i in failing if not reqs[i].get("caused_by")]
         roots_max = int(exp.get("roots_max", DEFAULT_ROOTS_MAX))
-        if len(roots) > roots_max:
+        if precise and len(roots) > roots_max:
             problems.append("%d failing requirements have no caused_by, at most %d expected: %s"
                             % (len(roots), roots_max, " ".join(roots)))
         for i in failing:
             dangling = [c for c in reqs[i].get("caused_by", []) if c not in failing]
             if dangling:
                 problems.append("%s is caused_by %s, which do not fail" % (i, " ".join(dangling)))
-        for i in roots:
+        for i in roots if precise else []:
             if reqs[i]["level"] == "normative" and i not in known:
                 problems.append("normative root %s beyond fail:/allow:: %s" % (i, failure_line(report, i)))
-        summary += "; roots %d/%d: %s" % (len(roots), roots_max, " ".join(roots))
+        summary += ("; roots %d/%d: %s" % (len(roots), roots_max, " ".join(roots)) if precise
+                    else "; roots %d" % len(roots))
     else:
         others = [i for i in normative_failing if i not in known]
         summary += "; format 1 (no caused_by): %d failing, %d other normative%s" % (

@@ -142,10 +142,17 @@ class Checks(unittest.TestCase):
         reqs = [requirement("TST_A_001", "normative", "fail", failures=["c#1"]),
                 requirement("TST_B_001", "normative", "fail", caused_by=["TST_A_001"]),
                 requirement("TST_C_001", "recommended", "pass")]
-        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs)
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"], roots_max=3), reqs)
         self.assertEqual(problems, [])
         self.assertIn("caught (TST_A_001 FAILED)", summary)
         self.assertIn("roots 1/3", summary)
+
+    def test_a_fault_without_roots_max_is_judged_on_catching_only(self):
+        reqs = [requirement("TST_A_001", "normative", "fail"), requirement("TST_B_001", "normative", "fail"),
+                requirement("TST_C_001", "normative", "fail"), requirement("TST_D_001", "normative", "fail")]
+        problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs)
+        self.assertEqual(problems, [])
+        self.assertIn("roots 4", summary)
 
     def test_not_caught(self):
         reqs = [requirement("TST_A_001", "normative", "pass")]
@@ -171,9 +178,9 @@ class Checks(unittest.TestCase):
 
     def test_a_normative_root_must_be_expected(self):
         reqs = [requirement("TST_A_001", "normative", "fail"), requirement("TST_B_001", "normative", "fail")]
-        problems, _ = self.judge(self.fault_exp(["TST_A_001"]), reqs)
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"], roots_max=3), reqs)
         self.assertTrue(any("normative root TST_B_001" in p for p in problems), problems)
-        problems, _ = self.judge(self.fault_exp(["TST_A_001"], allow=["TST_B_001"]), reqs)
+        problems, _ = self.judge(self.fault_exp(["TST_A_001"], allow=["TST_B_001"], roots_max=3), reqs)
         self.assertEqual(problems, [])
 
     def test_format_1_skips_attribution(self):
