@@ -288,7 +288,7 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
     {
         cpk::PortInfo p = cpk::create_port();
         CPK_REQUIRE_PORT(p);
-        static char buf[2][4];
+        static char buf[3][4];
         /* MOD itself fails with ENOMEM: no ADD retry, no success. */
         cpk::SocketPair s1 = cpk::unix_pair();
         CPK_KIT_REQUIRE(cpk::write_all(s1.b, "data", 4));
@@ -303,11 +303,22 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
         COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
         check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3, "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
         cpk::clear_faults();
+        /* Only the first MOD fails, with ENOMEM: an add that falls back to
+         * EPOLL_CTL_ADD on any error (not only ENOENT) would succeed here. */
+        cpk::SocketPair s3 = cpk::unix_pair();
+        CPK_KIT_REQUIRE(cpk::write_all(s3.b, "data", 4));
+        cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, s3.a, ENOMEM, 1, 1);
+        mod_once.op = EPOLL_CTL_MOD;
+        CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
+        COMPLETION_PORT_INGRESS_DATA in3 = rec.ingress(4, EPOLLIN, s3.a, buf[2], 4);
+        check_refused("CPL_ADD_008", p.handle, rec, in3, 4, 5, "the first EPOLL_CTL_MOD fails with ENOMEM, once");
+        cpk::clear_faults();
         CPK_RELEASE(p.handle);
         /* Nothing came afterwards either (closing or otherwise). */
         INFO(rec.dump());
         CPK_CHECK("CPL_ADD_008", rec.calls(0) == 0);
         CPK_CHECK("CPL_ADD_008", rec.calls(1) == 0);
+        CPK_CHECK("CPL_ADD_008", rec.calls(4) == 0);
     }
     CPK_GUARD_END(guard);
 }
