@@ -10,6 +10,8 @@
 #include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -244,6 +246,13 @@ int epoll_registration_count(int epfd) {
     int c = 0;
     if (!scan_epoll(epfd, [&](int, uint32_t) { ++c; })) return -1;
     return c;
+}
+
+bool sigpipe_at_default() {
+    struct sigaction sa;
+    sigset_t mask;
+    return sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+           pthread_sigmask(SIG_BLOCK, nullptr, &mask) == 0 && sigismember(&mask, SIGPIPE) == 0;
 }
 
 } // namespace cpk

@@ -55,6 +55,10 @@ bool epoll_registered(int epfd, int fd, uint32_t* events = nullptr);
 /* Number of descriptors registered in epfd (-1 if unreadable). */
 int epoll_registration_count(int epfd);
 
+/* SIGPIPE has its default disposition and the calling thread does not block
+ * it: what a test of "no SIGPIPE" (CPL_SEND_004) needs to mean anything. */
+bool sigpipe_at_default();
+
 } // namespace cpk
 
 #endif

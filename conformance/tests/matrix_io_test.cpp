@@ -318,13 +318,8 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
     cpk::Guard guard;
     CPK_KIT_REQUIRE(count <= kMaxRows);
     if (kind == Kind::send) {
-        struct sigaction sa;
-        CPK_KIT_REQUIRE(sigaction(SIGPIPE, nullptr, &sa) == 0);
-        INFO("the table needs the default SIGPIPE disposition");
-        CPK_KIT_REQUIRE(sa.sa_handler == SIG_DFL);
-        sigset_t mask;
-        CPK_KIT_REQUIRE(pthread_sigmask(SIG_BLOCK, nullptr, &mask) == 0);
-        CPK_KIT_REQUIRE(sigismember(&mask, SIGPIPE) == 0);
+        INFO("the table needs the default SIGPIPE disposition, unblocked");
+        CPK_KIT_REQUIRE(cpk::sigpipe_at_default());
         cpk::fill_pattern(g_out, kBig);
     }
     Recorder& rec = cpk::persistent_recorder(kMaxRows + 4);
