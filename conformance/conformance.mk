@@ -8,7 +8,7 @@ CONF_OBJ        := $(BUILD)/conformance/obj
 CONF_HARNESS    := $(wildcard conformance/harness/*.cpp)
 CONF_TESTS      := $(wildcard conformance/tests/*_test.cpp)
 CONF_KIT_OBJS   := $(patsubst conformance/%.cpp,$(CONF_OBJ)/%.o,$(CONF_HARNESS) $(CONF_TESTS))
-CONF_CXXFLAGS   := $(STD_CXX) $(WARN) -O1 -g $(INCLUDES) -Iconformance/harness -Iconformance -pthread -MMD -MP
+CONF_CXXFLAGS   := $(STD_CXX) $(WARN) -O1 -g -fno-omit-frame-pointer $(INCLUDES) -Iconformance/harness -Iconformance -pthread -MMD -MP
 CONF_BIN        := $(VALIDATE_BIN_DIR)/conformance
 
 ifndef CATCH2_MAIN_RULE

@@ -147,6 +147,10 @@ void check_property(const std::string& name, const std::function<void()>& body, 
     using namespace rc::detail;
     UntrackedThread untracked;  /* rapidcheck and Catch2 stay out of the allocation tracking */
     HangMonitor monitor;        /* an API call that never returns ends the test with a message */
+    /* A crash or sanitizer report in the middle of a case names no check: it
+     * counts against the property's own (first) requirement, not every tag. */
+    const std::string own = cpk::current_test_requirement();
+    cpk::RunningScope running(own.empty() ? nullptr : own.c_str(), "property: " + name);
     TestMetadata md;
     md.id = Catch::getResultCapture().getCurrentTestName() + " / " + name;
     md.description = name;

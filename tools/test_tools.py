@@ -23,6 +23,7 @@ ROOT = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
 from cpkit import catch2 as cpkit_catch2  # noqa: E402
 from cpkit import report as cpkit_report  # noqa: E402
+from cpkit import results as cpkit_results  # noqa: E402
 from cpkit import sources as cpkit_sources  # noqa: E402
 from cpkit import spec as cpkit_spec  # noqa: E402
 from cpkit import verdict as cpkit_verdict  # noqa: E402
@@ -322,6 +323,19 @@ class ListingTest(unittest.TestCase):
             with self.assertRaisesRegex(cpkit_catch2.ListError, message):
                 cpkit_catch2.list_tests(os.path.join(d, name))
 
+
+    def test_a_leak_through_the_malloc_wrapper_is_not_the_kits_fault(self):
+        leak = ("==1==ERROR: LeakSanitizer: detected memory leaks\n\n"
+                "Direct leak of 56 byte(s) in 1 object(s) allocated from:\n"
+                "    #0 0x7f in __interceptor_malloc ../src/libsanitizer/asan/asan_malloc_linux.cpp:69\n"
+                "    #1 0x56 in do_malloc conformance/harness/interpose_alloc.cpp:163\n\n"
+                "SUMMARY: AddressSanitizer: 56 byte(s) leaked in 1 allocation(s).\n")
+        self.assertIsNone(cpkit_results.kit_fault(leak, ()))
+        overflow = leak.replace("LeakSanitizer: detected memory leaks",
+                                "AddressSanitizer: heap-buffer-overflow on address 0x60") \
+                       .replace("    #1 0x56 in do_malloc", "    #1 0x57 in cpk::Model::step conformance/harness/model.cpp:9\n"
+                                "    #2 0x56 in do_malloc")
+        self.assertEqual(cpkit_results.kit_fault(overflow, ()), "conformance/harness/model.cpp:9")
 
     def test_test_spec_matches_exactly_one_name(self):
         self.assertEqual(cpkit_catch2.test_spec("a, b"), "a\\, b")

@@ -31,7 +31,20 @@ struct ResultListener : ListenerBase {
 
     void testCaseStarting(Catch::TestCaseInfo const& info) override {
         record_event("start", "\"test\":" + json_string(std::string(info.name)));
+        set_test_requirement(first_requirement_tag(info));
         set_phase("body");
+    }
+
+    static std::string first_requirement_tag(Catch::TestCaseInfo const& info) {
+        for (const auto& tag : info.tags) {
+#if CPK_CATCH_V3
+            const std::string t(tag.original);
+#else
+            const std::string& t = tag;
+#endif
+            if (t.compare(0, 4, "CPL_") == 0) return t;
+        }
+        return "";
     }
 
     void testCaseEnded(Catch::TestCaseStats const& stats) override {

@@ -104,6 +104,20 @@ const char* current_phase() {
     return g_phase;
 }
 
+namespace {
+std::string g_test_requirement;
+}
+
+void set_test_requirement(const std::string& id) {
+    std::lock_guard<std::mutex> l(g_mu);
+    g_test_requirement = id;
+}
+
+std::string current_test_requirement() {
+    std::lock_guard<std::mutex> l(g_mu);
+    return g_test_requirement;
+}
+
 RunningScope::RunningScope(const char* req, const std::string& what) {
     record_event("running", "\"requirement\":" + (req ? json_string(req) : std::string("null")) +
                                 ",\"what\":" + json_string(what));

@@ -80,6 +80,11 @@ public:
 void set_phase(const char* phase);
 const char* current_phase();
 
+/* The first requirement tag of the running test ("" if none), set by the
+ * listener: what a whole-test RunningScope (a property) names. */
+void set_test_requirement(const std::string& id);
+std::string current_test_requirement();
+
 /* One record of the result file. Each field is a JSON value already. */
 struct ViolationRecord {
     const char* requirement = nullptr;  /* nullptr: unattributed; kKit: kit error */

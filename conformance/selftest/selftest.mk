@@ -5,7 +5,7 @@
 #
 #   make conformance-selftest          literal (must conform), slots, duplex and
 #                                      the precise-blame faults (in `make check`)
-#   make conformance-selftest-subtle   every fault, RUNS (5) validations each
+#   make conformance-selftest-subtle   every fault, its failing tests run RUNS (5) times
 #   make conformance-selftest-mutants  the literal's MUTANT_ switches (slow:
 #                                      each validation waits out 2 s teardowns)
 #   make selftest-<name>               one case: selftest-slots, selftest-fault-no-add-fallback,

@@ -154,6 +154,17 @@ class Checks(unittest.TestCase):
         self.assertEqual(problems, [])
         self.assertIn("roots 4", summary)
 
+    def test_caught_runs_counts_the_runs_a_test_failed_the_requirement(self):
+        report = {"tests": [
+            {"run_requirements": [["TST_A_001"], [], ["TST_B_001", "TST_A_001"]]},
+            {"run_requirements": [["TST_A_001"], ["TST_A_001"], []]},
+            {"run_requirements": [[]]}]}
+        self.assertEqual(selftest.caught_runs(report, ["TST_A_001"], 3), 3)
+        self.assertEqual(selftest.caught_runs(report, ["TST_B_001"], 3), 1)
+        self.assertEqual(selftest.caught_runs(report, ["TST_C_001"], 3), 0)
+        self.assertEqual(selftest.caught_runs({"tests": [{"run_requirements": [["TST_A_001"]]}]},
+                                              ["TST_A_001"], 5), 1)
+
     def test_not_caught(self):
         reqs = [requirement("TST_A_001", "normative", "pass")]
         problems, summary = self.judge(self.fault_exp(["TST_A_001"]), reqs, status=0)

@@ -293,10 +293,17 @@ def validate(args):
     finally:
         progress.close()
 
+    known = {r["id"] for r in reqs}
+
+    def blamed(t, res):
+        """The requirements one run of a test counts failures against (sorted)."""
+        tagged = verdict.requirement_ids(t["tags"], known)
+        return sorted({rid for f in res["failures"] for rid in verdict.attribute(f, tagged, known)[0]})
+
     judged_tests = []
     for t, out, res in done:
         jt = dict(t, raw_failures=res["failures"], kit_errors=res["kit_errors"],
-                  seconds=round(out["seconds"], 3), runs=1, failed_runs=0,
+                  seconds=round(out["seconds"], 3), runs=1, failed_runs=0, run_requirements=[blamed(t, res)],
                   files={"result": out["result"], "xml": out["xml"], "stdout": out["stdout"],
                          "stderr": out["stderr"]})
         if res["failures"] or res["kit_errors"]:
@@ -308,6 +315,7 @@ def validate(args):
             for t, _, res in run_tests(runner, again, jobs, extra_env, impl_files, suffix=".run%d" % (n + 1)):
                 t["runs"] += 1
                 t["failed_runs"] += bool(res["failures"] or res["kit_errors"])
+                t["run_requirements"].append(blamed(t, res))
         for t in again:
             if t["failed_runs"] < t["runs"]:
                 warnings.append("%s (%s) failed %d of %d runs: flaky" % (t["id"], t["name"], t["failed_runs"], t["runs"]))
