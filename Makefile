@@ -24,6 +24,7 @@ include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
 include mk/install.mk
+include mk/compile_commands.mk
 
 .PHONY: all check clean help
 all: libs
@@ -42,6 +43,7 @@ help:
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
 	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake)"
 	@echo "  make fresh                  the README's two commands on bare Debian 12 and 13 roots (root, mmdebstrap)"
+	@echo "  make compile_commands.json  the compile commands, for editors (clangd)"
 	@echo "  make deps                   install the Debian packages of this release (mk/packages.sh)"
 	@echo "  make clean                  remove $(BUILD)/"
 

@@ -6,7 +6,9 @@
 #                  them, then uninstalls and checks that no file is left
 #   make fresh     tools/fresh-machine.sh: the README's two commands on bare Debian 12 and 13
 # The header is installed alone: it uses the consumer's macro_utils/umock_c when they are
-# on its include path and plain C otherwise; the kit's stand-ins are never installed.
+# on its include path and plain C otherwise; the kit's stand-ins are never installed in
+# include/. bin/cpkit-validate comes with the kit tree it builds, in share/cpkit/ (the
+# stand-ins among it, seen only by that build); the command finds it as ../share/cpkit.
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -20,7 +22,20 @@ INST_HEADERS := include/c_pal/completion_port_linux.h include/c_pal/socket_handl
 INST_INC     := $(DESTDIR)$(INCLUDEDIR)/c_pal
 INST_LIB     := $(DESTDIR)$(LIBDIR)
 INST_CMAKE   := $(INST_LIB)/cmake/completion_port
-INST_FILES   := $(addprefix $(INST_INC)/,$(notdir $(INST_HEADERS))) \
+# The kit's suite, engine and makefiles: what `make validate` needs, nothing of the
+# checkout's own tests (selftest, coverage, bench, fixtures).
+KIT_TREE := Makefile VERSION LICENSE $(wildcard mk/*.mk mk/*.sh mk/*.txt) $(wildcard include/*/*.h) \
+  $(wildcard spec/*.md) conformance/catch2_main.cpp conformance/conformance.mk \
+  $(wildcard conformance/harness/*.cpp conformance/harness/*.h conformance/tests/*.cpp) \
+  property_tests/property_tests.mk $(wildcard property_tests/*.cpp property_tests/*.h) \
+  reference/reference.mk $(wildcard reference/src/*) tools/tools.mk tools/validate.py tools/trace.py \
+  tools/cpkit-validate $(wildcard tools/cpkit/*.py tools/cpkit/views/*.py) tools/cpkit/views/views.mk
+INST_BIN     := $(DESTDIR)$(PREFIX)/bin
+INST_KIT     := $(DESTDIR)$(PREFIX)/share/cpkit
+# tools/cpkit/command.py: this file tells it the kit is installed (builds go to the user's cache).
+KIT_MARKER   := .cpkit-installed
+INST_FILES   := $(INST_BIN)/cpkit-validate $(addprefix $(INST_KIT)/,$(KIT_TREE) $(KIT_MARKER)) \
+  $(addprefix $(INST_INC)/,$(notdir $(INST_HEADERS))) \
   $(addprefix $(INST_LIB)/,libcompletion_port.a $(INST_SO_FILE) $(INST_SONAME) libcompletion_port.so \
     pkgconfig/completion_port.pc) \
   $(addprefix $(INST_CMAKE)/,completion_portConfig.cmake completion_portConfigVersion.cmake)
@@ -48,9 +63,19 @@ install: $(REF_LIB_A) $(REF_LIB_SO)
 	$(INST_SUBST) mk/install/completion_port.pc.in > $(INST_LIB)/pkgconfig/completion_port.pc
 	$(INST_SUBST) mk/install/completion_portConfig.cmake.in > $(INST_CMAKE)/completion_portConfig.cmake
 	$(INST_SUBST) mk/install/completion_portConfigVersion.cmake.in > $(INST_CMAKE)/completion_portConfigVersion.cmake
+	$(INSTALL) -d $(INST_BIN) $(INST_KIT)
+	@# -p: the user's cached kit objects stay newer than a reinstalled, unchanged kit.
+	@for f in $(KIT_TREE); do $(INSTALL) -D -p -m 644 $$f $(INST_KIT)/$$f || exit 1; done
+	@echo "installed the kit tree ($(words $(KIT_TREE)) files) in $(INST_KIT)"
+	echo "cpkit $(KIT_VERSION), installed in $(PREFIX)" > $(INST_KIT)/$(KIT_MARKER)
+	$(INSTALL) -m 755 tools/cpkit-validate $(INST_BIN)/cpkit-validate
 
 uninstall:
-	rm -f $(INST_FILES)
+	@rm -f $(INST_FILES)
+	@echo "removed $(words $(INST_FILES)) files"
+	@# Python bytecode a run of the kit's tools may have left, then the emptied directories.
+	@if [ -d $(INST_KIT) ]; then find $(INST_KIT) -depth -name __pycache__ -type d -exec rm -rf {} +; \
+	  find $(INST_KIT) -depth -type d -empty -delete; fi
 	-rmdir $(INST_INC) $(INST_CMAKE) 2>/dev/null
 
 # --- install-check -------------------------------------------------------------------------
