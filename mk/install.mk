@@ -3,7 +3,11 @@
 #   make uninstall (same variables) removes exactly the files install writes
 #   make install-check   installs into a DESTDIR tree, builds examples/echo.c against it
 #                  with pkg-config and with CMake find_package (shared and static), runs
-#                  them, then uninstalls and checks that no file is left
+#                  them, runs the installed cpkit-validate from outside the tree
+#                  (mk/install/check-validate.sh), then uninstalls and checks that no
+#                  file is left
+#   make cpkit-validate-check   tools/test_cpkit_validate.py: the command's own logic and
+#                  the stand-in headers
 #   make fresh     tools/fresh-machine.sh: the README's two commands on bare Debian 12 and 13
 # The header is installed alone: it uses the consumer's macro_utils/umock_c when they are
 # on its include path and plain C otherwise; the kit's stand-ins are never installed in
@@ -83,6 +87,9 @@ ICHK      := $(BUILD)/install-check
 ICHK_ROOT := $(abspath $(ICHK))/root
 ICHK_PFX  := /usr/local
 ICHK_LIB  := $(ICHK_ROOT)$(ICHK_PFX)/lib
+# The installed command's build cache: kept across runs (the kit is installed with -p),
+# so that only the first install-check compiles the whole suite.
+ICHK_CACHE := $(abspath $(BUILD))/install-check-cache
 ICHK_PC   := PKG_CONFIG_LIBDIR=$(ICHK_LIB)/pkgconfig PKG_CONFIG_SYSROOT_DIR=$(ICHK_ROOT) pkg-config
 ICHK_CC   := $(CC) -std=c11 $(WARN) -pedantic $(CPPFLAGS) $(CFLAGS)
 ICHK_MAKE := $(MAKE) --no-print-directory DESTDIR=$(ICHK_ROOT) PREFIX=$(ICHK_PFX) LIBDIR=$(ICHK_PFX)/lib \
@@ -115,6 +122,7 @@ install-check: $(REF_LIB_A) $(REF_LIB_SO)
 	@set -e; readelf -d $(ICHK)/cmake/echo_shared | grep -q 'NEEDED.*$(INST_SONAME)'; \
 	$(ICHK)/cmake/echo_shared; $(ICHK)/cmake/echo_static; \
 	echo "install-check: CMake find_package consumers (completion_port::completion_port, ::completion_port_static) built and ran"
+	@sh mk/install/check-validate.sh $(ICHK_ROOT)$(ICHK_PFX)/bin/cpkit-validate $(CURDIR) $(ICHK_CACHE) $(abspath $(ICHK))
 	@$(ICHK_MAKE) uninstall > $(ICHK)/uninstall.log 2>&1 || { cat $(ICHK)/uninstall.log; exit 1; }
 	@left=$$(find $(ICHK_ROOT) ! -type d); if [ -n "$$left" ]; then \
 	  echo "install-check: uninstall left: $$left" >&2; exit 1; fi
@@ -127,4 +135,8 @@ install-check-list:
 fresh:
 	sh tools/fresh-machine.sh
 
-CHECK_TARGETS += install-check
+.PHONY: cpkit-validate-check
+cpkit-validate-check:
+	$(PYTHON) tools/test_cpkit_validate.py
+
+CHECK_TARGETS += cpkit-validate-check install-check
