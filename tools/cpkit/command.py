@@ -152,7 +152,7 @@ def make_env():
     return env
 
 
-def run_make(variables):
+def run_make(variables, env=None):
     """`make validate` in the kit; the engine's own 0/1/2 (make exits 2 on any failure)."""
     fd, status_file = tempfile.mkstemp(prefix="cpkit-status.")
     os.close(fd)
@@ -160,7 +160,7 @@ def run_make(variables):
         argv = ["make", "-C", KIT, "--no-print-directory", "validate", "CPKIT_STATUS_FILE=" + status_file]
         argv += ["%s=%s" % kv for kv in variables]
         try:
-            made = subprocess.call(argv, env=make_env())
+            made = subprocess.call(argv, env=make_env() if env is None else env)
         except OSError as e:
             print("cpkit-validate: cannot run make: %s; to fix: sudo apt-get install make" % e, file=sys.stderr)
             return 2
@@ -175,8 +175,9 @@ def run_make(variables):
 
 
 def legacy(argv):
-    """The checkout's own form, make variables only: `make validate VAR=...` in the kit."""
-    return run_make([tuple(a.split("=", 1)) for a in argv])
+    """The checkout's own form, make variables only: `make validate VAR=...` in the kit,
+    with the caller's make flags (a `make check BUILD=...` reaches it)."""
+    return run_make([tuple(a.split("=", 1)) for a in argv], env=dict(os.environ))
 
 
 def validate(args):
