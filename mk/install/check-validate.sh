@@ -28,7 +28,8 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["exit_status"] == int(sys.argv[2]) and r["kit"]["version"] == sys.argv[3], (r["exit_status"], r["kit"])
 PY
-    echo "install-check: cpkit-validate $(echo "$*" | sed "s|$checkout/||g") -> $status in ${secs} s ($(tail -n 2 "$log" | head -n 1))"
+    args=$(echo "$*" | sed "s|$checkout/||g")
+    echo "install-check: cpkit-validate ${args:-(the reference)} -> $status in ${secs} s ($(tail -n 2 "$log" | head -n 1))"
 }
 
 expect 0 reference reference
