@@ -40,7 +40,7 @@ help:
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
 	@echo "  make bench                  teardown latency and per-op cost of the reference"
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
-	@echo "  make install                headers, libraries, pkg-config and CMake files (PREFIX=$(PREFIX), DESTDIR)"
+	@echo "  make install                headers, libraries, pkg-config, CMake, bin/cpkit-validate + share/cpkit (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
 	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake),"
 	@echo "                              run the installed cpkit-validate from outside the tree"
