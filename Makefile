@@ -24,6 +24,7 @@ include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
 include mk/install.mk
+include mk/compile_commands.mk
 
 .PHONY: all check clean help
 all: libs
@@ -31,17 +32,21 @@ all: libs
 help:
 	@echo "cpkit $(KIT_VERSION): conformance kit and reference implementation for completion_port_linux"
 	@echo "  make [all]                  the reference libraries in $(BUILD)/lib/"
-	@echo "  make validate IMPL=...      validate an implementation (sources, .a or .so; README.md)"
+	@echo "  make validate IMPL=...      validate an implementation (sources, .a or .so; README.md);"
+	@echo "                              tools/cpkit-validate [options] IMPL... from anywhere (--help)"
 	@echo "  make check                  every suite, the tool self-tests, install-check, the kit's self-test"
 	@echo "  make trace                  spec, tests and reference cite the same requirement IDs"
 	@echo "  make coverage               lcov coverage of the reference and the requirement coverage report"
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
 	@echo "  make bench                  teardown latency and per-op cost of the reference"
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
-	@echo "  make install                headers, libraries, pkg-config and CMake files (PREFIX=$(PREFIX), DESTDIR)"
+	@echo "  make install                headers, libraries, pkg-config, CMake, bin/cpkit-validate + share/cpkit (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
-	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake)"
+	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake),"
+	@echo "                              run the installed cpkit-validate from outside the tree"
+	@echo "  make cpkit-validate-check   cpkit-validate's own logic and the stand-in headers"
 	@echo "  make fresh                  the README's two commands on bare Debian 12 and 13 roots (root, mmdebstrap)"
+	@echo "  make compile_commands.json  the compile commands, for editors (clangd)"
 	@echo "  make deps                   install the Debian packages of this release (mk/packages.sh)"
 	@echo "  make clean                  remove $(BUILD)/"
 

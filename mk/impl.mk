@@ -1,7 +1,8 @@
 # What `make validate` (and every suite run against an implementation) tests.
 # IMPL: C/C++ sources, a static archive (.a) or a shared object (.so, .so.N).
 # Without IMPL the reference sources are validated, compiled like any third
-# party's sources. IMPL_CFLAGS / IMPL_LDLIBS pass extra flags.
+# party's sources. IMPL_CFLAGS / IMPL_LDLIBS pass extra flags; IMPL_CFLAGS come before
+# the kit's include/, so an implementation's own macro_utils/umock_c win over the stand-ins.
 IMPL          ?=
 IMPL_CFLAGS   ?=
 IMPL_LDLIBS   ?=
@@ -10,6 +11,7 @@ IMPL_FILES    := $(if $(strip $(IMPL)),$(IMPL),$(REF_SRCS))
 IMPL_SHARED   := $(strip $(filter %.so,$(IMPL_FILES)) $(foreach f,$(IMPL_FILES),$(if $(findstring .so.,$(notdir $(f))),$(f))))
 IMPL_KIND     := $(if $(filter %.a,$(IMPL_FILES)),archive,$(if $(IMPL_SHARED),shared,sources))
 VALIDATE_NAME ?= $(if $(strip $(IMPL)),$(basename $(basename $(notdir $(firstword $(IMPL))))),reference)
+# tools/cpkit-validate sets VALIDATE_DIR itself: one per implementation, whatever its name.
 VALIDATE_DIR  := $(BUILD)/validate/$(VALIDATE_NAME)
 VALIDATE_BIN_DIR := $(VALIDATE_DIR)/bin
 REPORT_DIR    ?= $(VALIDATE_DIR)
@@ -38,7 +40,7 @@ $(IMPL_STAMP): cpk-impl-stamp-force
 define IMPL_OBJ_template
 $(call impl_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps
 	@mkdir -p $$(@D)
-	$(if $(filter %.c,$(1)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) $(IMPL_SAN) -g -O1 -pthread $(INCLUDES) $(IMPL_CFLAGS) -MMD -MP -c $(1) -o $$@
+	$(if $(filter %.c,$(1)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) $(IMPL_SAN) -g -O1 -pthread $(IMPL_CFLAGS) $(INCLUDES) -MMD -MP -c $(1) -o $$@
 endef
 $(foreach s,$(IMPL_SRC_FILES),$(eval $(call IMPL_OBJ_template,$(s))))
 -include $(IMPL_OBJS:.o=.d)

@@ -1,4 +1,6 @@
-/* The small part of azure-macro-utils-c that code written against c-pal uses.
+/* The small part of azure-macro-utils-c that code written against c-pal uses
+ * (a stand-in for the kit's own build: an implementation that passes its real
+ * macro_utils with -I gets that one, its flags come first).
  * MU_DEFINE_ENUM lays values out as the real macro does: an <enum>_INVALID
  * value first (= 0), then the listed values in order (CPL_ABI_002, CPL_ABI_003). */
 #ifndef MACRO_UTILS_H
@@ -8,6 +10,11 @@
 #define MU_C2(a, b) MU_C2_(a, b)
 #define MU_TOSTRING_(x) #x
 #define MU_TOSTRING(x) MU_TOSTRING_(x)
+#define MU_C3(a, b, c) MU_C2(MU_C2(a, b), c)
+
+/* printf helpers: "%s" needs a non-NULL string; arrays know their length. */
+#define MU_P_OR_NULL(p) (((p) != NULL) ? (p) : "NULL")
+#define MU_COUNT_ARRAY_ITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A non-zero value for "failed" return codes, as in macro-utils. */
 #define MU_FAILURE __LINE__
@@ -68,5 +75,15 @@
     }
 
 #define MU_ENUM_TO_STRING(enumName, enumValue) MU_C2(enumName, Strings)(enumValue)
+
+/* A format and its arguments, used together:
+ *   printf("action=%" PRI_MU_ENUM "\n", MU_ENUM_VALUE(COMPLETION_PORT_EPOLL_ACTION, a));
+ * prints the value's name and its number, e.g. "COMPLETION_PORT_EPOLL_EPOLLIN (2)".
+ * The leading "s" and "" fill the "%" the caller writes. */
+#define PRI_MU_ENUM "s%s (%d)"
+#define MU_ENUM_VALUE(enumName, enumValue) "", MU_ENUM_TO_STRING(enumName, (enumValue)), (int)(enumValue)
+/* The same for a bool: "true (1)" / "false (0)". */
+#define PRI_BOOL "s (%d)"
+#define MU_BOOL_VALUE(v) ((v) ? "true" : "false"), ((int)(v))
 
 #endif /* MACRO_UTILS_H */

@@ -18,4 +18,14 @@
 #define MOCKABLE_FUNCTION(modifiers, ...) \
     MU_C2(MOCKABLE_FUNCTION_, MU_COUNT_ARG(__VA_ARGS__))(modifiers, __VA_ARGS__)
 
+/* MOCKABLE_FUNCTION_WITH_RETURNS(modifiers, result, name, ...)(success, failure);
+ * declares the function; the values a mock would return are dropped. Used, as in
+ * c-pal, for functions with a non-void result. */
+#define UMOCK_C_PROD_DROP_RETURNS_(...)
+#define MOCKABLE_FUNCTION_WITH_RETURNS(modifiers, ...) \
+    MOCKABLE_FUNCTION(modifiers, __VA_ARGS__) UMOCK_C_PROD_DROP_RETURNS_
+
+/* The definition's head: IMPLEMENT_MOCKABLE_FUNCTION(, int, f, int, a) { ... } */
+#define IMPLEMENT_MOCKABLE_FUNCTION(modifiers, ...) MOCKABLE_FUNCTION(modifiers, __VA_ARGS__)
+
 #endif /* UMOCK_C_PROD_H */
