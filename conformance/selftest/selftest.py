@@ -72,6 +72,8 @@ def expect_of_fault(fault):
     exp = {"conforms": "fault", "fail": list(h["fail"]), "allow": list(h["allow"])}
     if "roots_max" in h:
         exp["roots_max"] = h["roots_max"]
+    if h.get("sanitize"):
+        exp["sanitize"] = h["sanitize"]
     return exp
 
 
@@ -177,6 +179,15 @@ def check(exp, status, report, report_dir, baseline=None):
             problems.append("%s expected to fail but is %s" % (i, word_of(reqs[i])))
     problems += consistency(report, report_dir)
 
+    if exp.get("missed"):
+        # The mode that cannot see the fault (a race without ThreadSanitizer): none
+        # of its intended requirements fails, which is why the fault names its mode.
+        problems = [p for p in problems if "expected to fail" not in p]
+        for i in exp["fail"]:
+            if i in failing:
+                problems.append("%s fails in this mode too: %s" % (i, failure_line(report, i)))
+        return problems, "missed (%s)" % " ".join("%s %s" % (i, word_of(reqs[i])) for i in exp["fail"] if i in reqs)
+
     if exp["conforms"] == "yes":
         if status != 0 or not report.get("conforms"):
             problems.append("validate says DOES NOT CONFORM (exit %d)" % status)
@@ -237,7 +248,7 @@ def check(exp, status, report, report_dir, baseline=None):
 
 # --- running -------------------------------------------------------------------------
 
-def validate(args, name, impl, cflags):
+def validate(args, name, impl, cflags, sanitize=None):
     """Runs tools/cpkit-validate (make validate, with the engine's own exit status);
     returns (status, seconds, report or None, report_dir, log)."""
     report_dir = os.path.join(args.build, "validate", "selftest-" + name)
@@ -255,6 +266,8 @@ def validate(args, name, impl, cflags):
         os.remove(report_path)  # never judge a stale report
     cmd = ["sh", os.path.join("tools", "cpkit-validate"), "IMPL=" + impl,
            "VALIDATE_NAME=selftest-" + name, "IMPL_CFLAGS=" + (cflags or "")]
+    if sanitize:
+        cmd.append("SANITIZE=" + sanitize)
     start = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         log.write("$ %s\n" % " ".join(shlex.quote(c) for c in cmd))
@@ -270,7 +283,7 @@ def validate(args, name, impl, cflags):
 
 
 def run_one(args, name, exp, impl, cflags, baseline, label):
-    status, seconds, report, report_dir, log_path = validate(args, name, impl, cflags)
+    status, seconds, report, report_dir, log_path = validate(args, name, impl, cflags, exp.get("sanitize"))
     if report is None:
         print("selftest %s: ERROR no usable report; see %s" % (label, log_path), flush=True)
         return False, False, seconds
@@ -299,10 +312,16 @@ def run_faults(args, baseline):
             ok_all = False
             continue
         exp = expect_of_fault(fault)
+        # A fault that names its sanitizer (a race: thread) is validated in that mode,
+        # unless --sanitize overrides it; --expect-missed: that mode must not catch it.
+        if args.sanitize:
+            exp["sanitize"] = args.sanitize
+        exp["missed"] = args.expect_missed
+        name = "fault-" + fault["name"] + ("-tsan" if exp.get("sanitize") == "thread" else "")
         passed, caught, seconds = 0, 0, []
         for k in range(args.runs):
-            label = "fault-%s" % fault["name"] + (" run %d/%d" % (k + 1, args.runs) if args.runs > 1 else "")
-            ok, hit, s = run_one(args, "fault-" + fault["name"], exp, " ".join(files), "-I" + out_dir, baseline, label)
+            label = name + (" run %d/%d" % (k + 1, args.runs) if args.runs > 1 else "")
+            ok, hit, s = run_one(args, name, exp, " ".join(files), "-I" + out_dir, baseline, label)
             passed += ok
             caught += hit
             seconds.append(s)
@@ -330,6 +349,10 @@ def main():
     ap.add_argument("--report-only", action="store_true", help="judge the existing reports, run no validation")
     ap.add_argument("--make", default="make")
     ap.add_argument("--build", default="build")
+    ap.add_argument("--sanitize", choices=("address", "thread"),
+                    help="validate the faults with SANITIZE=this instead of their `sanitize:` header")
+    ap.add_argument("--expect-missed", action="store_true",
+                    help="the faults' intended requirements must NOT fail (a mode blind to them)")
     args = ap.parse_args()
 
     baseline = None
