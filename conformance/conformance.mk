@@ -45,3 +45,4 @@ conformance-run: $(CONF_BIN)
 	  $(CONF_BIN) $(CONF_ARGS)
 
 include $(wildcard conformance/selftest/selftest.mk)
+include $(wildcard conformance/helgrind.mk)

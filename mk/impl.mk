@@ -10,26 +10,34 @@ IMPL_FILES    := $(if $(strip $(IMPL)),$(IMPL),$(REF_SRCS))
 # make's filter takes one %, so a versioned shared object (libx.so.1) is found by name.
 IMPL_SHARED   := $(strip $(filter %.so,$(IMPL_FILES)) $(foreach f,$(IMPL_FILES),$(if $(findstring .so.,$(notdir $(f))),$(f))))
 IMPL_KIND     := $(if $(filter %.a,$(IMPL_FILES)),archive,$(if $(IMPL_SHARED),shared,sources))
-VALIDATE_NAME ?= $(if $(strip $(IMPL)),$(basename $(basename $(notdir $(firstword $(IMPL))))),reference)
+# SANITIZE=thread: ThreadSanitizer instead of ASan+UBSan (kind "sources" only). Its
+# validations get their own directory, so both builds of one IMPL can coexist.
+SANITIZE      ?= address
+IMPL_SAN_address := -fsanitize=address,undefined -fno-omit-frame-pointer
+IMPL_SAN_thread  := -fsanitize=thread -fno-omit-frame-pointer
+ifeq ($(filter address thread,$(SANITIZE)),)
+$(error SANITIZE=$(SANITIZE): use address (ASan+UBSan, the default) or thread (TSan))
+endif
+VALIDATE_NAME ?= $(if $(strip $(IMPL)),$(basename $(basename $(notdir $(firstword $(IMPL))))),reference)$(if $(filter thread,$(SANITIZE)),-tsan)
 # tools/cpkit-validate sets VALIDATE_DIR itself: one per implementation, whatever its name.
 VALIDATE_DIR  := $(BUILD)/validate/$(VALIDATE_NAME)
 VALIDATE_BIN_DIR := $(VALIDATE_DIR)/bin
 REPORT_DIR    ?= $(VALIDATE_DIR)
 
 # --- building the implementation under test ---------------------------------------
-# Kind "sources": each source compiled with ASan+UBSan into $(VALIDATE_DIR)/obj/.
+# Kind "sources": each source compiled with ASan+UBSan (or TSan) into $(VALIDATE_DIR)/obj/.
 # Third-party code: its warnings are shown but never fail the build. Every test
 # binary (conformance, property_tests) links IMPL_LINK and depends on IMPL_DEPS.
 comma          := ,
 IMPL_OBJ_DIR   := $(VALIDATE_DIR)/obj
-IMPL_SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
+IMPL_SAN       := $(IMPL_SAN_$(SANITIZE))
 IMPL_SRC_FILES := $(filter %.c %.cc %.cpp %.cxx,$(IMPL_FILES))
 # Object names keep the source's path (a/x.c and b/x.c do not collide).
 impl_obj_name   = $(IMPL_OBJ_DIR)/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(1)))).o
 IMPL_OBJS      := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call impl_obj_name,$(s))))
 # Any change of IMPL, IMPL_CFLAGS or IMPL_LDLIBS rebuilds: the stamp changes.
 IMPL_STAMP     := $(VALIDATE_DIR)/impl.flags
-IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS)
+IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS) | $(IMPL_SAN)
 # A rule, not a parse-time $(shell): `make -n` writes nothing. The file is rewritten
 # only when its text changes, so its objects rebuild only then.
 .PHONY: cpk-impl-stamp-force

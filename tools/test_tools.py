@@ -441,6 +441,43 @@ class AttributionTest(unittest.TestCase):
         self.assertFalse(cpkit_results.freed_by_final_dec_ref(report % "T1"))
         self.assertFalse(cpkit_results.freed_by_final_dec_ref(report.replace("completion_port_dec_ref", "free_op") % "T0"))
 
+    def test_a_thread_sanitizer_race(self):
+        from cpkit import results as cpkit_results
+        known = {r["id"] for r in REQS} | {"CPL_ADD_018"}
+        race = fail("sanitizer", phase="release", data_race=True)
+        self.assertEqual(cpkit_verdict.attribute(race, ["CPL_ADD_001"], known), (["CPL_ADD_018"], "rule"))
+        # The row in progress is more precise than thread safety in general.
+        race = fail("sanitizer", phase="body", data_race=True, running="CPL_ADD_002")
+        self.assertEqual(cpkit_verdict.attribute(race, ["CPL_ADD_001"], known), (["CPL_ADD_002"], "rule"))
+        report = ("==================\nWARNING: ThreadSanitizer: data race (pid=7)\n"
+                  "  Read of size 1 at 0x7b30 by thread T2:\n"
+                  "    #0 stopping_locked %s:207 (conformance+0x1902af)\n"
+                  "    #1 trampoline conformance/harness/interpose_thread.cpp:46 (conformance+0xb62c9)\n\n"
+                  "  Previous write of size 1 at 0x7b30 by thread T3 (mutexes: write M1):\n"
+                  "    #0 completion_port_dec_ref %s:141 (conformance+0x18e9bd)\n"
+                  "    #1 operator() conformance/harness/expect.cpp:24 (conformance+0xaccce)\n\n"
+                  "  Location is heap block of size 192 at 0x7b30 allocated by main thread:\n"
+                  "    #0 malloc ../../../../src/libsanitizer/tsan/tsan_interceptors_posix.cpp:647 (libtsan.so.2+0x3)\n"
+                  "    #1 operator new(unsigned long, std::nothrow_t const&) <null> (libstdc++.so.6+0x1)\n\n"
+                  "SUMMARY: ThreadSanitizer: data race %s:207 in stopping_locked\n==================\n")
+        impl = ("/x/impl/worker.cpp", "/x/impl/completion_port.cpp", "/x/impl/worker.cpp")
+        rep = cpkit_results.tsan_report(report % impl)
+        self.assertEqual(rep["kind"], "data race")
+        self.assertEqual([len(frames) for _, frames in rep["sections"]], [2, 2, 2])
+        self.assertEqual(rep["sections"][2][1][1], ("operator new(unsigned long, std::nothrow_t const&)", "<null>"))
+        message, file, line, kit = cpkit_results.tsan_failure_fields(rep, ["/x/impl/worker.cpp",
+                                                                           "/x/impl/completion_port.cpp"])
+        self.assertEqual((file, line, kit), ("/x/impl/worker.cpp", 207, None))
+        self.assertIn("#0 stopping_locked /x/impl/worker.cpp:207", message)  # the access
+        self.assertIn("#0 completion_port_dec_ref /x/impl/completion_port.cpp:141", message)  # the previous one
+        self.assertTrue(message.startswith("sanitizer: ThreadSanitizer: data race /x/impl/worker.cpp:207"))
+        # No frame of the implementation: the kit's own race (rule 4).
+        kit_only = report.replace("completion_port_dec_ref", "cpk_helper") % (
+            "conformance/harness/a.cpp", "conformance/harness/b.cpp", "conformance/harness/a.cpp")
+        _, _, _, kit = cpkit_results.tsan_failure_fields(cpkit_results.tsan_report(kit_only), [])
+        self.assertEqual(kit, "conformance/harness/a.cpp:207")
+        self.assertIsNone(cpkit_results.tsan_report("==1==ERROR: AddressSanitizer: SEGV"))
+
     def test_leak_of_a_failed_create_or_add(self):
         self.assertEqual(self.blamed(["CPL_CREATE_008"], fail("leak", phase="end")), (["CPL_CREATE_008"], "rule"))
         self.assertEqual(self.blamed(["CPL_ADD_015", "CPL_ADD_001"], fail("leak", phase="end")),

@@ -79,7 +79,8 @@ endif
 # leaks and ASan's own SEGV handling reach the engine as they would in a real run; linked
 # with the harness's result-file writer so that it writes real records.
 TOOLS_FIXTURE_SRCS := tools/fixtures/validate_fixture.cpp tools/fixtures/fixture_impl.cpp \
-  conformance/harness/verdict.cpp conformance/harness/listener.cpp conformance/harness/sync.cpp
+  conformance/harness/verdict.cpp conformance/harness/listener.cpp conformance/harness/sync.cpp \
+  conformance/harness/sanitizer.cpp
 $(TOOLS_FIXTURE_BIN): $(TOOLS_FIXTURE_SRCS) $(wildcard conformance/harness/*.h) $(TOOLS_CATCH2_MAIN) | deps
 	@mkdir -p $(@D)
 	$(CXX) $(STD_CXX) $(WARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \

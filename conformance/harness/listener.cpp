@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "sanitizer.h"
+
 namespace cpk {
 
 namespace {
@@ -30,6 +32,7 @@ struct ResultListener : ListenerBase {
     using ListenerBase::ListenerBase;
 
     void testCaseStarting(Catch::TestCaseInfo const& info) override {
+        start_sanitizer_threads();
         record_event("start", "\"test\":" + json_string(std::string(info.name)));
         set_test_requirement(first_requirement_tag(info));
         set_phase("body");

@@ -1,5 +1,6 @@
 /* Cooperation with LeakSanitizer (present when the implementation is built
- * from sources with -fsanitize=address; absent otherwise: then a no-op). */
+ * from sources with -fsanitize=address; absent otherwise: then a no-op) and
+ * with ThreadSanitizer (-fsanitize=thread, SANITIZE=thread). */
 #ifndef CPK_SANITIZER_H
 #define CPK_SANITIZER_H
 
@@ -17,6 +18,12 @@ public:
     LsanIgnore(const LsanIgnore&) = delete;
     LsanIgnore& operator=(const LsanIgnore&) = delete;
 };
+
+/* Under ThreadSanitizer (absent otherwise: a no-op), starts the runtime's
+ * background thread now, by creating and joining a thread: it would start
+ * with the implementation's first pthread_create and count as a thread the
+ * port left behind. Called once per process, before the test case. */
+void start_sanitizer_threads();
 
 } // namespace cpk
 

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-HEADER_KEYS = ("fail", "allow", "mistake", "row", "roots_max")
+HEADER_KEYS = ("fail", "allow", "mistake", "row", "roots_max", "sanitize")
 LIST_KEYS = ("fail", "allow")
 HUNK_START, HUNK_SEP, HUNK_END = "<<< ", "===", ">>>"
 

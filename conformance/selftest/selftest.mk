@@ -10,6 +10,8 @@
 #                                      each validation waits out 2 s teardowns)
 #   make selftest-<name>               one case: selftest-slots, selftest-fault-no-add-fallback,
 #                                      selftest-mutant-add-first
+#   make selftest-tsan                 the data-race fault: SANITIZE=thread catches it, the
+#                                      default ASan+UBSan validation does not
 SELFTEST_DIR     := conformance/selftest
 SELFTEST_PY      := $(PYTHON) $(SELFTEST_DIR)/selftest.py --make "$(MAKE)" --build $(BUILD) --src $(or $(REF_SRC_DIR),reference/src)
 SELFTEST_FAULTS_PY := $(PYTHON) $(SELFTEST_DIR)/faults.py --src $(or $(REF_SRC_DIR),reference/src)
@@ -27,7 +29,10 @@ SELFTEST_BASELINE := $(BUILD)/validate/reference/report.json
 
 fault_files = $(foreach f,$(1),--fault $(SELFTEST_DIR)/faults/$(f).fault)
 
-.PHONY: conformance-selftest conformance-selftest-subtle conformance-selftest-mutants selftest-faults-apply
+# A data race the functional checks cannot see: its header says `sanitize: thread`.
+SELFTEST_RACE_FAULTS := stopping-flag-unlocked
+
+.PHONY: conformance-selftest conformance-selftest-subtle conformance-selftest-mutants selftest-faults-apply selftest-tsan
 .PHONY: $(addprefix selftest-,$(SELFTEST_CASES)) $(addprefix selftest-mutant-,$(SELFTEST_MUTANTS))
 .PHONY: $(addprefix selftest-fault-,$(SELFTEST_FAULTS))
 
@@ -60,6 +65,13 @@ conformance-selftest-mutants:
 	done; \
 	if [ $$rc -eq 0 ]; then echo "conformance-selftest-mutants: every mutant caught"; \
 	else echo "conformance-selftest-mutants: FAILED (see the UNEXPECTED lines above)"; fi; exit $$rc
+
+# Both modes, each must hold: ThreadSanitizer catches the race (CPL_ADD_018), and
+# the default validation of the same sources does not (why the mode exists).
+selftest-tsan:
+	@$(SELFTEST_PY) $(call fault_files,$(SELFTEST_RACE_FAULTS)) && \
+	$(SELFTEST_PY) --sanitize address --expect-missed $(call fault_files,$(SELFTEST_RACE_FAULTS)) && \
+	echo "selftest-tsan: the race is caught with SANITIZE=thread only"
 
 $(addprefix selftest-,$(SELFTEST_CASES)): selftest-%:
 	@$(SELFTEST_PY) --name $* --expect $(SELFTEST_DIR)/impls/$*/expect.txt

@@ -161,6 +161,8 @@ def child_env(base=None):
         env[var] = (env[var] + ":" + value) if env.get(var) else value
     append("ASAN_OPTIONS", "detect_leaks=1:halt_on_error=1")
     append("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+    # SANITIZE=thread: the first race ends the test, like ASan's first error.
+    append("TSAN_OPTIONS", "halt_on_error=1:second_deadlock_stack=1")
     return env
 
 

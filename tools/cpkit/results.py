@@ -115,6 +115,66 @@ def freed_by_final_dec_ref(err):
                 and "completion_port_dec_ref" in freed.group(2))
 
 
+# ThreadSanitizer (SANITIZE=thread) writes its own format: a WARNING headline, sections
+# ("  Read of size 1 at ... by thread T2:") of frames "    #0 func file:line (module+0x..)",
+# and a SUMMARY line. Kinds about threads racing count against thread safety.
+_TSAN_HEADLINE_RE = re.compile(r"^WARNING: ThreadSanitizer: (.*?)(?: \(pid=\d+\))?\s*$", re.M)
+_TSAN_SUMMARY_RE = re.compile(r"^SUMMARY: ThreadSanitizer: .*$", re.M)
+_TSAN_SECTION_RE = re.compile(r"^  (\S.*?):?\s*$")
+_TSAN_FRAME_RE = re.compile(r"^\s+#(\d+) (.*) (\S+) \(([^()]*)\)\s*$")
+_TSAN_MODULE_RE = re.compile(r"libtsan|libsanitizer|sanitizer_common")
+TSAN_THREADING_KINDS = ("data race", "lock-order-inversion")
+
+
+def tsan_report(err):
+    """The first ThreadSanitizer report in stderr as {"kind", "summary", "sections":
+    [(title, [(function, "file:line")])]}, or None. A section is one stack: the access,
+    the previous access, the location, a mutex or a thread's creation."""
+    m = _TSAN_HEADLINE_RE.search(err or "")
+    if not m:
+        return None
+    s = _TSAN_SUMMARY_RE.search(err, m.end())
+    body = err[m.end():s.start() if s else len(err)]
+    sections = []
+    for ln in body.splitlines():
+        fm = _TSAN_FRAME_RE.match(ln)
+        if fm and sections:
+            sections[-1][1].append((fm.group(2).strip(), fm.group(3)))
+            continue
+        sm = _TSAN_SECTION_RE.match(ln)
+        if sm and not ln.startswith("   "):
+            sections.append((sm.group(1), []))
+    return {"kind": m.group(1).strip(), "summary": s.group(0).strip() if s else "", "sections": sections}
+
+
+def _tsan_user_frames(frames):
+    return [(f, loc) for f, loc in frames if not _TSAN_MODULE_RE.search(loc)]
+
+
+def tsan_failure_fields(rep, impl_paths):
+    """(message, file, line, kit_location) of a ThreadSanitizer report. The message
+    names the kind, then gives the two access stacks (a race's current and previous
+    access) in full and the other sections' titles. file:line is the first frame of the
+    implementation in those stacks; kit_location is set instead when no frame of the
+    implementation appears anywhere and the first user frame is in the kit (rule 4)."""
+    stacks = rep["sections"][:2]
+    summary = rep["summary"][len("SUMMARY: "):] if rep["summary"] else ""
+    lines = [summary or "ThreadSanitizer: %s" % rep["kind"]]
+    for title, frames in stacks:
+        lines.append("%s:" % title)
+        lines += ["  #%d %s %s" % (i, f, loc) for i, (f, loc) in enumerate(frames)]
+    lines += [title for title, _ in rep["sections"][2:]]
+    every = [fr for _, frames in rep["sections"] for fr in frames]
+    impl = [loc for _, frames in stacks for f, loc in frames if _is_impl_frame(f, loc, impl_paths)]
+    file, line = _split_location(impl[0]) if impl else ("", 0)
+    kit = None
+    if not any(_is_impl_frame(f, loc, impl_paths) for f, loc in every):
+        user = _tsan_user_frames(fr for _, frames in stacks for fr in frames)
+        if user and _KIT_PATH_RE.search(user[0][1].split(":")[0]):
+            kit = user[0][1]
+    return "sanitizer: " + "\n".join(lines), file, line, kit
+
+
 def _sigpipe(rc, err):
     # The property tests' handler says so and exits 128+SIGPIPE (pt_runner.cpp).
     return rc == -signal.SIGPIPE or (rc == 128 + signal.SIGPIPE and "SIGPIPE" in err)
@@ -149,7 +209,8 @@ def read(outcome, name, impl_paths=()):
 
     tail = catch2.stderr_tail(err, 6)
     tail_text = " | stderr: " + " / ".join(tail[-3:]) if tail else ""
-    san = catch2.sanitizer_report(err) if (rc != 0 or timed_out) else None
+    tsan = tsan_report(err) if (rc != 0 or timed_out) else None
+    san = catch2.sanitizer_report(err) if (rc != 0 or timed_out) and not tsan else None
     anomaly = None
     if timed_out:
         anomaly = _failure("timeout", phase, message="timeout: no result after %g s in phase %s; "
@@ -157,6 +218,16 @@ def read(outcome, name, impl_paths=()):
     elif _sigpipe(rc, err):
         anomaly = _failure("crash", phase, signal="SIGPIPE",
                            message="killed by SIGPIPE (a send without MSG_NOSIGNAL)")
+    elif tsan:
+        message, file, line, kit = tsan_failure_fields(tsan, impl_paths)
+        if kit:
+            file, line = _split_location(kit)
+            kit_errors.append({"message": "ThreadSanitizer report in the kit's own code: %s" % tsan["kind"],
+                               "file": file, "line": line})
+        else:
+            anomaly = _failure("sanitizer", phase, message=message, file=file, line=line)
+            if tsan["kind"].startswith(TSAN_THREADING_KINDS):
+                anomaly["data_race"] = True
     elif san:
         headline, frame, summary = san
         fault = kit_fault(err, impl_paths)

@@ -46,7 +46,8 @@ def binary_names(paths):
 def rerun_command(t, env, extra_env, replay=None):
     """One shell command, from the kit's root, that runs this test alone as validate
     did (same sanitizer options, CPK_* variables, default SIGPIPE, timeout)."""
-    assigns = ["%s=%s" % (k, shlex.quote(env[k])) for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS") if env.get(k)]
+    assigns = ["%s=%s" % (k, shlex.quote(env[k])) for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+               if env.get(k)]
     assigns += ["%s=%s" % (k, shlex.quote(str(v))) for k, v in sorted(extra_env.items())]
     assigns.append("CPK_RESULT_FILE=%s" % shlex.quote(t["base"] + ".rerun.jsonl"))
     if replay:

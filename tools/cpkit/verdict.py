@@ -7,6 +7,7 @@ SEND_SIGPIPE = "CPL_SEND_004"
 DECREF_RETURNS = "CPL_DECREF_004"
 DECREF_THREAD = "CPL_DECREF_002"
 DECREF_FREES = "CPL_DECREF_005"
+THREAD_SAFE = "CPL_ADD_018"
 FAILED_CREATE_LEAK = ("CPL_CREATE_008", "CPL_ADD_015")
 VIOLATION_KINDS = ("check", "exception", "fatal", "property")
 WORDS = {"pass": "OK", "inconclusive": "INCONCLUSIVE", "untested": "UNTESTED"}
@@ -39,6 +40,9 @@ def attribute(failure, tagged, known):
     rule = None
     if failure.get("signal") == "SIGPIPE":
         rule = [SEND_SIGPIPE]
+    elif failure.get("data_race"):
+        # ThreadSanitizer: the row in progress if it names one, else thread safety.
+        rule = [failure["running"] if failure.get("running") in known and phase == "body" else THREAD_SAFE]
     elif failure.get("freed_by_dec_ref"):
         rule = [DECREF_RETURNS]
     elif failure.get("running") in known and phase not in ("release", "guard", "end"):
