@@ -115,7 +115,7 @@ class Options(unittest.TestCase):
         out = io.StringIO()
         with contextlib.redirect_stdout(out), self.assertRaises(SystemExit):
             command.main(["--help"])
-        for opt in ("--cflags", "--ldlibs", "--report-dir", "--only", "--strict", "--jobs", "--timeout",
+        for opt in ("--cflags", "--ldlibs", "--report-dir", "--only", "--strict", "--sanitize", "--jobs", "--timeout",
                     "--version", "Exit status"):
             self.assertIn(opt, out.getvalue())
 

@@ -133,6 +133,8 @@ def parse_args(argv):
     ap.add_argument("--only", default="", help='only the tests citing these requirements: "CPL_RECV_* CPL_ADD_005"')
     ap.add_argument("--rerun-failed", action="store_true", help="only the tests that failed in the last report")
     ap.add_argument("--repeat", type=int, metavar="N", help="rerun each failing test N more times")
+    ap.add_argument("--sanitize", choices=("address", "thread"), default="address",
+                    help="sources are built with ASan+UBSan (address, the default) or ThreadSanitizer (thread)")
     ap.add_argument("--strict", action="store_true", help="recommended requirements count for the verdict too")
     ap.add_argument("--jobs", type=int, metavar="N", help="tests run in parallel (default: the cores)")
     ap.add_argument("--timeout", type=float, metavar="S", help="seconds per test (default 30)")
@@ -200,8 +202,9 @@ def validate(args):
         ("IMPL_CFLAGS", absolute_flags(args.cflags)), ("IMPL_LDLIBS", absolute_flags(args.ldlibs)),
         ("VALIDATE_NAME", name), ("REPORT_DIR", report_dir),
         # Objects and binaries per implementation: same-named ones never share them.
-        ("VALIDATE_DIR", os.path.join(build, "validate", "cmd-%s-%s" % (name, short_hash(*files)))),
-        ("ONLY", args.only), ("STRICT", "1" if args.strict else ""),
+        ("VALIDATE_DIR", os.path.join(build, "validate", "cmd-%s-%s%s" % (
+            name, short_hash(*files), "-tsan" if args.sanitize == "thread" else ""))),
+        ("SANITIZE", args.sanitize), ("ONLY", args.only), ("STRICT", "1" if args.strict else ""),
         ("RERUN_FAILED", "1" if args.rerun_failed else ""),
     ]
     for var, value in (("VALIDATE_JOBS", args.jobs), ("VALIDATE_TIMEOUT", args.timeout),
