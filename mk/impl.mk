@@ -20,7 +20,7 @@ REPORT_DIR    ?= $(VALIDATE_DIR)
 # binary (conformance, property_tests) links IMPL_LINK and depends on IMPL_DEPS.
 comma          := ,
 IMPL_OBJ_DIR   := $(VALIDATE_DIR)/obj
-IMPL_SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer
+IMPL_SAN       := $(SAN_FLAGS)
 IMPL_SRC_FILES := $(filter %.c %.cc %.cpp %.cxx,$(IMPL_FILES))
 # Object names keep the source's path (a/x.c and b/x.c do not collide).
 impl_obj_name   = $(IMPL_OBJ_DIR)/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(1)))).o
@@ -28,12 +28,8 @@ IMPL_OBJS      := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FIL
 # Any change of IMPL, IMPL_CFLAGS or IMPL_LDLIBS rebuilds: the stamp changes.
 IMPL_STAMP     := $(VALIDATE_DIR)/impl.flags
 IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS)
-# A rule, not a parse-time $(shell): `make -n` writes nothing. The file is rewritten
-# only when its text changes, so its objects rebuild only then.
-.PHONY: cpk-impl-stamp-force
-$(IMPL_STAMP): cpk-impl-stamp-force
-	@mkdir -p $(@D); if [ "$$(cat $@ 2>/dev/null)" != "$(subst ",\",$(IMPL_STAMP_TXT))" ]; then \
-	  printf '%s\n' "$(subst ",\",$(IMPL_STAMP_TXT))" > $@; fi
+# Written by mk/stamp.mk's rule, only when the text changes.
+$(IMPL_STAMP): CPK_STAMP_TEXT = $(IMPL_STAMP_TXT)
 
 define IMPL_OBJ_template
 $(call impl_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps
