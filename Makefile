@@ -12,11 +12,22 @@ STD_CXX  := -std=c++17
 WARN     := -Wall -Wextra -Werror
 INCLUDES := -Iinclude
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
+# Appended to the library and example builds (Debian's convention); empty unless set.
+CPPFLAGS ?=
+CFLAGS   ?=
+CXXFLAGS ?=
+LDFLAGS  ?=
 
-# Every fragment adds the suites it owns to CHECK_TARGETS.
+# Every fragment adds the suites it owns to CHECK_TARGETS, and what they build to
+# CHECK_BUILD (built in parallel before the suites run one at a time).
 CHECK_TARGETS :=
+CHECK_BUILD   :=
 
 include mk/deps.mk
+include mk/catch2.mk
+include mk/sanitizers.mk
+include mk/stamp.mk
+include mk/format.mk
 include $(wildcard reference/reference.mk)
 include mk/impl.mk
 include $(wildcard conformance/conformance.mk)
@@ -26,7 +37,7 @@ include $(wildcard coverage/coverage.mk)
 include mk/install.mk
 include mk/compile_commands.mk
 
-.PHONY: all check clean help
+.PHONY: all check check-build check-run clean help
 all: libs
 
 help:
@@ -35,6 +46,7 @@ help:
 	@echo "  make validate IMPL=...      validate an implementation (sources, .a or .so; README.md);"
 	@echo "                              tools/cpkit-validate [options] IMPL... from anywhere (--help)"
 	@echo "  make check                  every suite, the tool self-tests, install-check, the kit's self-test"
+	@echo "  make format, format-check   apply .clang-format to the C/C++ sources, or list those it would change"
 	@echo "  make trace                  spec, tests and reference cite the same requirement IDs"
 	@echo "  make coverage               lcov coverage of the reference and the requirement coverage report"
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
@@ -50,8 +62,20 @@ help:
 	@echo "  make deps                   install the Debian packages of this release (mk/packages.sh)"
 	@echo "  make clean                  remove $(BUILD)/"
 
-check: $(CHECK_TARGETS)
+# `make -j2 check` is safe: the builds run in parallel, then a serial sub-make runs the
+# suites one after another, since their timing bounds assume an unloaded machine and
+# every validation already runs its tests on all cores.
+check: check-build
+	@$(MAKE) --no-print-directory check-run
 	@echo "make check: all suites passed ($(CHECK_TARGETS))"
+
+check-build: $(CHECK_BUILD)
+
+check-run: $(CHECK_TARGETS)
+
+ifneq ($(filter check-run,$(MAKECMDGOALS)),)
+.NOTPARALLEL:
+endif
 
 clean:
 	rm -rf $(BUILD)

@@ -10,13 +10,7 @@ CONF_TESTS      := $(wildcard conformance/tests/*_test.cpp)
 CONF_KIT_OBJS   := $(patsubst conformance/%.cpp,$(CONF_OBJ)/%.o,$(CONF_HARNESS) $(CONF_TESTS))
 CONF_CXXFLAGS   := $(STD_CXX) $(WARN) -O1 -g -fno-omit-frame-pointer $(INCLUDES) -Iconformance/harness -Iconformance -pthread -MMD -MP
 CONF_BIN        := $(VALIDATE_BIN_DIR)/conformance
-
-ifndef CATCH2_MAIN_RULE
-CATCH2_MAIN_RULE := 1
-$(BUILD)/catch2_main.o: conformance/catch2_main.cpp | deps
-	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
-endif
+CONF_ARGS       ?=
 
 # The kit's own code: -Werror, no sanitizer, independent of IMPL.
 $(CONF_OBJ)/%.o: conformance/%.cpp | deps
@@ -27,22 +21,20 @@ $(CONF_OBJ)/%.o: conformance/%.cpp | deps
 
 # -rdynamic: a shared-object IMPL resolves epoll_*, recv, send, pthread_create and the
 # allocator to the harness's definitions in the executable.
-$(CONF_BIN): $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_DEPS) | deps
+$(CONF_BIN): $(CATCH2_MAIN) $(CONF_KIT_OBJS) $(IMPL_DEPS) | deps
 	@test -n "$(strip $(IMPL_FILES))" || { echo "conformance: no IMPL and no reference sources (REF_SRCS)"; exit 1; }
 	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) -rdynamic -o $@ $(BUILD)/catch2_main.o $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS) $(CATCH2_LIBS)
+	$(CXX) $(STD_CXX) -rdynamic -o $@ $(CATCH2_MAIN) $(CONF_KIT_OBJS) $(IMPL_LINK) -ldl -pthread $(IMPL_LDLIBS) $(CATCH2_LIBS)
 
 VALIDATE_BINS += $(CONF_BIN)
 # The kit's own objects: validate's first build step (tools/tools.mk).
-VALIDATE_KIT_OBJS += $(BUILD)/catch2_main.o $(CONF_KIT_OBJS)
+VALIDATE_KIT_OBJS += $(CATCH2_MAIN) $(CONF_KIT_OBJS)
 
 .PHONY: conformance-build conformance-run
 conformance-build: $(CONF_BIN)
 
 conformance-run: $(CONF_BIN)
-	ASAN_OPTIONS="$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1" \
-	UBSAN_OPTIONS="$${UBSAN_OPTIONS:+$$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1" \
-	  $(CONF_BIN) $(CONF_ARGS)
+	$(SAN_ENV) $(CONF_BIN) $(CONF_ARGS)
 
 include $(wildcard conformance/selftest/selftest.mk)
 include $(wildcard conformance/helgrind.mk)

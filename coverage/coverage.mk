@@ -53,16 +53,19 @@ COV_SUBMAKE = $(MAKE) --no-print-directory IMPL= IMPL_CFLAGS="$(COV_FLAGS)" \
 
 # --- reference unit tests, instrumented like the IMPL build ---------------------------
 ifdef REF_TEST_VARIANT
-COV_UNIT_FLAGS := $(if $(CONF_SAN),$(CONF_SAN),-fsanitize=address,undefined -fno-omit-frame-pointer) $(COV_FLAGS)
+# The IMPL build's sanitizers (mk/impl.mk's IMPL_SAN), then the same coverage flags.
+COV_UNIT_FLAGS := $(IMPL_SAN) $(COV_FLAGS)
 $(eval $(call REF_TEST_VARIANT,cov,$(COV_UNIT_FLAGS)))
 COV_UNIT_BIN := $(REF_cov_BIN)
 COV_UNIT_GCDA_DIR := $(dir $(REF_cov_BIN))
-# A change of the flags rebuilds the variant (the template's rules know only the sources).
+# A change of the flags rebuilds the variant (the template's rules know only the sources);
+# mk/stamp.mk writes the stamp.
 COV_UNIT_STAMP := $(COV_UNIT_GCDA_DIR)cov.flags
-$(shell mkdir -p $(COV_UNIT_GCDA_DIR) && \
-  if [ "$$(cat $(COV_UNIT_STAMP) 2>/dev/null)" != "$(COV_UNIT_FLAGS)" ]; then \
-    printf '%s\n' "$(COV_UNIT_FLAGS)" > $(COV_UNIT_STAMP); fi)
+$(COV_UNIT_STAMP): CPK_STAMP_TEXT = $(COV_UNIT_FLAGS)
 $(REF_cov_SRC_OBJS) $(REF_cov_TEST_OBJS): $(COV_UNIT_STAMP)
+else
+COV_UNIT_BIN :=
+COV_UNIT_GCDA_DIR :=
 endif
 
 # $(1): suite name, $(2): test binary, $(3): directory holding its .gcda files.

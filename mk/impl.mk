@@ -13,8 +13,8 @@ IMPL_KIND     := $(if $(filter %.a,$(IMPL_FILES)),archive,$(if $(IMPL_SHARED),sh
 # SANITIZE=thread: ThreadSanitizer instead of ASan+UBSan (kind "sources" only). Its
 # validations get their own directory, so both builds of one IMPL can coexist.
 SANITIZE      ?= address
-IMPL_SAN_address := -fsanitize=address,undefined -fno-omit-frame-pointer
-IMPL_SAN_thread  := -fsanitize=thread -fno-omit-frame-pointer
+IMPL_SAN_address := $(SAN_FLAGS)
+IMPL_SAN_thread  := $(TSAN_FLAGS)
 ifeq ($(filter address thread,$(SANITIZE)),)
 $(error SANITIZE=$(SANITIZE): use address (ASan+UBSan, the default) or thread (TSan))
 endif
@@ -38,12 +38,8 @@ IMPL_OBJS      := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FIL
 # Any change of IMPL, IMPL_CFLAGS or IMPL_LDLIBS rebuilds: the stamp changes.
 IMPL_STAMP     := $(VALIDATE_DIR)/impl.flags
 IMPL_STAMP_TXT := $(IMPL_KIND) $(abspath $(IMPL_FILES)) | $(IMPL_CFLAGS) | $(IMPL_LDLIBS) | $(IMPL_SAN)
-# A rule, not a parse-time $(shell): `make -n` writes nothing. The file is rewritten
-# only when its text changes, so its objects rebuild only then.
-.PHONY: cpk-impl-stamp-force
-$(IMPL_STAMP): cpk-impl-stamp-force
-	@mkdir -p $(@D); if [ "$$(cat $@ 2>/dev/null)" != "$(subst ",\",$(IMPL_STAMP_TXT))" ]; then \
-	  printf '%s\n' "$(subst ",\",$(IMPL_STAMP_TXT))" > $@; fi
+# Written by mk/stamp.mk's rule, only when the text changes.
+$(IMPL_STAMP): CPK_STAMP_TEXT = $(IMPL_STAMP_TXT)
 
 define IMPL_OBJ_template
 $(call impl_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps

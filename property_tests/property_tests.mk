@@ -33,8 +33,8 @@ $(PT_BIN): $(BUILD)/catch2_main.o $(PT_HARNESS_OBJS) $(PT_OBJS) $(IMPL_DEPS) | d
 VALIDATE_BINS += $(PT_BIN)
 VALIDATE_KIT_OBJS += $(PT_OBJS)
 
-PT_ENV := ASAN_OPTIONS="$${ASAN_OPTIONS:+$$ASAN_OPTIONS:}detect_leaks=1:halt_on_error=1" \
-  UBSAN_OPTIONS="$${UBSAN_OPTIONS:+$$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"
+PT_ENV := $(SAN_ENV)
+PT_ARGS ?=
 
 .PHONY: property-build property-run property-check soak-properties
 property-build: $(PT_BIN)

@@ -21,8 +21,6 @@ REF_LIB_SO_LINK := $(REF_LIB_DIR)/libcompletion_port.so
 
 # CPPFLAGS, CXXFLAGS and LDFLAGS from the environment come last, as Debian builds expect.
 REF_CXXFLAGS := $(STD_CXX) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread $(INCLUDES) $(CPPFLAGS) $(CXXFLAGS)
-REF_SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-REF_TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 
 # --- libraries -------------------------------------------------------------
 REF_OBJS := $(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/obj/%.o,$(REF_SRCS))
@@ -48,20 +46,13 @@ $(REF_LIB_SO_LINK): $(REF_LIB_SO)
 .PHONY: libs
 libs: $(REF_LIB_A) $(REF_LIB_SO) $(REF_LIB_SO_LINK)
 
-# --- Catch2 main (shared with conformance/, whichever fragment comes first) -
-ifndef CATCH2_MAIN_RULE
-CATCH2_MAIN_RULE := 1
-$(BUILD)/catch2_main.o: conformance/catch2_main.cpp | deps
-	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
-endif
-
-# --- unit tests: plain, ASan+UBSan, TSan ------------------------------------
+# --- unit tests: plain, ASan+UBSan, TSan (mk/sanitizers.mk) -----------------
 REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
 REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
 REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -Iconformance/harness
 REF_TEST_LDLIBS := -pthread -ldl
 REF_TEST_TIMEOUT ?= 300
+REF_TSAN_ARGS ?=
 
 # $(1): variant name, $(2): extra compile/link flags. The variant compiles the
 # reference sources itself so that sanitizers see inside them.
@@ -78,17 +69,13 @@ $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
 	@mkdir -p $$(@D)
 	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
 
-$$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(BUILD)/catch2_main.o
+$$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(CATCH2_MAIN)
 	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS) $$(CATCH2_LIBS)
 endef
 
 $(eval $(call REF_TEST_VARIANT,plain,))
-$(eval $(call REF_TEST_VARIANT,asan,$(REF_SAN_FLAGS)))
-$(eval $(call REF_TEST_VARIANT,tsan,$(REF_TSAN_FLAGS)))
-
-REF_SAN_ENV := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-REF_TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+$(eval $(call REF_TEST_VARIANT,asan,$(SAN_FLAGS)))
+$(eval $(call REF_TEST_VARIANT,tsan,$(TSAN_FLAGS)))
 
 # The exported dynamic symbols must be exactly the five API functions.
 REF_API_SYMBOLS := completion_port_add completion_port_create completion_port_dec_ref \
@@ -99,11 +86,11 @@ reference-tests-plain: $(REF_plain_BIN)
 	timeout $(REF_TEST_TIMEOUT) $(REF_plain_BIN)
 
 reference-tests-asan: $(REF_asan_BIN)
-	$(REF_SAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_asan_BIN)
+	$(SAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_asan_BIN)
 
 # ThreadSanitizer run: not part of `make check` (a third build of everything).
 reference-tsan: $(REF_tsan_BIN)
-	$(REF_TSAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_tsan_BIN) $(REF_TSAN_ARGS)
+	$(TSAN_ENV) timeout $(REF_TEST_TIMEOUT) $(REF_tsan_BIN) $(REF_TSAN_ARGS)
 
 reference-exports: $(REF_LIB_SO)
 	@exported="$$(nm -D --defined-only $(REF_LIB_SO) | awk '$$2 == "T" { print $$3 }' | sort | tr '\n' ' ')"; \
@@ -157,6 +144,7 @@ headers-check: $(REF_HDR_STAMP) $(REF_HDR_BINS)
 	@echo "headers-check: every header compiles as $(REF_HDR_STDS) (-pedantic); ABI checks pass"
 
 CHECK_TARGETS += reference-check headers-check
+CHECK_BUILD += libs $(REF_plain_BIN) $(REF_asan_BIN) $(REF_HDR_STAMP) $(REF_HDR_BINS)
 
 # --- bench (not part of `make check`) ------------------------------------------
 REF_BENCH_SRCS := $(wildcard bench/*.cpp)

@@ -65,31 +65,23 @@ check-validate-reference:
 TOOLS_SELFTEST_DIR := $(BUILD)/tools-selftest
 TOOLS_FIXTURE_BIN  := $(TOOLS_SELFTEST_DIR)/validate_fixture
 
-ifdef CATCH2_MAIN_RULE
-TOOLS_CATCH2_MAIN := $(BUILD)/catch2_main.o
-else
-# No fragment provides build/catch2_main.o (partial tree): build a private one.
-TOOLS_CATCH2_MAIN := $(TOOLS_SELFTEST_DIR)/catch2_main.o
-$(TOOLS_CATCH2_MAIN): conformance/catch2_main.cpp | deps
-	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) $(WARN) -O1 -c $< -o $@
-endif
-
 # Sanitized like the conformance binary of a sources IMPL, so that sanitizer reports,
 # leaks and ASan's own SEGV handling reach the engine as they would in a real run; linked
 # with the harness's result-file writer so that it writes real records.
 TOOLS_FIXTURE_SRCS := tools/fixtures/validate_fixture.cpp tools/fixtures/fixture_impl.cpp \
   conformance/harness/verdict.cpp conformance/harness/listener.cpp conformance/harness/sync.cpp \
   conformance/harness/sanitizer.cpp
-$(TOOLS_FIXTURE_BIN): $(TOOLS_FIXTURE_SRCS) $(wildcard conformance/harness/*.h) $(TOOLS_CATCH2_MAIN) | deps
+$(TOOLS_FIXTURE_BIN): $(TOOLS_FIXTURE_SRCS) $(wildcard conformance/harness/*.h) $(CATCH2_MAIN) | deps
 	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) $(WARN) -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	  $(INCLUDES) -Iconformance/harness -pthread $(TOOLS_FIXTURE_SRCS) $(TOOLS_CATCH2_MAIN) $(CATCH2_LIBS) -o $@
+	$(CXX) $(STD_CXX) $(WARN) -O1 -g $(SAN_FLAGS) \
+	  $(INCLUDES) -Iconformance/harness -pthread $(TOOLS_FIXTURE_SRCS) $(CATCH2_MAIN) $(CATCH2_LIBS) -o $@
 
 tools-check: $(TOOLS_FIXTURE_BIN)
 	TOOLS_FIXTURE_BIN=$(TOOLS_FIXTURE_BIN) TOOLS_SELFTEST_DIR=$(TOOLS_SELFTEST_DIR) \
 	  $(PYTHON) tools/test_tools.py
 
 CHECK_TARGETS += trace tools-check check-validate-reference
+# The kit's objects every validation links (IMPL's own are built by validate itself).
+CHECK_BUILD += $(TOOLS_FIXTURE_BIN) $(VALIDATE_KIT_OBJS)
 
 include $(wildcard tools/cpkit/views/views.mk)
