@@ -9,7 +9,8 @@
  * ops: adds and removes from four threads at once while the worker re-arms.
  *
  * Checked: every op completes exactly once (the final dec_ref closes those
- * still pending), both byte streams arrive intact and in order, RSS stays
+ * still pending), both byte streams arrive intact and in order and keep
+ * flowing (most bytes the peers wrote are received), RSS stays
  * flat after warm-up, and no descriptor, thread or allocation is left at the
  * end (the harness's interposer tracks allocations). Prints one summary line
  * "soak: N ops ..., lost L, duplicated D ..." and exits 0 only when all hold.
@@ -69,7 +70,8 @@ struct Totals {
     std::atomic<uint64_t> bad_amount{0};   /* amount outside 0..length, or a short OK send */
     std::atomic<uint64_t> closing{0};
     std::atomic<uint64_t> stuck{0};        /* a retired pair whose ops never completed */
-    std::atomic<uint64_t> bytes_in{0};     /* peer -> port, checked */
+    std::atomic<uint64_t> written{0};      /* peer -> port, written by the peers */
+    std::atomic<uint64_t> bytes_in{0};     /* peer -> port, received and checked */
     std::atomic<uint64_t> bytes_out{0};    /* port -> peer, checked */
     std::atomic<uint64_t> retired[3] = {{0}, {0}, {0}};
 };
@@ -199,7 +201,10 @@ bool drive_peer(Pair& p) {
         uint32_t n = 1 + next_rand(p.rng) % (2 * kRecvLen);
         for (uint32_t i = 0; i < n; ++i) buf[i] = stream_byte(p.base_in, p.w_off + i);
         ssize_t w = write(p.b, buf, n);
-        if (w > 0) p.w_off += static_cast<uint64_t>(w);
+        if (w > 0) {
+            p.w_off += static_cast<uint64_t>(w);
+            g.written.fetch_add(static_cast<uint64_t>(w), std::memory_order_relaxed);
+        }
         moved = w > 0;
     }
     ssize_t r = read(p.b, buf, sizeof buf);
@@ -389,15 +394,20 @@ int main() {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     int fds_left = cpk::count_fds() - fds_before;
     long rss_growth = rss_peak - rss_warm;
+    /* A recv op stranded until its remove (a registration replaced by the send
+     * op's) leaves the peer's bytes unread: most of them must arrive. Each
+     * pair holds at most two recv buffers' worth unread. */
+    bool streams_flow = g.bytes_in.load() * 2 >= g.written.load();
     /* Flat: after warm-up the peak grows by at most 16 MB or a quarter. */
     bool flat = rss_growth <= std::max<long>(16L << 20, rss_warm / 4);
 
     uint64_t ops = g.ops.load();
     std::printf("soak: %" PRIu64 " ops in %.1f s (%.0f/s), %zu socketpairs, %d threads; %" PRIu64 " adds (%" PRIu64
                 " failed), %" PRIu64 " closing; pairs retired: %" PRIu64 " removed, %" PRIu64 " peer closed, %" PRIu64
-                " reset; bytes checked: %" PRIu64 " in, %" PRIu64 " out\n",
+                " reset; bytes checked: %" PRIu64 " in (of %" PRIu64 " written)%s, %" PRIu64 " out\n",
                 ops, secs, ops / secs, npairs, nthreads, g.added.load(), g.add_failed.load(), g.closing.load(),
-                g.retired[0].load(), g.retired[1].load(), g.retired[2].load(), g.bytes_in.load(), g.bytes_out.load());
+                g.retired[0].load(), g.retired[1].load(), g.retired[2].load(), g.bytes_in.load(), g.written.load(),
+                streams_flow ? "" : " STALLED", g.bytes_out.load());
     std::printf("soak: lost %" PRIu64 ", duplicated %" PRIu64 ", corrupt %" PRIu64 ", bad amounts %" PRIu64
                 ", stuck pairs %" PRIu64 "; peak RSS %.1f MB (%.1f MB at warm-up, %+.1f MB after)%s; left: %d descriptor(s), %s, %zu allocation(s)%s\n",
                 lost, g.duplicated.load(), g.corrupt.load(), g.bad_amount.load(), g.stuck.load(), mb(rss_peak),
@@ -405,7 +415,7 @@ int main() {
                 threads_back ? "no thread" : "a thread", cpk::live_tracked(),
                 cpk::alloc_track_overflow() ? " (tracker overflowed)" : "");
     bool ok = !timed_out && ops >= target && lost == 0 && g.duplicated.load() == 0 && g.corrupt.load() == 0 &&
-              g.bad_amount.load() == 0 && g.stuck.load() == 0 && flat && fds_left <= 0 && threads_back && freed &&
+              g.bad_amount.load() == 0 && g.stuck.load() == 0 && streams_flow && flat && fds_left <= 0 && threads_back && freed &&
               !cpk::alloc_track_overflow();
     if (timed_out) std::printf("soak: stopped after %ld s with %" PRIu64 " of %" PRIu64 " ops\n", seconds, ops, target);
     std::printf("soak: %s\n", ok ? "PASS" : "FAIL");
