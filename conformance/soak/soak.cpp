@@ -1,7 +1,8 @@
 /* Soak: one port, thousands of socketpairs, at least a million completions.
  *
  * Four driver threads own a share of the pairs each. On every pair a recv op
- * and a send op are pending on the port's end; each callback checks what its
+ * (on every other pair with EPOLLRDHUP too) and a send op are pending on the
+ * port's end; each callback checks what its
  * op moved and re-arms the op from inside the callback. The drivers play the
  * peers (write pattern bytes, read and check what the port sent) and, at
  * random, retire a pair by a remove, an orderly peer close or a peer reset
@@ -69,6 +70,7 @@ struct Totals {
     std::atomic<uint64_t> corrupt{0};      /* bytes not what the peer sent */
     std::atomic<uint64_t> bad_amount{0};   /* amount outside 0..length, or a short OK send */
     std::atomic<uint64_t> closing{0};
+    std::atomic<uint64_t> hangups{0};
     std::atomic<uint64_t> stuck{0};        /* a retired pair whose ops never completed */
     std::atomic<uint64_t> written{0};      /* peer -> port, written by the peers */
     std::atomic<uint64_t> bytes_in{0};     /* peer -> port, received and checked */
@@ -85,6 +87,7 @@ struct Pair {
     int b = -1;                    /* the peer, driven by the owner thread */
     uint64_t base_in = 0;          /* stream the peer writes */
     uint64_t base_out = 0;         /* stream the port sends */
+    bool rdhup = false;            /* its recv ops also ask for EPOLLRDHUP */
     std::atomic<bool> retiring{false};
     std::atomic<int> pending{0};   /* ops added and not completed */
     /* peer -> port: the owner writes at w_off; callbacks receive at r_off */
@@ -135,7 +138,7 @@ bool add_op(Pair& p, bool is_send) {
         in.buffer_data.buffer = p.sbuf;
         in.buffer_data.length = p.send_len;
     } else {
-        in.epoll_op = EPOLLIN;
+        in.epoll_op = p.rdhup ? EPOLLIN | EPOLLRDHUP : EPOLLIN;
         in.buffer_data.buffer = p.rbuf;
         in.buffer_data.length = kRecvLen;
     }
@@ -162,6 +165,10 @@ void on_complete(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_
     bool rearm = false;
     if (action == COMPLETION_PORT_CLOSING) {
         g.closing.fetch_add(1, std::memory_order_relaxed);
+    } else if (action == COMPLETION_PORT_EPOLL_EPOLLRDHUP) {
+        /* a hang-up: nothing was received */
+        if (c.is_send || !p.rdhup || amount < 0 || static_cast<uint32_t>(amount) > kRecvLen) g.bad_amount.fetch_add(1);
+        g.hangups.fetch_add(1, std::memory_order_relaxed);
     } else if (!c.is_send) {
         uint64_t off = p.r_off.load(std::memory_order_relaxed);
         if (amount < 0 || static_cast<uint32_t>(amount) > kRecvLen) {
@@ -231,6 +238,7 @@ bool open_pair(Pair& p) {
     uint64_t serial = g_serial.fetch_add(1);
     p.base_in = serial << 33;
     p.base_out = (serial << 33) + (uint64_t(1) << 32);
+    p.rdhup = serial % 2 == 0;
     p.w_off = p.p_off = 0;
     p.r_off.store(0);
     p.s_off.store(0);
@@ -252,6 +260,12 @@ void retire(Pair& p, unsigned how) {
     } else if (how == 2) {
         close(p.b);  /* unread bytes in its queue make this a reset for the port's end */
         p.b = -1;
+    }
+    if (how != 0) {
+        /* Give the ops a moment to complete on the hang-up or reset themselves. */
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(5);
+        while (p.pending.load() != 0 && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
     p.retiring.store(true);
     /* Remove until nothing is pending: a callback that read `retiring` before
@@ -403,9 +417,9 @@ int main() {
 
     uint64_t ops = g.ops.load();
     std::printf("soak: %" PRIu64 " ops in %.1f s (%.0f/s), %zu socketpairs, %d threads; %" PRIu64 " adds (%" PRIu64
-                " failed), %" PRIu64 " closing; pairs retired: %" PRIu64 " removed, %" PRIu64 " peer closed, %" PRIu64
+                " failed), %" PRIu64 " closing, %" PRIu64 " hang-ups; pairs retired: %" PRIu64 " removed, %" PRIu64 " peer closed, %" PRIu64
                 " reset; bytes checked: %" PRIu64 " in (of %" PRIu64 " written)%s, %" PRIu64 " out\n",
-                ops, secs, ops / secs, npairs, nthreads, g.added.load(), g.add_failed.load(), g.closing.load(),
+                ops, secs, ops / secs, npairs, nthreads, g.added.load(), g.add_failed.load(), g.closing.load(), g.hangups.load(),
                 g.retired[0].load(), g.retired[1].load(), g.retired[2].load(), g.bytes_in.load(), g.written.load(),
                 streams_flow ? "" : " STALLED", g.bytes_out.load());
     std::printf("soak: lost %" PRIu64 ", duplicated %" PRIu64 ", corrupt %" PRIu64 ", bad amounts %" PRIu64
