@@ -31,6 +31,8 @@ include mk/format.mk
 include $(wildcard reference/reference.mk)
 include mk/impl.mk
 include $(wildcard conformance/conformance.mk)
+include $(wildcard conformance/faults.mk)
+include $(wildcard conformance/soak/soak.mk)
 include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
@@ -52,6 +54,8 @@ help:
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
 	@echo "  make bench                  teardown latency and per-op cost of the reference"
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
+	@echo "  make faults [IMPL=...]      the fault sweep and exhaustion checks: every call of create, add, remove, dec_ref failed in turn"
+	@echo "  make soak [IMPL=...]        a million ops on thousands of socketpairs from four threads: lost 0, duplicated 0, peak RSS"
 	@echo "  make install                headers, libraries, pkg-config, CMake, bin/cpkit-validate + share/cpkit (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
 	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake),"

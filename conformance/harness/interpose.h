@@ -1,7 +1,7 @@
 /* Control of the harness's libc interposition (interpose_*.cpp).
  *
  * The harness defines epoll_create, epoll_create1, epoll_ctl, epoll_wait,
- * epoll_pwait, recv, __recv_chk, send, pthread_create and the whole allocator
+ * epoll_pwait, recv, __recv_chk, send, eventfd, pthread_create and the whole allocator
  * family (malloc, calloc, realloc, reallocarray, free, aligned_alloc,
  * memalign, posix_memalign, every operator new/delete). They are linked as
  * objects into the test executable with -rdynamic, so an implementation given
@@ -39,6 +39,7 @@ enum class Fn : uint8_t {
     recv,         /* recv and __recv_chk both count as recv */
     send,
     pthread_create,
+    eventfd,
     malloc,
     calloc,
     realloc,
@@ -67,8 +68,8 @@ struct CallRecord {
     int      target;     /* epoll_ctl: target fd; -1 otherwise */
     uint32_t events;     /* epoll_ctl: event mask passed (0 when event is NULL) */
     uint64_t data;       /* epoll_ctl: event data (u64) passed */
-    int      timeout;    /* epoll_wait/epoll_pwait: timeout in ms; epoll_create: size */
-    int      flags;      /* recv/send flags; epoll_create1 flags */
+    int      timeout;    /* epoll_wait/epoll_pwait: timeout in ms; epoll_create: size; eventfd: initval */
+    int      flags;      /* recv/send flags; epoll_create1 and eventfd flags */
     size_t   length;     /* recv/send: length asked by the caller */
     const void* buf;     /* recv/send: buffer pointer */
     long     result;     /* return value (pthread_create: its error number, 0 on success) */

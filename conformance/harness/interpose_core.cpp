@@ -194,6 +194,7 @@ const char* fn_name(Fn fn) {
     case Fn::recv: return "recv";
     case Fn::send: return "send";
     case Fn::pthread_create: return "pthread_create";
+    case Fn::eventfd: return "eventfd";
     case Fn::malloc: return "malloc";
     case Fn::calloc: return "calloc";
     case Fn::realloc: return "realloc";

@@ -1,5 +1,5 @@
 /* Interposed epoll_create/epoll_create1/epoll_ctl/epoll_wait/epoll_pwait,
- * recv/__recv_chk and send: record, inject faults, forward to the next
+ * eventfd, recv/__recv_chk and send: record, inject faults, forward to the next
  * definition (RTLD_NEXT). */
 #include "interpose_internal.h"
 
@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 using namespace cpk;
@@ -31,6 +32,7 @@ using epoll_create1_t = int (*)(int);
 using epoll_ctl_t = int (*)(int, int, int, struct epoll_event*);
 using epoll_wait_t = int (*)(int, struct epoll_event*, int, int);
 using epoll_pwait_t = int (*)(int, struct epoll_event*, int, int, const sigset_t*);
+using eventfd_fn_t = int (*)(unsigned int, int);
 using recv_t = ssize_t (*)(int, void*, size_t, int);
 using recv_chk_t = ssize_t (*)(int, void*, size_t, size_t, int);
 using send_t = ssize_t (*)(int, const void*, size_t, int);
@@ -40,6 +42,7 @@ std::atomic<epoll_create1_t> r_epoll_create1{nullptr};
 std::atomic<epoll_ctl_t> r_epoll_ctl{nullptr};
 std::atomic<epoll_wait_t> r_epoll_wait{nullptr};
 std::atomic<epoll_pwait_t> r_epoll_pwait{nullptr};
+std::atomic<eventfd_fn_t> r_eventfd{nullptr};
 std::atomic<recv_t> r_recv{nullptr};
 std::atomic<recv_chk_t> r_recv_chk{nullptr};
 std::atomic<send_t> r_send{nullptr};
@@ -248,6 +251,33 @@ extern "C" {
 int epoll_create(int size) __THROW { return create_common(Fn::epoll_create, size, false); }
 
 int epoll_create1(int flags) __THROW { return create_common(Fn::epoll_create1, flags, true); }
+
+/* A port's wake-up descriptor is one more call create can fail (the fault sweep). */
+int eventfd(unsigned int initval, int flags) __THROW {
+    count_enter(Fn::eventfd);
+    int64_t start = now_ns();
+    bool injected = false;
+    int rc;
+    int err = 0;
+    Fault f;
+    if (active() && faults_armed() && match_fault(Fn::eventfd, -1, -1, 0, false, &f) && f.kind == FaultKind::fail) {
+        injected = true;
+        rc = -1;
+        err = f.err;
+    } else {
+        rc = next_fn(r_eventfd, "eventfd")(initval, flags);
+        err = errno;
+    }
+    if (active() && recording()) {
+        CallRecord r = base(Fn::eventfd, -1, start);
+        r.timeout = static_cast<int>(initval);
+        r.flags = flags;
+        finish_record(r, rc, err, injected);
+    }
+    count_return(Fn::eventfd);
+    errno = err;
+    return rc;
+}
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
     count_enter(Fn::epoll_ctl);

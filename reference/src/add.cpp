@@ -91,7 +91,9 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const CO
     }
 
     // CPL_ADD_003: the seed's EPOLL_THREAD_DATA; allocation failure is a
-    // non-zero return, never an exception.
+    // non-zero return, never an exception. CPL_ADD_019: so is every failure
+    // below, from any thread. CPL_ADD_020: only add allocates; the worker
+    // completes ops without memory.
     Op* op = new (std::nothrow) Op();
     if (op == nullptr)
     {

@@ -98,7 +98,7 @@ CPL_API COMPLETION_PORT_HANDLE completion_port_create(void)
 
     if (!ok)
     {
-        // CPL_CREATE_008: undo every earlier step; nothing is left behind.
+        // CPL_CREATE_008, CPL_CREATE_009: undo every earlier step; nothing is left behind.
         cpl::release_port_resources(port);
         return nullptr;
     }
@@ -152,7 +152,8 @@ CPL_API void completion_port_dec_ref(COMPLETION_PORT_HANDLE completion_port)
     }
 
     // CPL_DECREF_009: wake the worker now. If the write failed the worker
-    // would still see `stopping` after its 2 s timeout.
+    // would still see `stopping` after its 2 s timeout. CPL_DECREF_011: no
+    // call from here on can change what the caller sees.
     const uint64_t one = 1;
     (void)write(port->wake_fd, &one, sizeof(one));
 

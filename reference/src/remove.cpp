@@ -45,6 +45,7 @@ CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCK
     // CPL_REMOVE_003: EPOLL_CTL_DEL, under the mutex so that no add or re-arm
     // can slip in between. CPL_REMOVE_007: ENOENT (never added) and EBADF are
     // not errors here. A non-NULL event keeps pre-2.6.9 semantics harmless.
+    // CPL_REMOVE_008: nor is any other failure: the entry is erased below.
     struct epoll_event unused = {};
     (void)epoll_ctl(port->epoll_fd, EPOLL_CTL_DEL, socket, &unused);
 
