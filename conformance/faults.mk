@@ -10,7 +10,7 @@ FAULTS_DIR := $(BUILD)/faults/$(VALIDATE_NAME)
 .PHONY: faults
 faults:
 	@status=0; $(MAKE) --no-print-directory validate ONLY="$(FAULT_REQS)" STRICT=1 REPORT_DIR=$(FAULTS_DIR) \
-	  VALIDATE_BINS="$(CONF_BIN)" VALIDATE_KIT_OBJS="$(BUILD)/catch2_main.o $(CONF_KIT_OBJS)" || status=$$?; \
+	  VALIDATE_BINS="$(CONF_BIN)" VALIDATE_KIT_OBJS="$(CATCH2_MAIN) $(CONF_KIT_OBJS)" || status=$$?; \
 	  cat $(FAULTS_DIR)/results/conformance/*.out 2>/dev/null | grep -E '^(fault sweep|exhaustion):'; \
 	  cat $(FAULTS_DIR)/results/conformance/*.out 2>/dev/null | \
 	    awk '/^fault sweep:/ { for (i = 1; i < NF; i++) if ($$(i + 1) == "fault") n += $$i } \

@@ -5,6 +5,7 @@
 # Sources are compiled -O2 without sanitizers (speed, and an RSS that is the
 # implementation's own); SOAK_SAN=1 links the ASan+UBSan build of `make validate` instead.
 # The harness's interposer tracks the allocations.
+SOAK_SAN       ?=
 SOAK_DIR       := $(BUILD)/soak/$(VALIDATE_NAME)
 SOAK_BIN       := $(SOAK_DIR)/soak$(if $(SOAK_SAN),-san)
 SOAK_MAIN_OBJ  := $(BUILD)/soak/obj/soak.o
