@@ -57,17 +57,21 @@ $(BUILD)/catch2_main.o: conformance/catch2_main.cpp | deps
 endif
 
 # --- unit tests: plain, ASan+UBSan, TSan ------------------------------------
+# The unit tests run on the conformance harness (its interposer, recorder and
+# socket helpers); reference/tests/unit.h adds only what they alone need.
 REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
-REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
+REF_HARNESS_SRCS := $(wildcard conformance/harness/*.cpp)
+REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(wildcard conformance/harness/*.h) $(REF_HDRS)
 REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -Iconformance/harness
 REF_TEST_LDLIBS := -pthread -ldl
 REF_TEST_TIMEOUT ?= 300
 
 # $(1): variant name, $(2): extra compile/link flags. The variant compiles the
-# reference sources itself so that sanitizers see inside them.
+# reference sources and the harness itself so that sanitizers see inside them.
 define REF_TEST_VARIANT
 REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS))
-REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS))
+REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS)) \
+    $$(patsubst conformance/harness/%.cpp,$(REF_BUILD)/$(1)/harness/%.o,$(REF_HARNESS_SRCS))
 REF_$(1)_BIN := $(REF_BUILD)/$(1)/reference_tests
 
 $(REF_BUILD)/$(1)/src/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
@@ -75,6 +79,10 @@ $(REF_BUILD)/$(1)/src/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
 	$(CXX) $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) $(2) -c $$< -o $$@
 
 $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
+	@mkdir -p $$(@D)
+	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
+
+$(REF_BUILD)/$(1)/harness/%.o: conformance/harness/%.cpp $(REF_TEST_HDRS) | deps
 	@mkdir -p $$(@D)
 	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
 
