@@ -149,6 +149,7 @@ TEST_CASE("lifecycle: a final dec_ref inside a callback releases the port once t
     /* The worker exits by itself and closes the port's descriptors. */
     sp = {};
     other = {};
+    CHECK(cpk::wait_thread_count_at_most(guard.threads_at_start(), cpk::kTeardownMs));
     CHECK(guard.finish() == "");
     CHECK(rec.count() == 3);
 }
