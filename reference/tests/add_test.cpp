@@ -38,14 +38,9 @@ TEST_CASE("add: invalid arguments are refused without a callback",
     CHECK(rec.count() == 1);  /* the closing completion of `empty` only */
 }
 
-TEST_CASE("add: the first registration of a fresh socket is MOD with epoll_op then ADD",
+TEST_CASE_METHOD(reftest::OnePort, "add: the first registration of a fresh socket is MOD with epoll_op then ADD",
           "[CPL_ADD_005][CPL_ADD_006][CPL_ADD_007]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[4];
-    reftest::Port port;
     cpk::record_start();
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
@@ -62,12 +57,7 @@ TEST_CASE("add: the first registration of a fresh socket is MOD with epoll_op th
     CHECK(first(rec, 0).amount == 4);
 }
 
-TEST_CASE("add: a socket is re-armed with MOD alone many times", "[CPL_ADD_009]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
-    reftest::Port port;
+TEST_CASE_METHOD(reftest::OnePort, "add: a socket is re-armed with MOD alone many times", "[CPL_ADD_009]") {
     char buf[1];
     for (size_t i = 0; i < 50; ++i) {
         cpk::record_start();
@@ -114,14 +104,9 @@ TEST_CASE("add: epoll_ctl failures other than ENOENT fail the add and leave noth
     CHECK(guard.finish() == "");
 }
 
-TEST_CASE("add: every allocation failure makes add fail cleanly and the port keeps working",
+TEST_CASE_METHOD(reftest::OnePort, "add: every allocation failure makes add fail cleanly and the port keeps working",
           "[CPL_ADD_003][CPL_ADD_015]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[2];
-    reftest::Port port;
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     int failed = 0;
     for (unsigned nth = 1; nth < 10; ++nth) {
@@ -167,13 +152,8 @@ TEST_CASE("add: re-arming from inside the callback works", "[CPL_ADD_017]") {
     }
 }
 
-TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_ADD_010]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "add: a level-triggered re-fire never reaches a completed op", "[CPL_ADD_010]") {
     char buf[2];
-    reftest::Port port;
     /* No EPOLLONESHOT asked; more data than the buffer holds stays readable. */
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
@@ -185,13 +165,8 @@ TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_A
     CHECK(rec.calls(0) == 1);
 }
 
-TEST_CASE("add: a second op of the same kind on one socket is refused", "[CPL_ADD_016]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "add: a second op of the same kind on one socket is refused", "[CPL_ADD_016]") {
     char buf[1];
-    reftest::Port port;
     auto first_in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     auto second_in = rec.ingress(1, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &first_in) == 0);

@@ -48,14 +48,9 @@ TEST_CASE("internal: each pending op is recorded until it completes", "[CPL_ADD_
     CHECK(guard.finish() == "");
 }
 
-TEST_CASE("internal: ops of one socket share one record and leave it when all are done", "[CPL_ADD_004]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "internal: ops of one socket share one record and leave it when all are done", "[CPL_ADD_004]") {
     char in_buf[4];
     char out_buf[4] = {'a', 'b', 'c', 'd'};
-    reftest::Port port;
 
     /* Nothing to read yet: a recv and a watcher wait; then a send completes at once. */
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, in_buf, sizeof in_buf);
@@ -82,13 +77,8 @@ TEST_CASE("internal: ops of one socket share one record and leave it when all ar
     CHECK(first(rec, 2).action == COMPLETION_PORT_EPOLL_EPOLLRDHUP);
 }
 
-TEST_CASE("internal: a refused add leaves no record", "[CPL_ADD_004][CPL_ADD_015]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "internal: a refused add leaves no record", "[CPL_ADD_004][CPL_ADD_015]") {
     char buf[4];
-    reftest::Port port;
 
     /* A descriptor that is not open: epoll_ctl fails, nothing is recorded. */
     auto bad = rec.ingress(0, EPOLLIN, cpk::closed_fd_number(), buf, sizeof buf);

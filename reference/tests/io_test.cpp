@@ -10,15 +10,10 @@
 
 using reftest::first;
 
-TEST_CASE("recv: the buffer holds exactly the peer's bytes and nothing past the amount",
+TEST_CASE_METHOD(reftest::OnePort, "recv: the buffer holds exactly the peer's bytes and nothing past the amount",
           "[CPL_RECV_001][CPL_RECV_002][CPL_RECV_006]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     unsigned char buf[64];
     memset(buf, 0xAA, sizeof buf);
-    reftest::Port port;
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(cpk::write_all(sp.b, "0123456789", 10));
@@ -31,13 +26,8 @@ TEST_CASE("recv: the buffer holds exactly the peer's bytes and nothing past the 
     for (size_t i = 10; i < sizeof buf; ++i) CHECK(buf[i] == 0xAA);
 }
 
-TEST_CASE("recv: short reads are continued until the buffer is full", "[CPL_RECV_005]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "recv: short reads are continued until the buffer is full", "[CPL_RECV_005]") {
     char buf[16];
-    reftest::Port port;
     REQUIRE(cpk::write_all(sp.b, "abcdefghijklmnopqrstuvwxyz", 26));
     cpk::cap_recv(sp.a, 3);
     cpk::record_start();
@@ -52,13 +42,8 @@ TEST_CASE("recv: short reads are continued until the buffer is full", "[CPL_RECV
     CHECK(cpk::discontinuous_calls(calls, buf, sizeof buf) == "");
 }
 
-TEST_CASE("recv: end of stream completes with OK and the bytes received", "[CPL_RECV_004]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "recv: end of stream completes with OK and the bytes received", "[CPL_RECV_004]") {
     char buf[10];
-    reftest::Port port;
     REQUIRE(cpk::write_all(sp.b, "xyz", 3));
     REQUIRE(cpk::shutdown_wr(sp.b));
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -68,13 +53,8 @@ TEST_CASE("recv: end of stream completes with OK and the bytes received", "[CPL_
     CHECK(first(rec, 0).amount == 3);
 }
 
-TEST_CASE("recv: a connection reset completes with ABANDONED", "[CPL_RECV_003]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "recv: a connection reset completes with ABANDONED", "[CPL_RECV_003]") {
     char buf[10];
-    reftest::Port port;
     /* A unix peer closing with unread data makes our recv fail with ECONNRESET. */
     REQUIRE(cpk::write_all(sp.a, "unread", 6));
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -86,14 +66,9 @@ TEST_CASE("recv: a connection reset completes with ABANDONED", "[CPL_RECV_003]")
     CHECK(first(rec, 0).amount == 0);
 }
 
-TEST_CASE("recv: EINTR is retried and another errno is an ERROR with the bytes so far",
+TEST_CASE_METHOD(reftest::OnePort, "recv: EINTR is retried and another errno is an ERROR with the bytes so far",
           "[CPL_RECV_008][CPL_RECV_009][CPL_EVENT_002]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[8];
-    reftest::Port port;
 
     int eintr = cpk::fail_recv(sp.a, EINTR);
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -133,14 +108,9 @@ TEST_CASE("recv: a blocking socket never blocks the worker", "[CPL_RECV_010]") {
     CHECK(rec.wait_op_finished(1, cpk::kWaitMs));
 }
 
-TEST_CASE("rdhup: a hang-up with data gives one ABANDONED hang-up callback and nothing more",
+TEST_CASE_METHOD(reftest::OnePort, "rdhup: a hang-up with data gives one ABANDONED hang-up callback and nothing more",
           "[CPL_RDHUP_001][CPL_RDHUP_002][CPL_RDHUP_003]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[4];
-    reftest::Port port;
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(cpk::write_all(sp.b, "data", 4));
@@ -160,13 +130,8 @@ TEST_CASE("rdhup: a hang-up with data gives one ABANDONED hang-up callback and n
     }
 }
 
-TEST_CASE("rdhup: RDHUP and IN in one event give exactly the hang-up callback", "[CPL_RDHUP_002]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "rdhup: RDHUP and IN in one event give exactly the hang-up callback", "[CPL_RDHUP_002]") {
     char buf[4];
-    reftest::Port port;
     /* The data and the hang-up are both there before the op is added. */
     REQUIRE(cpk::write_all(sp.b, "data", 4));
     REQUIRE(cpk::shutdown_wr(sp.b));
@@ -203,14 +168,9 @@ TEST_CASE("send: the whole buffer is sent across short sends", "[CPL_SEND_001][C
     CHECK(cpk::discontinuous_calls(calls, out, sizeof out) == "");
 }
 
-TEST_CASE("send: a send that moves nothing waits for writability and then finishes the buffer", "[CPL_SEND_001]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for writability and then finishes the buffer", "[CPL_SEND_001]") {
     char out[20] = "0123456789abcdefghi";
     char got[20];
-    reftest::Port port;
     /* 5 bytes, then 0 (a cap of 0 bytes on the second call), then 5 at a time. */
     cpk::Fault nothing = cpk::capped(cpk::Fn::send, sp.a, 0);
     nothing.nth = 2;
@@ -284,15 +244,10 @@ TEST_CASE("send: a closed peer gives ERROR and no SIGPIPE", "[CPL_SEND_003][CPL_
     REQUIRE(sigaction(SIGPIPE, &previous, nullptr) == 0);
 }
 
-TEST_CASE("send: ECONNRESET is ABANDONED with the bytes sent and EINTR is retried",
+TEST_CASE_METHOD(reftest::OnePort, "send: ECONNRESET is ABANDONED with the bytes sent and EINTR is retried",
           "[CPL_SEND_002][CPL_SEND_007][CPL_EVENT_002]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char out[20] = "0123456789abcdefghi";
     char sink[64];
-    reftest::Port port;
 
     int eintr = cpk::fail_send(sp.a, EINTR);
     auto in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
@@ -313,12 +268,7 @@ TEST_CASE("send: ECONNRESET is ABANDONED with the bytes sent and EINTR is retrie
     CHECK(first(rec, 1).amount == 5);
 }
 
-TEST_CASE("events: a hang-up alone completes a watcher that asked for nothing with ERROR", "[CPL_EVENT_001]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
-    reftest::Port port;
+TEST_CASE_METHOD(reftest::OnePort, "events: a hang-up alone completes a watcher that asked for nothing with ERROR", "[CPL_EVENT_001]") {
     auto in = rec.ingress(0, 0, sp.a);
     REQUIRE(completion_port_add(port, &in) == 0);
     sp.b.close();  /* IN|OUT|RDHUP|HUP: only HUP concerns this op */
@@ -328,13 +278,8 @@ TEST_CASE("events: a hang-up alone completes a watcher that asked for nothing wi
     CHECK(first(rec, 0).amount == 0);
 }
 
-TEST_CASE("events: a suspended send whose peer closes reports ERROR with the bytes sent", "[CPL_EVENT_002]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "events: a suspended send whose peer closes reports ERROR with the bytes sent", "[CPL_EVENT_002]") {
     std::vector<char> out(4u << 20, 'x');
-    reftest::Port port;
     auto in = rec.ingress(0, EPOLLOUT, sp.a, out.data(), static_cast<uint32_t>(out.size()));
     REQUIRE(completion_port_add(port, &in) == 0);
     /* Wait until the first bytes reach the peer: the send has started. */
@@ -349,13 +294,8 @@ TEST_CASE("events: a suspended send whose peer closes reports ERROR with the byt
     CHECK(c.amount < static_cast<int32_t>(out.size()));
 }
 
-TEST_CASE("full duplex: a pending recv and a send on one socket both complete", "[CPL_ADD_016]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "full duplex: a pending recv and a send on one socket both complete", "[CPL_ADD_016]") {
     char in_buf[3], out_buf[3] = {'o', 'u', 't'}, echo[3];
-    reftest::Port port;
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, in_buf, sizeof in_buf);
     auto send_in = rec.ingress(1, EPOLLOUT, sp.a, out_buf, sizeof out_buf);
     REQUIRE(completion_port_add(port, &recv_in) == 0);
@@ -426,12 +366,7 @@ TEST_CASE("worker: every epoll_wait has a 2 s timeout and timeouts or EINTR do n
     for (const cpk::CallRecord& w : waits) CHECK(w.timeout == 2000);
 }
 
-TEST_CASE("events: a requested bit that no step handles does not make the worker spin", "[no-spin]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
-    reftest::Port port;
+TEST_CASE_METHOD(reftest::OnePort, "events: a requested bit that no step handles does not make the worker spin", "[no-spin]") {
     auto in = rec.ingress(0, EPOLLPRI | EPOLLRDHUP, sp.a);
     REQUIRE(completion_port_add(port, &in) == 0);
     /* Out-of-band data raises EPOLLPRI, which completes nothing here. */

@@ -7,14 +7,9 @@
 
 using reftest::first;
 
-TEST_CASE("remove: pending ops complete once as closing on the caller thread and DEL is called",
+TEST_CASE_METHOD(reftest::OnePort, "remove: pending ops complete once as closing on the caller thread and DEL is called",
           "[CPL_REMOVE_003][CPL_REMOVE_005]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[4];
-    reftest::Port port;
     cpk::record_start();
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     auto watch_in = rec.ingress(1, EPOLLRDHUP, sp.a);
@@ -36,13 +31,8 @@ TEST_CASE("remove: pending ops complete once as closing on the caller thread and
     CHECK(cpl_test_pending_ops(port) == 0);
 }
 
-TEST_CASE("remove: events after remove reach no op", "[CPL_REMOVE_004]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePort, "remove: events after remove reach no op", "[CPL_REMOVE_004]") {
     char buf[4];
-    reftest::Port port;
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
     completion_port_remove(port, sp.a);
@@ -181,14 +171,9 @@ TEST_CASE("remove: an event fetched before remove and re-add never reaches the n
     CHECK(first(rec, 3).action == COMPLETION_PORT_CLOSING);
 }
 
-TEST_CASE("remove: negative sockets and the port's own descriptors are ignored",
+TEST_CASE_METHOD(reftest::OnePort, "remove: negative sockets and the port's own descriptors are ignored",
           "[CPL_REMOVE_002][CPL_REMOVE_007][CPL_DECREF_009]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[1];
-    reftest::Port port;
     REQUIRE(port.info.epfd >= 0);
     REQUIRE(port.wake_fd >= 0);
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
