@@ -144,11 +144,7 @@ TEST_CASE_METHOD(reftest::OnePort, "rdhup: RDHUP and IN in one event give exactl
     CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_ABANDONED);
 }
 
-TEST_CASE("send: the whole buffer is sent across short sends", "[CPL_SEND_001][CPL_SEND_005]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePair, "send: the whole buffer is sent across short sends", "[CPL_SEND_001][CPL_SEND_005]") {
     char out[100], got[100];
     cpk::fill_pattern(out, sizeof out);
     reftest::Port port;
@@ -201,11 +197,7 @@ TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for wr
     CHECK(calls[n - 1].events == (EPOLLOUT | EPOLLONESHOT));
 }
 
-TEST_CASE("send: a full socket buffer suspends the send until the peer drains it", "[CPL_SEND_006][CPL_SEND_001]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePair, "send: a full socket buffer suspends the send until the peer drains it", "[CPL_SEND_006][CPL_SEND_001]") {
     const size_t size = 4u << 20;
     std::vector<unsigned char> out(size), got(size);
     cpk::fill_pattern(out.data(), size);
@@ -338,12 +330,8 @@ TEST_CASE("worker: callbacks run on the worker one at a time with their own cont
     CHECK(cpk::bad_context_callbacks() == 0);
 }
 
-TEST_CASE("worker: every epoll_wait has a 2 s timeout and timeouts or EINTR do not end the worker",
+TEST_CASE_METHOD(reftest::OnePair, "worker: every epoll_wait has a 2 s timeout and timeouts or EINTR do not end the worker",
           "[CPL_WORKER_002][CPL_WORKER_003]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[1];
     /* Armed before create: the worker's first waits return 0 three times,
      * then EINTR; it must go on waiting and serve the op below. */

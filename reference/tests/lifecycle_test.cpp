@@ -37,11 +37,7 @@ TEST_CASE("lifecycle: the final dec_ref of an idle port returns in well under 10
     CHECK(worst < cpk::ms_to_ns(100));
 }
 
-TEST_CASE("lifecycle: inc_ref keeps the port working across one dec_ref", "[CPL_INCREF_002][CPL_DECREF_001]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePair, "lifecycle: inc_ref keeps the port working across one dec_ref", "[CPL_INCREF_002][CPL_DECREF_001]") {
     char buf[1];
     COMPLETION_PORT_HANDLE port = completion_port_create();
     REQUIRE(port != nullptr);
@@ -59,12 +55,8 @@ TEST_CASE("lifecycle: inc_ref keeps the port working across one dec_ref", "[CPL_
     CHECK(guard.finish() == "");
 }
 
-TEST_CASE("lifecycle: NULL handles are ignored everywhere",
+TEST_CASE_METHOD(reftest::OnePair, "lifecycle: NULL handles are ignored everywhere",
           "[CPL_INCREF_001][CPL_DECREF_007][CPL_ADD_001][CPL_ADD_002][CPL_REMOVE_001][CPL_REMOVE_002]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[1];
     completion_port_inc_ref(nullptr);
     completion_port_dec_ref(nullptr);

@@ -43,11 +43,7 @@ TEST_CASE_METHOD(reftest::OnePort, "remove: events after remove reach no op", "[
     CHECK(first(rec, 0).action == COMPLETION_PORT_CLOSING);
 }
 
-TEST_CASE("remove: waits for a running callback of that socket", "[CPL_REMOVE_006]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
+TEST_CASE_METHOD(reftest::OnePair, "remove: waits for a running callback of that socket", "[CPL_REMOVE_006]") {
     char buf[1];
     cpk::Latch release;
     static std::atomic<bool> callback_done;
@@ -78,12 +74,8 @@ TEST_CASE("remove: waits for a running callback of that socket", "[CPL_REMOVE_00
     CHECK(done_when_remove_returned);
 }
 
-TEST_CASE("remove: from inside its own callback it does not wait and closes the socket's other ops",
+TEST_CASE_METHOD(reftest::OnePair, "remove: from inside its own callback it does not wait and closes the socket's other ops",
           "[CPL_REMOVE_005][CPL_REMOVE_006]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char buf[1];
     reftest::Port port;
     rec.op(0).hook = [&](cpk::Op&, const cpk::CallbackRecord&) { completion_port_remove(port, sp.a); };

@@ -28,15 +28,18 @@ public:
     int wake_fd = -1;  /* the eventfd the port opened (anon_inode:[eventfd]), -1 if none */
 };
 
-/* A test's usual start, as a Catch2 fixture (TEST_CASE_METHOD): a leak
- * guard, a recorder, one non-blocking socket pair and a port, destroyed in
- * reverse order. Only for tests whose hooks capture none of their locals:
- * the fixture's port is released after the test body's locals are gone. */
-struct OnePort {
-    OnePort() { REQUIRE(sp.ok()); }
+/* A test's usual start, as Catch2 fixtures (TEST_CASE_METHOD): a leak guard,
+ * a recorder and one non-blocking socket pair; OnePort adds a port. Members
+ * are destroyed after the test body's locals, so a test whose hooks capture
+ * its locals (latches, ingress data) declares its own Port after them. */
+struct OnePair {
+    OnePair() { REQUIRE(sp.ok()); }
     cpk::Guard guard;
     cpk::Recorder rec;
     cpk::SocketPair sp = cpk::unix_pair();
+};
+
+struct OnePort : OnePair {
     Port port;
 };
 

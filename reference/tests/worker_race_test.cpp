@@ -31,12 +31,8 @@ void hold_op(cpk::Recorder& rec, size_t op, cpk::Latch& release) {
 
 } // namespace
 
-TEST_CASE("worker: an add during the worker's unlocked recv on that socket arms only the new op",
+TEST_CASE_METHOD(reftest::OnePair, "worker: an add during the worker's unlocked recv on that socket arms only the new op",
           "[CPL_ADD_016][CPL_ADD_018]") {
-    cpk::Guard guard;
-    cpk::Recorder rec;
-    cpk::SocketPair sp = cpk::unix_pair();
-    REQUIRE(sp.ok());
     char in_buf[4];
     char out_buf[3] = {'o', 'u', 't'};
     Blocker blocker;
