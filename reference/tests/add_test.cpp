@@ -108,6 +108,10 @@ TEST_CASE_METHOD(reftest::OnePort, "add: every allocation failure makes add fail
           "[CPL_ADD_003][CPL_ADD_015]") {
     char buf[2];
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    if (!reftest::heap_visible()) {
+        WARN("the allocator is not the harness's (valgrind?): no allocation to fail");
+        return;
+    }
     int failed = 0;
     for (unsigned nth = 1; nth < 10; ++nth) {
         int result = 0;

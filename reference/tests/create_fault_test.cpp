@@ -49,6 +49,10 @@ TEST_CASE("create: a failing registration of the wake-up descriptor gives NULL a
 TEST_CASE("create: every allocation failing in turn gives NULL and leaves nothing",
           "[CPL_CREATE_007][CPL_CREATE_008]") {
     cpk::Guard guard;
+    if (!reftest::heap_visible()) {
+        WARN("the allocator is not the harness's (valgrind?): no allocation to fail");
+        return;
+    }
     int failed = 0;
     for (unsigned nth = 1; nth < 10; ++nth) {
         COMPLETION_PORT_HANDLE port = nullptr;

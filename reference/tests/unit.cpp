@@ -1,6 +1,7 @@
 /* The unit-test layer over the harness (unit.h). */
 #include "unit.h"
 
+#include <cstdlib>
 #include <cstring>
 
 namespace reftest {
@@ -19,6 +20,14 @@ int64_t Port::release() {
     COMPLETION_PORT_HANDLE h = info.handle;
     info.handle = nullptr;
     return cpk::timed_dec_ref(h);
+}
+
+bool heap_visible() {
+    HeapRun r = heap_run(0, [] {
+        void* volatile p = malloc(1);  /* volatile: the pair is not optimized away */
+        free(p);
+    });
+    return r.allocations == 1;
 }
 
 cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op) {
