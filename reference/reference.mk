@@ -68,8 +68,9 @@ REF_TEST_TIMEOUT ?= 300
 
 # $(1): variant name, $(2): extra compile/link flags. The variant compiles the
 # reference sources itself so that sanitizers see inside them; the harness is
-# compiled without sanitizers or gcov, as for validation: its allocator runs
-# before the sanitizer runtime is up.
+# compiled as for validation (-O1, no sanitizer, no gcov): its allocator runs
+# before the sanitizer runtime is up, and at -O0 it would call the
+# instrumented out-of-line copies of the inline functions it shares.
 define REF_TEST_VARIANT
 REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS))
 REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS)) \
@@ -86,7 +87,7 @@ $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
 
 $(REF_BUILD)/$(1)/harness/%.o: conformance/harness/%.cpp $(REF_TEST_HDRS) | deps
 	@mkdir -p $$(@D)
-	$(CXX) $(REF_TEST_CXXFLAGS) $(filter-out -fsanitize=% --coverage,$(2)) -c $$< -o $$@
+	$(CXX) $(REF_TEST_CXXFLAGS) $(filter-out -fsanitize=% --coverage -O%,$(2)) -c $$< -o $$@
 
 $$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(BUILD)/catch2_main.o
 	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS) $$(CATCH2_LIBS)
