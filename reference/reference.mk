@@ -47,18 +47,25 @@ $(REF_LIB_SO_LINK): $(REF_LIB_SO)
 libs: $(REF_LIB_A) $(REF_LIB_SO) $(REF_LIB_SO_LINK)
 
 # --- unit tests: plain, ASan+UBSan, TSan (mk/sanitizers.mk) -----------------
+# The unit tests run on the conformance harness (its interposer, recorder and
+# socket helpers); reference/tests/unit.h adds only what they alone need.
 REF_TEST_SRCS := $(wildcard reference/tests/*.cpp)
-REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(REF_HDRS)
+REF_HARNESS_SRCS := $(wildcard conformance/harness/*.cpp)
+REF_TEST_HDRS := $(wildcard reference/tests/*.h) $(wildcard conformance/harness/*.h) $(REF_HDRS)
 REF_TEST_CXXFLAGS := $(STD_CXX) $(WARN) -O1 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -Iconformance/harness
 REF_TEST_LDLIBS := -pthread -ldl
 REF_TEST_TIMEOUT ?= 300
 REF_TSAN_ARGS ?=
 
 # $(1): variant name, $(2): extra compile/link flags. The variant compiles the
-# reference sources itself so that sanitizers see inside them.
+# reference sources itself so that sanitizers see inside them; the harness is
+# compiled as for validation (-O1, no sanitizer, no gcov): its allocator runs
+# before the sanitizer runtime is up, and at -O0 it would call the
+# instrumented out-of-line copies of the inline functions it shares.
 define REF_TEST_VARIANT
 REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS))
-REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS))
+REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS)) \
+    $$(patsubst conformance/harness/%.cpp,$(REF_BUILD)/$(1)/harness/%.o,$(REF_HARNESS_SRCS))
 REF_$(1)_BIN := $(REF_BUILD)/$(1)/reference_tests
 
 $(REF_BUILD)/$(1)/src/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
@@ -68,6 +75,10 @@ $(REF_BUILD)/$(1)/src/%.o: $(REF_SRC_DIR)/%.cpp $(REF_HDRS) | deps
 $(REF_BUILD)/$(1)/tests/%.o: reference/tests/%.cpp $(REF_TEST_HDRS) | deps
 	@mkdir -p $$(@D)
 	$(CXX) $(REF_TEST_CXXFLAGS) $(2) -c $$< -o $$@
+
+$(REF_BUILD)/$(1)/harness/%.o: conformance/harness/%.cpp $(REF_TEST_HDRS) | deps
+	@mkdir -p $$(@D)
+	$(CXX) $(REF_TEST_CXXFLAGS) $(filter-out -fsanitize=% --coverage -O%,$(2)) -c $$< -o $$@
 
 $$(REF_$(1)_BIN): $$(REF_$(1)_SRC_OBJS) $$(REF_$(1)_TEST_OBJS) $(CATCH2_MAIN)
 	$(CXX) $(2) -o $$@ $$^ $(REF_TEST_LDLIBS) $$(CATCH2_LIBS)

@@ -24,6 +24,16 @@ Fault capped(Fn fn, int fd, size_t cap) {
     return f;
 }
 
+Fault hooked(Fn fn, int fd, void (*hook)(void*), void* arg) {
+    Fault f;
+    f.fn = fn;
+    f.kind = FaultKind::hook;
+    f.fd = fd;
+    f.hook = hook;
+    f.hook_arg = arg;
+    return f;
+}
+
 Fault alloc_failure(unsigned nth) {
     Fault f;
     f.fn = Fn::alloc;

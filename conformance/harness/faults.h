@@ -21,6 +21,10 @@ Fault capped(Fn fn, int fd, size_t cap);
 /* The nth allocation the calling thread makes from now on fails. */
 Fault alloc_failure(unsigned nth);
 
+/* The next recv or send (`fn`) on `fd` first calls hook(arg) on the calling
+ * thread (FaultKind::hook): a test holds the worker inside that call. */
+Fault hooked(Fn fn, int fd, void (*hook)(void*), void* arg);
+
 /* Injected at once; each returns the fault's id (inject()). */
 int fail_recv(int fd, int err, unsigned nth = 1, unsigned times = 1);
 int cap_recv(int fd, size_t cap);

@@ -15,7 +15,7 @@
  *   expect.h     release_port, eventually, one_callback, wait_all_ops,
  *                closed_during_call, describe_calls, discontinuous_calls,
  *                allocation_balance
- *   faults.h     fault shorthands: failing, capped, alloc_failure,
+ *   faults.h     fault shorthands: failing, capped, hooked, alloc_failure,
  *                fail_recv/cap_recv, fail_send/cap_send
  *   rows.h       tables of cases: row_add, release_ports
  *   held.h       hold_callback (a callback held on a latch), call_while_held

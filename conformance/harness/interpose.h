@@ -114,10 +114,13 @@ enum class FaultKind : uint8_t {
                      (nothrow forms return NULL) */
     cap,          /* recv/send only: call the real function with min(length, cap) */
     zero,         /* epoll_wait/epoll_pwait only: return 0 at once (a timeout) */
-    rewrite       /* epoll_wait/epoll_pwait only: after the real call, for each
+    rewrite,      /* epoll_wait/epoll_pwait only: after the real call, for each
                      returned event that maps to socket `fd`:
                      events = (events & ~clear_events) | set_events.
                      (Matching = a returned event for that socket.) */
+    hook          /* recv/send only: call hook(hook_arg) on the calling thread, then
+                     the real function, unchanged: holds a worker inside its I/O
+                     (the reference's unit tests force a race with it) */
 };
 
 enum class Scope : uint8_t {
@@ -140,6 +143,8 @@ struct Fault {
     size_t    cap = 0;             /* FaultKind::cap: at most this many bytes per call */
     uint32_t  set_events = 0;      /* FaultKind::rewrite */
     uint32_t  clear_events = 0;    /* FaultKind::rewrite */
+    void    (*hook)(void*) = nullptr; /* FaultKind::hook */
+    void*     hook_arg = nullptr;  /* FaultKind::hook */
     Scope     scope = Scope::any;
     pid_t     tid = 0;             /* Scope::tid */
 };

@@ -162,10 +162,14 @@ bool pre_wait(Fn fn, int epfd, int* rc, int* err) {
     return false;
 }
 
-/* recv/send: fail or cap. Returns true if the call is replaced (rc/err set). */
+/* recv/send: fail, cap or hook. Returns true if the call is replaced (rc/err set). */
 bool pre_io(Fn fn, int fd, size_t* len, long* rc, int* err, bool* injected) {
     Fault f;
     if (!(active() && faults_armed() && match_fault(fn, fd, -1, 0, false, &f))) return false;
+    if (f.kind == FaultKind::hook) {
+        f.hook(f.hook_arg);
+        return false;
+    }
     *injected = true;
     if (f.kind == FaultKind::fail) {
         *rc = -1;

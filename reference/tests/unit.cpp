@@ -1,0 +1,41 @@
+/* The unit-test layer over the harness (unit.h). */
+#include "unit.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace reftest {
+
+Port::Port() {
+    cpk::FdList before = cpk::list_fds();
+    info = cpk::create_port();
+    REQUIRE(info.handle != nullptr);
+    cpk::FdList now = cpk::list_fds();
+    for (int i = 0; i < now.n && wake_fd < 0; ++i)
+        if (!before.contains(now.fd[i]) && cpk::fd_target(now.fd[i]) == "anon_inode:[eventfd]") wake_fd = now.fd[i];
+}
+
+int64_t Port::release() {
+    if (info.handle == nullptr) return 0;
+    COMPLETION_PORT_HANDLE h = info.handle;
+    info.handle = nullptr;
+    return cpk::timed_dec_ref(h);
+}
+
+bool heap_visible() {
+    HeapRun r = heap_run(0, [] {
+        void* volatile p = malloc(1);  /* volatile: the pair is not optimized away */
+        free(p);
+    });
+    return r.allocations == 1;
+}
+
+cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op) {
+    std::vector<cpk::CallbackRecord> v = rec.for_op(op);
+    if (!v.empty()) return v[0];
+    cpk::CallbackRecord none;
+    memset(&none, 0, sizeof none);
+    return none;
+}
+
+} // namespace reftest

@@ -1,0 +1,80 @@
+/* The reference's unit tests use the conformance harness (harness.h); this
+ * layer adds only what a unit test of the reference needs: its test hooks
+ * (test_hooks.h, the internal requirements), a port that a failed REQUIRE
+ * still releases (all unit tests share one process), the port's wake-up
+ * descriptor, and what one call did to the heap. */
+#ifndef CPL_REFERENCE_UNIT_H
+#define CPL_REFERENCE_UNIT_H
+
+#include "cpk_catch.h"
+#include "harness.h"
+#include "test_hooks.h"
+
+namespace reftest {
+
+/* A port from cpk::create_port, released at scope exit unless the test
+ * released it. Converts to its handle. */
+class Port {
+public:
+    Port();
+    ~Port() { release(); }
+    Port(const Port&) = delete;
+    Port& operator=(const Port&) = delete;
+    operator COMPLETION_PORT_HANDLE() const { return info.handle; }
+    /* The final dec_ref, on this thread; returns how long it took (ns). */
+    int64_t release();
+
+    cpk::PortInfo info;
+    int wake_fd = -1;  /* the eventfd the port opened (anon_inode:[eventfd]), -1 if none */
+};
+
+/* A test's usual start, as Catch2 fixtures (TEST_CASE_METHOD): a leak guard,
+ * a recorder and one non-blocking socket pair; OnePort adds a port. Members
+ * are destroyed after the test body's locals, so a test whose hooks capture
+ * its locals (latches, ingress data) declares its own Port after them. */
+struct OnePair {
+    OnePair() { REQUIRE(sp.ok()); }
+    cpk::Guard guard;
+    cpk::Recorder rec;
+    cpk::SocketPair sp = cpk::unix_pair();
+};
+
+struct OnePort : OnePair {
+    Port port;
+};
+
+/* The first callback of op `op` (all fields 0 when it has none). */
+cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op);
+
+/* What one call did to the heap. */
+struct HeapRun {
+    unsigned allocations = 0;  /* allocations the calling thread made */
+    size_t live = 0;           /* allocations made meanwhile (any thread) still live after it */
+};
+
+/* False when the harness's allocator is not the one called (valgrind
+ * replaces malloc and operator new in the executable): heap runs see nothing. */
+bool heap_visible();
+
+/* Runs call() with the fail_nth-th allocation of this thread failing (0: none
+ * fails). call must not allocate except through the reference. */
+template <class Call>
+HeapRun heap_run(unsigned fail_nth, Call call) {
+    /* No Catch2 assertion between inject and call: it would allocate. */
+    int id = cpk::inject(cpk::alloc_failure(fail_nth ? fail_nth : ~0u));
+    cpk::alloc_track_start();
+    call();
+    cpk::alloc_track_stop();
+    HeapRun r;
+    r.live = cpk::live_tracked();
+    if (id >= 0) {
+        r.allocations = cpk::fault_hits(id);
+        cpk::remove_fault(id);
+    }
+    CPK_KIT_REQUIRE(id >= 0);
+    return r;
+}
+
+} // namespace reftest
+
+#endif
