@@ -23,6 +23,7 @@ include $(wildcard conformance/conformance.mk)
 include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
+include $(wildcard bench/bench.mk)
 include mk/install.mk
 
 .PHONY: all check clean help
@@ -36,7 +37,8 @@ help:
 	@echo "  make trace                  spec, tests and reference cite the same requirement IDs"
 	@echo "  make coverage               lcov coverage of the reference and the requirement coverage report"
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
-	@echo "  make bench                  teardown latency and per-op cost of the reference"
+	@echo "  make bench [IMPL=...]       echo vs the conformant floor, raw epoll, libuv, libevent; teardown; scaling"
+	@echo "  make bench-smoke            every bench server briefly: bytes and JSON shape (in make check)"
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
 	@echo "  make install                headers, libraries, pkg-config and CMake files (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
