@@ -67,11 +67,12 @@ struct Pairs
 std::vector<pid_t> start_server(EchoServer& server, const Pairs& pairs, size_t size, const EchoConfig& config)
 {
     const std::vector<int> cpus = allowed_cpus();
-    const bool pin = config.pin && cpus.size() >= 2;
+    const bool split = config.pin == "split" && cpus.size() >= 2;
+    const bool same = config.pin == "same" && !cpus.empty();
     const std::vector<pid_t> before = thread_ids();
-    pin_self(pin ? cpus[1] : -1);
+    pin_self(split ? cpus[1] : same ? cpus[0] : -1);
     server.start(pairs.server, size);
-    pin_self(pin ? cpus[0] : -1);
+    pin_self(split || same ? cpus[0] : -1);
     return new_threads(before, thread_ids());
 }
 
@@ -206,7 +207,7 @@ std::string run_echo_bench(const EchoConfig& config)
                        ", \"slices\": " + std::to_string(config.slices) +
                        ", \"slice_ms\": " + json_number(config.slice_s * 1000, 0) +
                        ", \"cpus\": " + std::to_string(cpus.size()) +
-                       ", \"pinned\": " + (config.pin && cpus.size() >= 2 ? "true" : "false") +
+                       ", \"pinned\": " + json_string(config.pin == "split" && cpus.size() >= 2 ? "split" : config.pin == "same" ? "same" : "no") +
                        ", \"syscall_counting\": " +
                        json_string(why_no_syscalls.empty() ? "perf tracepoint raw_syscalls:sys_enter" : why_no_syscalls) +
                        ", \"alloc_counting\": \"allocator interposed in the bench binary\"}";

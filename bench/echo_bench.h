@@ -19,7 +19,7 @@ struct EchoConfig
     int slices;                    // samples per run
     double warm_s;                 // before the first sample
     double count_s;                // the counting run (syscalls, allocations)
-    bool pin;                      // client and servers on different CPUs
+    std::string pin;               // "": not pinned; "split": client and servers on two CPUs; "same": on one
 };
 
 // Runs it all; returns echo.json's text and prints progress on stderr.

@@ -1,11 +1,13 @@
 // cpkit bench: the implementation under test against the conformant floor,
 // raw epoll, libuv and libevent (echo.json), its teardown latency
 // (teardown.json) and per-op cost against pending ops (scaling.json).
-// Usage: cpkit_bench --out DIR [--name NAME] [--smoke] [--no-pin]
+// Usage: cpkit_bench --out DIR [--name NAME] [--smoke] [--pin split|same] [--pairs P,...] [--sizes M,...]
+//                    [--only echo|teardown|scaling]
 #include <sys/stat.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -30,7 +32,10 @@ int main(int argc, char** argv)
 {
     std::string out = "build/bench";
     std::string name = "reference";
-    bool smoke = false, pin = true;
+    bool smoke = false;
+    std::string pin;
+    std::string only;
+    std::vector<size_t> pairs = {1, 64, 1024}, sizes = {64, 16384};
     for (int i = 1; i < argc; ++i)
     {
         const std::string arg = argv[i];
@@ -46,13 +51,35 @@ int main(int argc, char** argv)
         {
             smoke = true;
         }
-        else if (arg == "--no-pin")
+        else if (arg == "--only" && i + 1 < argc)
         {
-            pin = false;
+            only = argv[++i];
+        }
+        else if (arg == "--pin" && i + 1 < argc && (std::strcmp(argv[i + 1], "split") == 0 || std::strcmp(argv[i + 1], "same") == 0))
+        {
+            pin = argv[++i];
+        }
+        else if ((arg == "--pairs" || arg == "--sizes") && i + 1 < argc)
+        {
+            std::vector<size_t>& into = arg == "--pairs" ? pairs : sizes;
+            into.clear();
+            for (const char* p = argv[++i]; *p != '\0'; ++p)
+            {
+                into.push_back(std::strtoul(p, const_cast<char**>(&p), 10));
+                if (into.back() == 0 || (*p != ',' && *p != '\0'))
+                {
+                    std::fprintf(stderr, "%s: %s wants positive numbers separated by commas\n", argv[0], arg.c_str());
+                    return 2;
+                }
+                if (*p == '\0')
+                {
+                    break;
+                }
+            }
         }
         else
         {
-            std::fprintf(stderr, "usage: %s --out DIR [--name NAME] [--smoke] [--no-pin]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s --out DIR [--name NAME] [--smoke] [--pin split|same] [--pairs P,...] [--sizes M,...] [--only echo|teardown|scaling]\n", argv[0]);
             return 2;
         }
     }
@@ -63,25 +90,33 @@ int main(int argc, char** argv)
 
     bench::EchoConfig echo;
     echo.impl_name = name;
-    echo.pairs = {1, 64, 1024};
-    echo.sizes = {64, 16384};
-    echo.repetitions = smoke ? 1 : 5;
+    echo.pairs = pairs;
+    echo.sizes = sizes;
+    echo.repetitions = smoke ? 1 : 7;
     echo.slice_s = smoke ? 0.01 : 0.1;
-    echo.slices = smoke ? 2 : 8;
+    echo.slices = smoke ? 2 : 5;
     echo.warm_s = smoke ? 0.005 : 0.05;
     echo.count_s = smoke ? 0.01 : 0.2;
     echo.pin = pin;
-    bench::write_file(out + "/echo.json", bench::run_echo_bench(echo));
+    if (only.empty() || only == "echo")
+    {
+        bench::write_file(out + "/echo.json", bench::run_echo_bench(echo));
+    }
 
-    bench::write_file(out + "/teardown.json",
-                      bench::run_teardown_bench(name, smoke ? 3 : 20, smoke ? 5 : 50));
+    if (only.empty() || only == "teardown")
+    {
+        bench::write_file(out + "/teardown.json", bench::run_teardown_bench(name, smoke ? 3 : 20, smoke ? 5 : 50));
+    }
 
     bench::ScalingConfig scaling;
     scaling.impl_name = name;
     scaling.pending = smoke ? std::vector<size_t>{10, 1000} : std::vector<size_t>{10, 1000, 10000, 100000};
     scaling.active = 64;
-    scaling.rounds = smoke ? 5 : 100;
-    scaling.repetitions = smoke ? 1 : 7;
-    bench::write_file(out + "/scaling.json", bench::run_scaling_bench(scaling));
+    scaling.rounds = smoke ? 5 : 25;
+    scaling.repetitions = smoke ? 1 : 41;
+    if (only.empty() || only == "scaling")
+    {
+        bench::write_file(out + "/scaling.json", bench::run_scaling_bench(scaling));
+    }
     return 0;
 }

@@ -104,7 +104,7 @@ def markdown(echo, teardown, scaling):
                "round trip. Syscalls per round trip: %s, server threads only. Allocations: %s, "
                "server threads only. The machine may be shared: figures are rough."
                % (meta.get("repetitions"), meta.get("slice_ms"),
-                  "pinned to different CPUs" if meta.get("pinned") else "not pinned",
+                  {"split": "pinned to two CPUs", "same": "pinned to one CPU"}.get(meta.get("pinned"), "not pinned"),
                   meta.get("cpus"), meta.get("syscall_counting"), meta.get("alloc_counting")))
     out.append("")
     out.append("| server | P | M | round trips/s | spread | vs floor | vs raw epoll | CPU us/rt | syscalls/rt | allocs/rt |")
@@ -142,9 +142,11 @@ def markdown(echo, teardown, scaling):
     out.append("## Per-op cost against pending ops")
     out.append("")
     out.append("%s: %d measured ops per round on their own sockets, %d rounds, median of %d interleaved "
-               "repetitions; the pending ops are %d per descriptor on idle socketpairs. Flat means no walk "
+               "repetitions%s; the pending ops are %d per descriptor on idle socketpairs. Flat means no walk "
                "over the pending ops per op." % (scaling["server"], scaling.get("active", 0), scaling.get("rounds", 0),
-                                                 scaling.get("repetitions", 0), scaling.get("ops_per_descriptor", 0)))
+                                                 scaling.get("repetitions", 0),
+                                                 ", client and workers on one CPU" if scaling.get("one_cpu") else "",
+                                                 scaling.get("ops_per_descriptor", 0)))
     out.append("")
     out.append("| pending ops | add + completion ns/op | spread | add + remove ns/op | spread |")
     out.append("|--:|--:|--:|--:|--:|")

@@ -211,6 +211,10 @@ std::string run_scaling_bench(const ScalingConfig& config)
     const size_t reserve = open_fd_count() + 32 + levels * per_level;
     size_t spare = fd_limit > reserve ? fd_limit - reserve : 0;
 
+    // The client and every worker on one CPU: a round then costs what its ops
+    // cost, not a wake-up across CPUs per op (tens of us on small VMs).
+    const std::vector<int> cpus = allowed_cpus();
+    pin_self(cpus.empty() ? -1 : cpus[0]);
     std::vector<Level> ports(levels);
     std::string notes;
     for (size_t k = 0; k < levels; ++k)
@@ -267,10 +271,12 @@ std::string run_scaling_bench(const ScalingConfig& config)
     {
         level.tear_down();
     }
+    pin_self(-1);
     return "{\"server\": " + json_string(config.impl_name) + ", \"fd_limit\": " + std::to_string(fd_limit) +
            ", \"ops_per_descriptor\": " + std::to_string(OPS_PER_FD) + ", \"active\": " +
            std::to_string(config.active) + ", \"rounds\": " + std::to_string(config.rounds) +
-           ", \"repetitions\": " + std::to_string(config.repetitions) + ", \"note\": " + json_string(notes) +
+           ", \"repetitions\": " + std::to_string(config.repetitions) + ", \"one_cpu\": " +
+           (cpus.empty() ? "false" : "true") + ", \"note\": " + json_string(notes) +
            ",\n \"levels\": [\n" + rows + "\n]}\n";
 }
 

@@ -5,6 +5,7 @@
 // buffer is full, EAGAIN or EOF, send loops until all is sent.
 // raw-epoll: what a program without that contract does: one persistent
 // level-triggered registration per socket, recv then send right away.
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -200,6 +201,7 @@ private:
 
     void run()
     {
+        (void)pthread_setname_np(pthread_self(), floor_ ? "bench-floor" : "bench-raw-epoll");  // for perf --comm
         epoll_event events[EVENT_BATCH];
         for (;;)
         {

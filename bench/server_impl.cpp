@@ -1,6 +1,7 @@
 // The implementation under test, through its public API only: per socket a
 // recv op; its callback adds a send op of the bytes received, whose callback
 // adds the next recv op.
+#include <pthread.h>
 #include <sys/epoll.h>
 
 #include <atomic>
@@ -16,6 +17,17 @@ namespace
 {
 
 class ImplServer;
+
+// Names the thread the callbacks run on, once, for `perf report --comm bench-impl`.
+void name_this_thread()
+{
+    static thread_local bool named = false;
+    if (!named)
+    {
+        named = true;
+        (void)pthread_setname_np(pthread_self(), "bench-impl");
+    }
+}
 
 struct Conn
 {
@@ -81,6 +93,7 @@ public:
         {
             return;
         }
+        name_this_thread();
         if (action != COMPLETION_PORT_EPOLL_EPOLLIN || result != COMPLETION_PORT_RESULT_OK || amount <= 0 ||
             static_cast<size_t>(amount) > conn->buffer.size() || !self->add(conn, EPOLLOUT, static_cast<size_t>(amount)))
         {

@@ -1,6 +1,7 @@
 // libevent echo: a persistent EV_READ event per socket (recv, then send right
 // away); a full socket switches it to a one-shot EV_WRITE event for the rest.
 #include <event2/event.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +60,7 @@ public:
             fail("event_add of the stop event failed");
         }
         thread_ = std::thread([this] {
+            (void)pthread_setname_np(pthread_self(), "bench-libevent");
             (void)event_base_dispatch(base_);
         });
     }

@@ -1,5 +1,6 @@
 // libuv echo: a uv_pipe_t per socket, uv_read_start into a per-socket buffer,
 // uv_try_write, and uv_write of the rest (reading paused) if the socket is full.
+#include <pthread.h>
 #include <uv.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@ public:
             check(uv_read_start(reinterpret_cast<uv_stream_t*>(&c.pipe), on_alloc, on_read), "uv_read_start");
         }
         thread_ = std::thread([this] {
+            (void)pthread_setname_np(pthread_self(), "bench-libuv");
             (void)uv_run(&loop_, UV_RUN_DEFAULT);
         });
     }
