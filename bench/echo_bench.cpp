@@ -185,7 +185,7 @@ std::string run_echo_bench(const EchoConfig& config)
                 }
                 const CountResult counts = counting_run(kinds[s], p, m, config);
                 const double mid = median(rates);
-                const double spread = (quantile(rates, 1.0) - quantile(rates, 0.0)) / mid;
+                const double spread = (quantile(rates, 0.75) - quantile(rates, 0.25)) / mid;
                 if (!rows.empty())
                 {
                     rows += ",\n";

@@ -99,7 +99,7 @@ def markdown(echo, teardown, scaling):
                "each round a message on every pair and a wait for every echo (bytes checked). "
                "Round trips/s: median over %s repetitions of each run's median %s ms slice; "
                "servers interleaved, order rotated every repetition; ratios pair runs of the same "
-               "repetition; spread = (max - min) / median of the repetitions. "
+               "repetition; spread = interquartile range / median of the repetitions. "
                "Client and server threads %s (%s CPUs). CPU us: the server threads' CPU time per "
                "round trip. Syscalls per round trip: %s, server threads only. Allocations: %s, "
                "server threads only. The machine may be shared: figures are rough."
@@ -147,6 +147,8 @@ def markdown(echo, teardown, scaling):
                                                  scaling.get("repetitions", 0),
                                                  ", client and workers on one CPU" if scaling.get("one_cpu") else "",
                                                  scaling.get("ops_per_descriptor", 0)))
+    out.append("")
+    out.append("Spread: interquartile range / median of the repetitions.")
     out.append("")
     out.append("| pending ops | add + completion ns/op | spread | add + remove ns/op | spread |")
     out.append("|--:|--:|--:|--:|--:|")

@@ -1,7 +1,7 @@
 // Cost per op with few and with many other ops pending on the same port;
 // flat means no walk over the pending ops per completion.
-// "Pending": a recv (EPOLLIN) and a hang-up watcher (EPOLLRDHUP) on each end
-// of idle socketpairs, two ops per descriptor. The measured ops run on other
+// "Pending": a recv (EPOLLIN) and, where the implementation takes a second op
+// on a socket, a hang-up watcher (EPOLLRDHUP) on each end of idle socketpairs. The measured ops run on other
 // sockets: add a 1-byte recv on each, the peer writes a byte to each, wait
 // for every completion (add + completion); add then remove (add + remove).
 #include <sys/epoll.h>
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 
 #include "c_pal/completion_port_linux.h"
 #include "json.h"
@@ -22,8 +23,6 @@ namespace bench
 {
 namespace
 {
-
-constexpr int OPS_PER_FD = 2;
 
 struct Counter
 {
@@ -82,8 +81,8 @@ void on_background(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_R
 
 unsigned char background_buffer[1];
 
-void add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
-         void* context, void* buffer, uint32_t length)
+bool try_add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
+             void* context, void* buffer, uint32_t length)
 {
     COMPLETION_PORT_INGRESS_DATA in{};
     in.epoll_op = epoll_op;
@@ -92,10 +91,35 @@ void add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_E
     in.event_callback_ctx = context;
     in.buffer_data.buffer = buffer;
     in.buffer_data.length = length;
-    if (completion_port_add(port, &in) != 0)
+    return completion_port_add(port, &in) == 0;
+}
+
+void add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
+         void* context, void* buffer, uint32_t length)
+{
+    if (!try_add(port, epoll_op, fd, callback, context, buffer, length))
     {
-        fail("completion_port_add failed");
+        fail(std::string("completion_port_add of a ") + (epoll_op == EPOLLIN ? "recv" : "hang-up") + " op failed");
     }
+}
+
+// 2 when the implementation takes a hang-up watcher beside a pending recv on
+// one socket (the spec guarantees only recv + send), else 1.
+size_t ops_per_descriptor()
+{
+    COMPLETION_PORT_HANDLE port = completion_port_create();
+    if (port == nullptr)
+    {
+        fail("completion_port_create returned NULL");
+    }
+    int a, b;
+    socket_pair(&a, &b);
+    add(port, EPOLLIN, a, on_background, nullptr, background_buffer, 1);
+    const bool two = try_add(port, EPOLLRDHUP, a, on_background, nullptr, nullptr, 0);
+    completion_port_dec_ref(port);
+    close(a);
+    close(b);
+    return two ? 2 : 1;
 }
 
 struct Level
@@ -108,7 +132,7 @@ struct Level
     Counter counter;
     std::vector<double> complete_ns, remove_ns;
 
-    void set_up(size_t ops, int active_count)
+    void set_up(size_t ops, size_t per_fd, int active_count)
     {
         port = completion_port_create();
         if (port == nullptr)
@@ -124,7 +148,7 @@ struct Level
                 background.push_back(fd);
                 for (int op : {EPOLLIN, EPOLLRDHUP})
                 {
-                    if (pending < ops)
+                    if (pending < ops && (op == EPOLLIN || per_fd == 2))
                     {
                         add(port, op, fd, on_background, nullptr, op == EPOLLIN ? background_buffer : nullptr,
                             op == EPOLLIN ? 1 : 0);
@@ -215,22 +239,24 @@ std::string run_scaling_bench(const ScalingConfig& config)
     // cost, not a wake-up across CPUs per op (tens of us on small VMs).
     const std::vector<int> cpus = allowed_cpus();
     pin_self(cpus.empty() ? -1 : cpus[0]);
+    const size_t per_fd = ops_per_descriptor();
     std::vector<Level> ports(levels);
     std::string notes;
     for (size_t k = 0; k < levels; ++k)
     {
-        // Whole socketpairs: 2 descriptors, 2 * OPS_PER_FD ops.
-        const size_t wanted_fds = (config.pending[k] + 2 * OPS_PER_FD - 1) / (2 * OPS_PER_FD) * 2;
+        // Whole socketpairs: 2 descriptors, 2 * per_fd ops.
+        const size_t wanted_fds = (config.pending[k] + 2 * per_fd - 1) / (2 * per_fd) * 2;
         const size_t fds = std::min(wanted_fds, spare / 2 * 2);
-        const size_t ops = std::min(config.pending[k], fds * OPS_PER_FD);
+        const size_t ops = std::min(config.pending[k], fds * per_fd);
         spare -= fds;
         ports[k].requested = config.pending[k];
-        ports[k].set_up(ops, config.active);
+        ports[k].set_up(ops, per_fd, config.active);
         if (ops < config.pending[k])
         {
             notes += (notes.empty() ? "" : " ") + std::to_string(config.pending[k]) + " pending ops need " +
-                     std::to_string(wanted_fds) + " descriptors (" + std::to_string(OPS_PER_FD) +
-                     " ops each); RLIMIT_NOFILE " + std::to_string(fd_limit) + " leaves " + std::to_string(fds) +
+                     std::to_string(wanted_fds) + " descriptors (" + std::to_string(per_fd) +
+                     (per_fd == 1 ? " op each)" : " ops each)") + "; RLIMIT_NOFILE " + std::to_string(fd_limit) +
+                     " leaves " + std::to_string(fds) +
                      " beside the other levels: measured with " + std::to_string(ops) + ".";
         }
     }
@@ -258,10 +284,10 @@ std::string run_scaling_bench(const ScalingConfig& config)
                 ", \"pending\": " + std::to_string(level.pending) +
                 ", \"add_complete_ns\": " + json_number(median(level.complete_ns), 0) +
                 ", \"add_complete_spread\": " +
-                json_number((quantile(level.complete_ns, 1) - quantile(level.complete_ns, 0)) / median(level.complete_ns)) +
+                json_number((quantile(level.complete_ns, 0.75) - quantile(level.complete_ns, 0.25)) / median(level.complete_ns)) +
                 ", \"add_remove_ns\": " + json_number(median(level.remove_ns), 0) +
                 ", \"add_remove_spread\": " +
-                json_number((quantile(level.remove_ns, 1) - quantile(level.remove_ns, 0)) / median(level.remove_ns)) + "}";
+                json_number((quantile(level.remove_ns, 0.75) - quantile(level.remove_ns, 0.25)) / median(level.remove_ns)) + "}";
     }
     if (background_completions.load() != 0)
     {
@@ -273,7 +299,7 @@ std::string run_scaling_bench(const ScalingConfig& config)
     }
     pin_self(-1);
     return "{\"server\": " + json_string(config.impl_name) + ", \"fd_limit\": " + std::to_string(fd_limit) +
-           ", \"ops_per_descriptor\": " + std::to_string(OPS_PER_FD) + ", \"active\": " +
+           ", \"ops_per_descriptor\": " + std::to_string(per_fd) + ", \"active\": " +
            std::to_string(config.active) + ", \"rounds\": " + std::to_string(config.rounds) +
            ", \"repetitions\": " + std::to_string(config.repetitions) + ", \"one_cpu\": " +
            (cpus.empty() ? "false" : "true") + ", \"note\": " + json_string(notes) +

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <string>
 #include <vector>
 
 #include "c_pal/completion_port_linux.h"
@@ -64,12 +65,14 @@ public:
 
     void stop() override
     {
+        // The last echo's callback may still run: an add it makes while the
+        // final dec_ref proceeds may fail, and that is no failure.
         stopping_ = true;
         completion_port_dec_ref(port_);  // the pending recv ops complete as closing
         port_ = nullptr;
         if (failures_.load() != 0)
         {
-            fail("the implementation completed an echo op with an unexpected action, result or amount, or refused an add");
+            fail(std::to_string(failures_.load()) + " echo ops went wrong; the first: " + first_failure_);
         }
     }
 
@@ -95,13 +98,17 @@ public:
         }
         name_this_thread();
         if (action != COMPLETION_PORT_EPOLL_EPOLLIN || result != COMPLETION_PORT_RESULT_OK || amount <= 0 ||
-            static_cast<size_t>(amount) > conn->buffer.size() || !self->add(conn, EPOLLOUT, static_cast<size_t>(amount)))
+            static_cast<size_t>(amount) > conn->buffer.size())
         {
-            self->failures_.fetch_add(1);
+            self->failed("a recv op completed with", action, result, amount);
+        }
+        else if (!self->add(conn, EPOLLOUT, static_cast<size_t>(amount)) && !self->stopping_)
+        {
+            self->failed("completion_port_add of a send op failed after a recv op completed with", action, result, amount);
         }
     }
 
-    static void on_send(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t)
+    static void on_send(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t amount)
     {
         Conn* conn = static_cast<Conn*>(context);
         ImplServer* self = conn->server;
@@ -109,10 +116,23 @@ public:
         {
             return;
         }
-        if (action != COMPLETION_PORT_EPOLL_EPOLLOUT || result != COMPLETION_PORT_RESULT_OK ||
-            !self->add(conn, EPOLLIN, conn->buffer.size()))
+        if (action != COMPLETION_PORT_EPOLL_EPOLLOUT || result != COMPLETION_PORT_RESULT_OK)
         {
-            self->failures_.fetch_add(1);
+            self->failed("a send op completed with", action, result, amount);
+        }
+        else if (!self->add(conn, EPOLLIN, conn->buffer.size()) && !self->stopping_)
+        {
+            self->failed("completion_port_add of a recv op failed after a send op completed with", action, result, amount);
+        }
+    }
+
+    // Callbacks run on the worker, one at a time: the first text is written once.
+    void failed(const char* what, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t amount)
+    {
+        if (failures_.fetch_add(1) == 0)
+        {
+            first_failure_ = std::string(what) + " (action " + std::to_string(static_cast<int>(action)) + ", result " +
+                             std::to_string(static_cast<int>(result)) + ", amount " + std::to_string(amount) + ")";
         }
     }
 
@@ -121,6 +141,7 @@ private:
     std::vector<Conn> conns_;
     std::atomic<bool> stopping_{false};
     std::atomic<int> failures_{0};
+    std::string first_failure_;
 };
 
 }  // namespace
