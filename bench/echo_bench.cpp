@@ -170,7 +170,10 @@ std::string run_echo_bench(const EchoConfig& config)
                     runs[s].push_back(timed_run(kinds[s], p, m, config));
                 }
             }
-            std::fprintf(stderr, "bench: echo P=%zu M=%zu done\n", p, m);
+            if (config.progress)
+            {
+                std::fprintf(stderr, "bench: echo P=%zu M=%zu done\n", p, m);
+            }
             for (size_t s = 0; s < n; ++s)
             {
                 std::vector<double> rates, cpu, vs_floor, vs_raw, vs_uv;

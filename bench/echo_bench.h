@@ -19,6 +19,7 @@ struct EchoConfig
     int slices;                    // samples per run
     double warm_s;                 // before the first sample
     double count_s;                // the counting run (syscalls, allocations)
+    bool progress;                 // a line on stderr per (P, M)
     std::string pin;               // "": not pinned; "split": client and servers on two CPUs; "same": on one
 };
 
