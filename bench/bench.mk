@@ -35,7 +35,7 @@ $(BENCH_OBJ_DIR)/%.o: bench/%.cpp | deps
 	$(CXX) $(BENCH_CXXFLAGS) -MMD -MP -c $< -o $@
 -include $(BENCH_OBJS:.o=.d) $(BENCH_IMPL_OBJS:.o=.d)
 
-$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_IMPL_OBJS) $(if $(filter sources,$(IMPL_KIND)),,$(IMPL_FILES))
+$(BENCH_BIN): $(BENCH_OBJS) $(BENCH_IMPL_OBJS) $(if $(filter sources,$(IMPL_KIND)),,$(IMPL_FILES)) $(IMPL_STAMP)
 	$(CXX) -o $@ $(BENCH_OBJS) $(BENCH_IMPL_LINK) $(IMPL_LDLIBS) $(BENCH_LIBS) -pthread
 
 .PHONY: bench bench-smoke
