@@ -36,6 +36,7 @@ include $(wildcard conformance/soak/soak.mk)
 include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
+include $(wildcard bench/bench.mk)
 include mk/install.mk
 include mk/compile_commands.mk
 
@@ -52,7 +53,8 @@ help:
 	@echo "  make trace                  spec, tests and reference cite the same requirement IDs"
 	@echo "  make coverage               lcov coverage of the reference and the requirement coverage report"
 	@echo "  make conformance-selftest   the kit's self-test (wrong implementations must be caught)"
-	@echo "  make bench                  teardown latency and per-op cost of the reference"
+	@echo "  make bench [IMPL=...]       echo vs the conformant floor, raw epoll, libuv, libevent; teardown; scaling"
+	@echo "  make bench-smoke            every bench server briefly: bytes and JSON shape (in make check)"
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
 	@echo "  make faults [IMPL=...]      the fault sweep and exhaustion checks: every call of create, add, remove, dec_ref failed in turn"
 	@echo "  make soak [IMPL=...]        a million ops on thousands of socketpairs from four threads: lost 0, duplicated 0, peak RSS"

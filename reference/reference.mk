@@ -1,4 +1,4 @@
-# The reference implementation: libraries, unit tests, header checks, bench.
+# The reference implementation: libraries, unit tests, header checks.
 # Included by the top Makefile before mk/impl.mk (which uses REF_SRCS).
 
 REF_SRC_DIR := reference/src
@@ -156,16 +156,3 @@ headers-check: $(REF_HDR_STAMP) $(REF_HDR_BINS)
 
 CHECK_TARGETS += reference-check headers-check
 CHECK_BUILD += libs $(REF_plain_BIN) $(REF_asan_BIN) $(REF_HDR_STAMP) $(REF_HDR_BINS)
-
-# --- bench (not part of `make check`) ------------------------------------------
-REF_BENCH_SRCS := $(wildcard bench/*.cpp)
-REF_BENCH_BIN := $(BUILD)/bench/completion_port_bench
-REF_BENCH_ARGS ?=
-
-$(REF_BENCH_BIN): $(REF_BENCH_SRCS) $(wildcard bench/*.h) $(REF_LIB_A) include/c_pal/completion_port_linux.h | deps
-	@mkdir -p $(@D)
-	$(CXX) $(STD_CXX) $(WARN) -O2 -g -pthread $(INCLUDES) -I$(REF_SRC_DIR) -o $@ $(REF_BENCH_SRCS) $(REF_LIB_A)
-
-.PHONY: bench
-bench: $(REF_BENCH_BIN)
-	$(REF_BENCH_BIN) $(REF_BENCH_ARGS)
