@@ -1,34 +1,22 @@
 // The port's record of pending ops (CPL_ADD_004): a hash map fd -> SocketEntry,
-// O(1) per add, completion and remove instead of the seed's list walk.
-// Every function here except complete_closing_list and drain_all_closing is
-// called with the port's mutex held.
+// O(1) per add, completion and remove instead of the seed's list walk. All but
+// the last two functions are called with the port's mutex held.
 #include <errno.h>
 #include <sys/epoll.h>
+
+#include <algorithm>
 
 #include "cpl_internal.h"
 
 namespace cpl
 {
 
-Slot slot_for(uint32_t interest)
-{
-    if ((interest & EPOLLIN) != 0)
-    {
-        return SLOT_RECV;
-    }
-    if ((interest & EPOLLOUT) != 0)
-    {
-        return SLOT_SEND;
-    }
-    return SLOT_WATCH;
-}
-
 // CPL_ADD_005: a lone op registers exactly its epoll_op (| EPOLLONESHOT).
 // CPL_ADD_016: with several ops, the union, so none of them is stranded.
 // CPL_ADD_010: EPOLLONESHOT always: a level-triggered re-fire cannot reach an
 // op that already completed; the port re-arms only for ops still pending.
 // An op whose I/O is running is left out: it needs no event until it is back.
-uint32_t entry_interest(const SocketEntry& entry)
+static uint32_t entry_interest(const SocketEntry& entry)
 {
     uint32_t events = EPOLLONESHOT;
     for (const Op* op : entry.slots)
@@ -44,20 +32,16 @@ uint32_t entry_interest(const SocketEntry& entry)
 // CPL_ADD_005: EPOLL_CTL_MOD first, with the events above.
 // CPL_ADD_006: on ENOENT, EPOLL_CTL_ADD with the same events (only for add;
 // the worker's re-arm never re-registers a socket that remove deleted).
-int arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing)
+bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing)
 {
     struct epoll_event ev = {};
     ev.events = entry_interest(entry);
     ev.data.u64 = event_key(fd, entry.generation);
     if (epoll_ctl(port->epoll_fd, EPOLL_CTL_MOD, fd, &ev) == 0)
     {
-        return 0;
+        return true;
     }
-    if (add_if_missing && errno == ENOENT)
-    {
-        return epoll_ctl(port->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
-    }
-    return -1;
+    return add_if_missing && errno == ENOENT && epoll_ctl(port->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 // An entry with no op is dropped at once: memory returns to what it was
@@ -65,20 +49,16 @@ int arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing)
 // EPOLLONESHOT, so the next add's EPOLL_CTL_MOD succeeds (CPL_ADD_009).
 void erase_if_empty(Port* port, EntryMap::iterator it)
 {
-    for (const Op* op : it->second.slots)
+    const Op* const* slots = it->second.slots;
+    if (std::all_of(slots, slots + SLOT_COUNT, [](const Op* op) { return op == nullptr; }))
     {
-        if (op != nullptr)
-        {
-            return;
-        }
+        port->entries.erase(it);
     }
-    port->entries.erase(it);
 }
 
-// Takes every op out of the entry into a list; returns how many.
-size_t detach_all_ops(SocketEntry& entry, Op** list)
+// Moves every op of the entry onto a list.
+void detach_all_ops(SocketEntry& entry, Op** list)
 {
-    size_t count = 0;
     for (Op*& op : entry.slots)
     {
         if (op != nullptr)
@@ -86,10 +66,8 @@ size_t detach_all_ops(SocketEntry& entry, Op** list)
             op->next = *list;
             *list = op;
             op = nullptr;
-            count++;
         }
     }
-    return count;
 }
 
 // CPL_REMOVE_005, CPL_DECREF_008: the closing completion, the op's one and
@@ -107,8 +85,8 @@ void complete_closing_list(Op* list)
     }
 }
 
-// CPL_DECREF_008: completes every pending op as closing on the calling thread.
-// Loops because a closing callback may add again.
+// CPL_DECREF_008: completes every pending op as closing on the calling thread,
+// until none is left (a closing callback may add again).
 void drain_all_closing(Port* port)
 {
     for (;;)
@@ -117,10 +95,9 @@ void drain_all_closing(Port* port)
         (void)pthread_mutex_lock(&port->mutex);
         for (auto& item : port->entries)
         {
-            (void)detach_all_ops(item.second, &list);
+            detach_all_ops(item.second, &list);
         }
         port->entries.clear();
-        port->pending_ops = 0;
         (void)pthread_mutex_unlock(&port->mutex);
         if (list == nullptr)
         {

@@ -8,14 +8,10 @@ using cpl::Port;
 // CPL_ABI_001
 CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCKET_HANDLE socket)
 {
-    // CPL_REMOVE_001, CPL_REMOVE_002
-    if (completion_port == nullptr || socket == INVALID_SOCKET)
-    {
-        return;
-    }
     Port* port = reinterpret_cast<Port*>(completion_port);
-    // Never let a caller deregister the port's own wake-up descriptor.
-    if (socket < 0 || socket == port->wake_fd || socket == port->epoll_fd)
+    // CPL_REMOVE_001, CPL_REMOVE_002: NULL and INVALID_SOCKET are ignored, and
+    // so are the port's own descriptors.
+    if (port == nullptr || !cpl::is_callers_socket(port, socket))
     {
         return;
     }
@@ -53,7 +49,7 @@ CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCK
     // entry or generation is gone).
     if (it != port->entries.end())
     {
-        port->pending_ops -= cpl::detach_all_ops(it->second, &list);
+        cpl::detach_all_ops(it->second, &list);
         port->entries.erase(it);
     }
     (void)pthread_mutex_unlock(&port->mutex);
