@@ -12,8 +12,7 @@ using cpl::SocketEntry;
 
 // The recommended argument checks; each rejected op would otherwise crash the
 // worker or never complete.
-static bool ingress_is_valid(const Port* port, const COMPLETION_PORT_INGRESS_DATA* in)
-{
+static bool ingress_is_valid(const Port* port, const COMPLETION_PORT_INGRESS_DATA* in) {
     const bool moves_bytes = (in->epoll_op & (EPOLLIN | EPOLLOUT)) != 0;
     // CPL_ADD_011: INVALID_SOCKET (and any negative value) is refused.
     return cpl::is_callers_socket(port, in->socket)
@@ -26,8 +25,7 @@ static bool ingress_is_valid(const Port* port, const COMPLETION_PORT_INGRESS_DAT
 }
 
 // The op's slot, and (CPL_EVENT_001) the action an ERR/HUP completion reports.
-static cpl::Slot slot_for(uint32_t interest)
-{
+static cpl::Slot slot_for(uint32_t interest) {
     return (interest & EPOLLIN) != 0 ? cpl::SLOT_RECV : (interest & EPOLLOUT) != 0 ? cpl::SLOT_SEND : cpl::SLOT_WATCH;
 }
 static const COMPLETION_PORT_EPOLL_ACTION SLOT_ACTION[cpl::SLOT_COUNT] = {
@@ -35,42 +33,35 @@ static const COMPLETION_PORT_EPOLL_ACTION SLOT_ACTION[cpl::SLOT_COUNT] = {
 
 // The socket's entry, made if missing (*created). NULL, nothing changed, when
 // the map cannot grow (CPL_ADD_003) or a remove of this socket is under way.
-static SocketEntry* entry_for(Port* port, int fd, bool* created)
-{
+static SocketEntry* entry_for(Port* port, int fd, bool* created) {
     const cpl::EntryMap::iterator it = port->entries.find(fd);
     *created = it == port->entries.end();
-    if (!*created)
-    {
+    if (!*created) {
         return it->second.removing ? nullptr : &it->second;
     }
     SocketEntry entry = {};
     // Wraps after 2^32 entries: a stale event would have to outlive that many.
     entry.generation = ++port->next_generation;
-    try
-    {
+    try {
         return &port->entries.emplace(fd, entry).first->second;
-    }
-    catch (...)
-    {
+    } catch (...) {
         *created = false;
-        return nullptr;  // bad_alloc must not cross the C ABI
+        return nullptr; // bad_alloc must not cross the C ABI
     }
 }
 
 // CPL_ABI_001
-CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const COMPLETION_PORT_INGRESS_DATA* ingress_data)
-{
+CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port,
+                                const COMPLETION_PORT_INGRESS_DATA* ingress_data) {
     Port* port = reinterpret_cast<Port*>(completion_port);
     // CPL_ADD_001, CPL_ADD_002: non-zero, no callback.
-    if (port == nullptr || ingress_data == nullptr || !ingress_is_valid(port, ingress_data))
-    {
+    if (port == nullptr || ingress_data == nullptr || !ingress_is_valid(port, ingress_data)) {
         return MU_FAILURE;
     }
     // CPL_ADD_003: the seed's EPOLL_THREAD_DATA; allocation failure is a
     // non-zero return, never an exception.
     Op* op = new (std::nothrow) Op();
-    if (op == nullptr)
-    {
+    if (op == nullptr) {
         return MU_FAILURE;
     }
     op->callback = ingress_data->event_callback;
@@ -90,8 +81,7 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const CO
     // A second op of the same kind on one socket is refused: which of the two
     // would own the next bytes is undefined.
     bool ok = entry != nullptr && entry->slots[slot] == nullptr;
-    if (ok)
-    {
+    if (ok) {
         // CPL_ADD_004: the op is recorded until it completes or is closed.
         // CPL_ADD_005, CPL_ADD_006, CPL_ADD_009. CPL_ADD_008: any other
         // epoll_ctl failure: non-zero, no callback, and the op is undone.
@@ -99,16 +89,14 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port, const CO
         ok = cpl::arm_entry(port, fd, *entry, true);
         entry->slots[slot] = ok ? op : nullptr;
     }
-    if (!ok && created)
-    {
+    if (!ok && created) {
         // CPL_ADD_015: the socket keeps only the registration it had before.
         port->entries.erase(fd);
     }
     (void)pthread_mutex_unlock(&port->mutex);
 
-    if (!ok)
-    {
-        delete op;  // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
+    if (!ok) {
+        delete op; // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
     }
-    return ok ? 0 : MU_FAILURE;  // CPL_ADD_007: 0 on success
+    return ok ? 0 : MU_FAILURE; // CPL_ADD_007: 0 on success
 }

@@ -13,14 +13,11 @@ static_assert(EAGAIN == EWOULDBLOCK, "EWOULDBLOCK is EAGAIN on Linux");
 // CPL_SEND_001: send the whole buffer, looping over partial sends.
 // Both go on from op->progress, which is the amount reported whatever the
 // result (CPL_EVENT_002). Returns the result, or SUSPENDED.
-COMPLETION_PORT_RESULT cpl::run_io(int fd, Op* op, bool sending)
-{
-    if (sending)
-    {
-        op->action = COMPLETION_PORT_EPOLL_EPOLLOUT;  // a started send can only finish as a send
+COMPLETION_PORT_RESULT cpl::run_io(int fd, Op* op, bool sending) {
+    if (sending) {
+        op->action = COMPLETION_PORT_EPOLL_EPOLLOUT; // a started send can only finish as a send
     }
-    while (op->progress < op->length)
-    {
+    while (op->progress < op->length) {
         uint8_t* const at = op->buffer + op->progress;
         const size_t left = op->length - op->progress;
         // CPL_RECV_006: always into the rest of the buffer, never past it.
@@ -28,21 +25,17 @@ COMPLETION_PORT_RESULT cpl::run_io(int fd, Op* op, bool sending)
         // worker once the available bytes are taken (nor a send block it).
         // CPL_SEND_004: MSG_NOSIGNAL: a closed peer gives EPIPE, not SIGPIPE.
         const ssize_t n = sending ? send(fd, at, left, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, at, left, MSG_DONTWAIT);
-        if (n > 0)
-        {
-            op->progress += static_cast<uint32_t>(n);  // CPL_RECV_005: a short read is continued
+        if (n > 0) {
+            op->progress += static_cast<uint32_t>(n); // CPL_RECV_005: a short read is continued
             continue;
         }
-        if (n == 0 && !sending)
-        {
-            return COMPLETION_PORT_RESULT_OK;  // CPL_RECV_004: end of stream: OK with the bytes so far
+        if (n == 0 && !sending) {
+            return COMPLETION_PORT_RESULT_OK; // CPL_RECV_004: end of stream: OK with the bytes so far
         }
-        if (n < 0 && errno == EINTR)
-        {
-            continue;  // CPL_RECV_009, CPL_SEND_007: a signal is not a socket condition
+        if (n < 0 && errno == EINTR) {
+            continue; // CPL_RECV_009, CPL_SEND_007: a signal is not a socket condition
         }
-        if (n == 0 || errno == EAGAIN)
-        {
+        if (n == 0 || errno == EAGAIN) {
             // CPL_RECV_002: nothing more for now: OK with the bytes so far.
             // CPL_SEND_006: the socket buffer is full: keep the progress and
             // go on at EPOLLOUT (no busy loop). A stream socket never sends 0
