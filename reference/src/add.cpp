@@ -31,23 +31,26 @@ static cpl::Slot slot_for(uint32_t interest) {
 static const COMPLETION_PORT_EPOLL_ACTION SLOT_ACTION[cpl::SLOT_COUNT] = {
     COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_EPOLL_EPOLLRDHUP};
 
-// The socket's entry, made if missing (*created). NULL, nothing changed, when
-// the map cannot grow (CPL_ADD_003) or a remove of this socket is under way.
-static SocketEntry* entry_for(Port* port, int fd, bool* created) {
+// Finds the socket's entry (*found) or makes one (*created). False, nothing
+// changed, when the map cannot grow (CPL_ADD_003) or a remove of this socket is
+// under way.
+static bool entry_for(Port* port, int fd, SocketEntry** found, bool* created) {
     const cpl::EntryMap::iterator it = port->entries.find(fd);
     *created = it == port->entries.end();
     if (!*created) {
-        return it->second.removing ? nullptr : &it->second;
+        *found = &it->second;
+        return !it->second.removing;
     }
     SocketEntry entry = {};
     // Wraps after 2^32 entries: a stale event would have to outlive that many.
     entry.generation = ++port->next_generation;
     try {
-        return &port->entries.emplace(fd, entry).first->second;
+        *found = &port->entries.emplace(fd, entry).first->second;
     } catch (...) {
         *created = false;
-        return nullptr; // bad_alloc must not cross the C ABI
+        return false; // bad_alloc must not cross the C ABI
     }
+    return true;
 }
 
 // CPL_ABI_001
@@ -77,10 +80,11 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port,
     // removes and the worker's re-arm never interleave on one socket.
     (void)pthread_mutex_lock(&port->mutex);
     bool created = false;
-    SocketEntry* entry = entry_for(port, fd, &created);
+    SocketEntry* entry = nullptr;
+    const bool found = entry_for(port, fd, &entry, &created);
     // A second op of the same kind on one socket is refused: which of the two
     // would own the next bytes is undefined.
-    bool ok = entry != nullptr && entry->slots[slot] == nullptr;
+    bool ok = found && entry->slots[slot] == nullptr;
     if (ok) {
         // CPL_ADD_004: the op is recorded until it completes or is closed.
         // CPL_ADD_005, CPL_ADD_006, CPL_ADD_009. CPL_ADD_008: any other

@@ -39,8 +39,10 @@ static Step choose_step(const Op* op, uint32_t events) {
 // re-added under a new generation) since: such a stale event is dropped.
 static SocketEntry* live_entry(Port* port, int fd, uint32_t generation) {
     const EntryMap::iterator it = port->entries.find(fd);
-    const bool live = it != port->entries.end() && it->second.generation == generation && !it->second.removing;
-    return live ? &it->second : nullptr;
+    if (it == port->entries.end() || it->second.generation != generation || it->second.removing) {
+        return nullptr;
+    }
+    return &it->second;
 }
 
 // Runs the step for the op in slot k. Called and returns with the mutex held;
