@@ -38,8 +38,9 @@ static Step choose_step(const Op* op, uint32_t events) {
 // The entry an event was meant for, or NULL if it was removed (and perhaps
 // re-added under a new generation) since: such a stale event is dropped.
 static SocketEntry* live_entry(Port* port, int fd, uint32_t generation) {
+    const EntryMap::iterator end = port->entries.end(); // hoisted: in the condition, gcov sees a branch never taken
     const EntryMap::iterator it = port->entries.find(fd);
-    if (it == port->entries.end() || it->second.generation != generation || it->second.removing) {
+    if (it == end || it->second.generation != generation || it->second.removing) {
         return nullptr;
     }
     return &it->second;
