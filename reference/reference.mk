@@ -2,14 +2,16 @@
 # Included by the top Makefile before mk/impl.mk (which uses REF_SRCS).
 
 REF_SRC_DIR := reference/src
+# The implementation: what the libraries hold and what `make validate` builds.
 REF_SRCS := \
     $(REF_SRC_DIR)/add.cpp \
     $(REF_SRC_DIR)/completion_port.cpp \
     $(REF_SRC_DIR)/io.cpp \
     $(REF_SRC_DIR)/registry.cpp \
     $(REF_SRC_DIR)/remove.cpp \
-    $(REF_SRC_DIR)/test_hooks.cpp \
     $(REF_SRC_DIR)/worker.cpp
+# Compiled into the unit tests and the bench only, never into the libraries.
+REF_TEST_HOOK_SRCS := $(REF_SRC_DIR)/test_hooks.cpp
 REF_HDRS := $(wildcard $(REF_SRC_DIR)/*.h) $(wildcard include/*/*.h)
 REF_EXPORTS_MAP := $(REF_SRC_DIR)/exports.map
 
@@ -63,7 +65,7 @@ REF_TSAN_ARGS ?=
 # before the sanitizer runtime is up, and at -O0 it would call the
 # instrumented out-of-line copies of the inline functions it shares.
 define REF_TEST_VARIANT
-REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS))
+REF_$(1)_SRC_OBJS := $$(patsubst $(REF_SRC_DIR)/%.cpp,$(REF_BUILD)/$(1)/src/%.o,$(REF_SRCS) $(REF_TEST_HOOK_SRCS))
 REF_$(1)_TEST_OBJS := $$(patsubst reference/tests/%.cpp,$(REF_BUILD)/$(1)/tests/%.o,$(REF_TEST_SRCS)) \
     $$(patsubst conformance/harness/%.cpp,$(REF_BUILD)/$(1)/harness/%.o,$(REF_HARNESS_SRCS))
 REF_$(1)_BIN := $(REF_BUILD)/$(1)/reference_tests
@@ -113,7 +115,20 @@ reference-exports: $(REF_LIB_SO)
 	if [ -n "$$extra" ]; then echo "reference-exports: unexpected symbols: $$extra" >&2; exit 1; fi; \
 	echo "reference-exports: only the 5 API functions are exported"
 
-reference-check: reference-exports reference-tests-plain reference-tests-asan
+# The shipped libraries hold the implementation only: the archive's members are
+# exactly the objects of REF_SRCS, and neither library defines a test hook.
+.PHONY: reference-shipped
+reference-shipped: $(REF_LIB_A) $(REF_LIB_SO)
+	@members="$$(ar t $(REF_LIB_A) | LC_ALL=C sort | tr '\n' ' ')"; \
+	expected="$$(printf '%s\n' $(notdir $(REF_OBJS)) | LC_ALL=C sort | tr '\n' ' ')"; \
+	if [ "$$members" != "$$expected" ]; then \
+	    echo "reference-shipped: $(REF_LIB_A) holds [$$members], expected [$$expected]" >&2; exit 1; \
+	fi; \
+	hooks="$$( { nm --defined-only $(REF_LIB_A); nm --defined-only $(REF_LIB_SO); } | awk '$$3 ~ /^cpl_test_/ { print $$3 }')"; \
+	if [ -n "$$hooks" ]; then echo "reference-shipped: test hooks in the libraries: $$hooks" >&2; exit 1; fi; \
+	echo "reference-shipped: $(REF_LIB_A) and $(REF_LIB_SO) hold the implementation only"
+
+reference-check: reference-exports reference-shipped reference-tests-plain reference-tests-asan
 
 # --- header compile test ------------------------------------------------------
 REF_HDR_TEST_SRC := reference/tests/headers/headers_test.c

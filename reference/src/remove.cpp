@@ -6,17 +6,11 @@
 using cpl::Port;
 
 // CPL_ABI_001
-CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCKET_HANDLE socket)
-{
-    // CPL_REMOVE_001, CPL_REMOVE_002
-    if (completion_port == nullptr || socket == INVALID_SOCKET)
-    {
-        return;
-    }
+CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCKET_HANDLE socket) {
     Port* port = reinterpret_cast<Port*>(completion_port);
-    // Never let a caller deregister the port's own wake-up descriptor.
-    if (socket < 0 || socket == port->wake_fd || socket == port->epoll_fd)
-    {
+    // CPL_REMOVE_001, CPL_REMOVE_002: NULL and INVALID_SOCKET are ignored, and
+    // so are the port's own descriptors.
+    if (port == nullptr || !cpl::is_callers_socket(port, socket)) {
         return;
     }
 
@@ -28,15 +22,12 @@ CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCK
     // have made a new one) stops the worker from taking more of its ops.
     cpl::EntryMap::iterator it;
     const bool on_worker = cpl::is_worker_of(port);
-    for (;;)
-    {
+    for (;;) {
         it = port->entries.find(socket);
-        if (it != port->entries.end())
-        {
+        if (it != port->entries.end()) {
             it->second.removing = true;
         }
-        if (on_worker || port->busy_fd != socket)
-        {
+        if (on_worker || port->busy_fd != socket) {
             break;
         }
         (void)pthread_cond_wait(&port->worker_idle, &port->mutex);
@@ -52,9 +43,8 @@ CPL_API void completion_port_remove(COMPLETION_PORT_HANDLE completion_port, SOCK
     // `it` was looked up after the last wait. CPL_REMOVE_004: once the entry
     // is erased, no event can reach its ops (the worker drops events whose
     // entry or generation is gone).
-    if (it != port->entries.end())
-    {
-        port->pending_ops -= cpl::detach_all_ops(it->second, &list);
+    if (it != port->entries.end()) {
+        cpl::detach_all_ops(it->second, &list);
         port->entries.erase(it);
     }
     (void)pthread_mutex_unlock(&port->mutex);

@@ -1,6 +1,6 @@
-/* Test-only entry points of the reference implementation (hidden symbols:
- * reachable when linking the static library or the sources, never exported
- * by the shared object). Used by reference/tests for `internal` requirements. */
+/* Test-only entry points of the reference implementation, compiled from
+ * test_hooks.cpp into the test builds only (never into libcompletion_port.a
+ * or .so). Used by reference/tests for `internal` requirements. */
 #ifndef COMPLETION_PORT_REFERENCE_TEST_HOOKS_H
 #define COMPLETION_PORT_REFERENCE_TEST_HOOKS_H
 
