@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace bench
-{
+namespace bench {
 
 // Allocations (malloc, calloc, realloc, aligned forms, operator new) made so
 // far by every thread except those that called exclude_this_thread(): the
@@ -19,8 +18,7 @@ void exclude_this_thread_from_allocations();
 
 // Counts syscall entries of a set of threads with the raw_syscalls:sys_enter
 // tracepoint (perf_event_open); unavailable without tracefs or permission.
-class SyscallCounter
-{
+class SyscallCounter {
 public:
     // Why counting is unavailable, or empty when it works.
     static std::string unavailable_reason();
@@ -36,6 +34,6 @@ private:
     bool ok_ = false;
 };
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_COUNTERS_H
+#endif // CPK_BENCH_COUNTERS_H

@@ -17,46 +17,36 @@
 #include "servers.h"
 #include "util.h"
 
-namespace bench
-{
-namespace
-{
+namespace bench {
+namespace {
 
-struct ServerKind
-{
+struct ServerKind {
     std::string name;
     std::function<std::unique_ptr<EchoServer>()> make;
 };
 
-struct RunResult
-{
-    double rtps = 0;           // median of the slices' rates
-    double cpu_us_per_rt = 0;  // server threads, over the sampled slices
+struct RunResult {
+    double rtps = 0;          // median of the slices' rates
+    double cpu_us_per_rt = 0; // server threads, over the sampled slices
 };
 
-struct CountResult
-{
+struct CountResult {
     double syscalls_per_rt = NAN;
     double allocs_per_rt = NAN;
 };
 
-struct Pairs
-{
+struct Pairs {
     std::vector<int> client, server;
-    explicit Pairs(size_t count)
-    {
-        for (size_t i = 0; i < count; ++i)
-        {
+    explicit Pairs(size_t count) {
+        for (size_t i = 0; i < count; ++i) {
             int a, b;
             socket_pair(&a, &b);
             client.push_back(a);
             server.push_back(b);
         }
     }
-    ~Pairs()
-    {
-        for (size_t i = 0; i < client.size(); ++i)
-        {
+    ~Pairs() {
+        for (size_t i = 0; i < client.size(); ++i) {
             close(client[i]);
             close(server[i]);
         }
@@ -64,8 +54,7 @@ struct Pairs
 };
 
 // Starts the server with its threads on `server_cpu`; returns their ids.
-std::vector<pid_t> start_server(EchoServer& server, const Pairs& pairs, size_t size, const EchoConfig& config)
-{
+std::vector<pid_t> start_server(EchoServer& server, const Pairs& pairs, size_t size, const EchoConfig& config) {
     const std::vector<int> cpus = allowed_cpus();
     const bool split = config.pin == "split" && cpus.size() >= 2;
     const bool same = config.pin == "same" && !cpus.empty();
@@ -76,17 +65,14 @@ std::vector<pid_t> start_server(EchoServer& server, const Pairs& pairs, size_t s
     return new_threads(before, thread_ids());
 }
 
-void run_until(EchoClient& client, double seconds)
-{
+void run_until(EchoClient& client, double seconds) {
     const Clock::time_point start = Clock::now();
-    do
-    {
+    do {
         client.round();
     } while (seconds_since(start) < seconds);
 }
 
-RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config)
-{
+RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config) {
     Pairs pairs(p);
     std::unique_ptr<EchoServer> server = kind.make();
     const std::vector<pid_t> tids = start_server(*server, pairs, m, config);
@@ -97,8 +83,7 @@ RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig
         std::vector<double> rates;
         const double cpu0 = cpu_ns(tids);
         const uint64_t rounds0 = client.rounds();
-        for (int s = 0; s < config.slices; ++s)
-        {
+        for (int s = 0; s < config.slices; ++s) {
             const uint64_t before = client.rounds();
             const Clock::time_point slice = Clock::now();
             run_until(client, config.slice_s);
@@ -113,8 +98,7 @@ RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig
     return result;
 }
 
-CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config)
-{
+CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config) {
     Pairs pairs(p);
     std::unique_ptr<EchoServer> server = kind.make();
     const std::vector<pid_t> tids = start_server(*server, pairs, m, config);
@@ -129,8 +113,7 @@ CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoC
         run_until(client, config.count_s);
         const double round_trips = static_cast<double>((client.rounds() - rounds0) * p);
         result.allocs_per_rt = static_cast<double>(allocations() - alloc0) / round_trips;
-        if (syscalls.ok())
-        {
+        if (syscalls.ok()) {
             result.syscalls_per_rt = static_cast<double>(syscalls.read() - sys0) / round_trips;
         }
         server->stop();
@@ -139,46 +122,35 @@ CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoC
     return result;
 }
 
-}  // namespace
+} // namespace
 
-std::string run_echo_bench(const EchoConfig& config)
-{
+std::string run_echo_bench(const EchoConfig& config) {
     // The client thread's own allocations are not the servers'.
     exclude_this_thread_from_allocations();
     const std::vector<ServerKind> kinds = {
-        {config.impl_name, make_impl_server},
-        {"floor", make_floor_server},
-        {"raw-epoll", make_raw_epoll_server},
-        {"libuv", make_libuv_server},
-        {"libevent", make_libevent_server},
+        {config.impl_name, make_impl_server}, {"floor", make_floor_server},       {"raw-epoll", make_raw_epoll_server},
+        {"libuv", make_libuv_server},         {"libevent", make_libevent_server},
     };
     const size_t n = kinds.size();
     const size_t floor = 1, raw = 2, uv = 3;
     const std::string why_no_syscalls = SyscallCounter::unavailable_reason();
 
     std::string rows;
-    for (size_t m : config.sizes)
-    {
-        for (size_t p : config.pairs)
-        {
-            std::vector<std::vector<RunResult>> runs(n);  // [server][repetition]
-            for (int rep = 0; rep < config.repetitions; ++rep)
-            {
-                for (size_t k = 0; k < n; ++k)
-                {
+    for (size_t m : config.sizes) {
+        for (size_t p : config.pairs) {
+            std::vector<std::vector<RunResult>> runs(n); // [server][repetition]
+            for (int rep = 0; rep < config.repetitions; ++rep) {
+                for (size_t k = 0; k < n; ++k) {
                     const size_t s = (k + static_cast<size_t>(rep)) % n;
                     runs[s].push_back(timed_run(kinds[s], p, m, config));
                 }
             }
-            if (config.progress)
-            {
+            if (config.progress) {
                 std::fprintf(stderr, "bench: echo P=%zu M=%zu done\n", p, m);
             }
-            for (size_t s = 0; s < n; ++s)
-            {
+            for (size_t s = 0; s < n; ++s) {
                 std::vector<double> rates, cpu, vs_floor, vs_raw, vs_uv;
-                for (int rep = 0; rep < config.repetitions; ++rep)
-                {
+                for (int rep = 0; rep < config.repetitions; ++rep) {
                     const double rate = runs[s][rep].rtps;
                     rates.push_back(rate);
                     cpu.push_back(runs[s][rep].cpu_us_per_rt);
@@ -189,14 +161,14 @@ std::string run_echo_bench(const EchoConfig& config)
                 const CountResult counts = counting_run(kinds[s], p, m, config);
                 const double mid = median(rates);
                 const double spread = (quantile(rates, 0.75) - quantile(rates, 0.25)) / mid;
-                if (!rows.empty())
-                {
+                if (!rows.empty()) {
                     rows += ",\n";
                 }
                 rows += "    {\"server\": " + json_string(kinds[s].name) + ", \"P\": " + std::to_string(p) +
                         ", \"M\": " + std::to_string(m) + ", \"rtps\": " + json_number(mid, 0) +
                         ", \"spread\": " + json_number(spread) + ", \"vs_floor\": " + json_number(median(vs_floor)) +
-                        ", \"vs_raw\": " + json_number(median(vs_raw)) + ", \"vs_libuv\": " + json_number(median(vs_uv)) +
+                        ", \"vs_raw\": " + json_number(median(vs_raw)) +
+                        ", \"vs_libuv\": " + json_number(median(vs_uv)) +
                         ", \"cpu_us_per_rt\": " + json_number(median(cpu)) +
                         ", \"syscalls_per_rt\": " + json_number(counts.syscalls_per_rt) +
                         ", \"allocs_per_rt\": " + json_number(counts.allocs_per_rt) + "}";
@@ -205,16 +177,17 @@ std::string run_echo_bench(const EchoConfig& config)
     }
     pin_self(-1);
     const std::vector<int> cpus = allowed_cpus();
-    std::string meta = "{\"impl\": " + json_string(config.impl_name) +
-                       ", \"repetitions\": " + std::to_string(config.repetitions) +
-                       ", \"slices\": " + std::to_string(config.slices) +
-                       ", \"slice_ms\": " + json_number(config.slice_s * 1000, 0) +
-                       ", \"cpus\": " + std::to_string(cpus.size()) +
-                       ", \"pinned\": " + json_string(config.pin == "split" && cpus.size() >= 2 ? "split" : config.pin == "same" ? "same" : "no") +
-                       ", \"syscall_counting\": " +
-                       json_string(why_no_syscalls.empty() ? "perf tracepoint raw_syscalls:sys_enter" : why_no_syscalls) +
-                       ", \"alloc_counting\": \"allocator interposed in the bench binary\"}";
+    std::string meta =
+        "{\"impl\": " + json_string(config.impl_name) + ", \"repetitions\": " + std::to_string(config.repetitions) +
+        ", \"slices\": " + std::to_string(config.slices) + ", \"slice_ms\": " + json_number(config.slice_s * 1000, 0) +
+        ", \"cpus\": " + std::to_string(cpus.size()) + ", \"pinned\": " +
+        json_string(config.pin == "split" && cpus.size() >= 2 ? "split"
+                    : config.pin == "same"                    ? "same"
+                                                              : "no") +
+        ", \"syscall_counting\": " +
+        json_string(why_no_syscalls.empty() ? "perf tracepoint raw_syscalls:sys_enter" : why_no_syscalls) +
+        ", \"alloc_counting\": \"allocator interposed in the bench binary\"}";
     return "{\"meta\": " + meta + ",\n \"rows\": [\n" + rows + "\n]}\n";
 }
 
-}  // namespace bench
+} // namespace bench

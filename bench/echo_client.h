@@ -7,11 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-namespace bench
-{
+namespace bench {
 
-class EchoClient
-{
+class EchoClient {
 public:
     EchoClient(const std::vector<int>& fds, size_t message_size);
     ~EchoClient();
@@ -32,11 +30,11 @@ private:
     size_t size_;
     int epoll_fd_;
     uint64_t rounds_ = 0;
-    std::vector<unsigned char> pattern_;   // messages are windows of it
-    std::vector<unsigned char> received_;  // P * size_
+    std::vector<unsigned char> pattern_;  // messages are windows of it
+    std::vector<unsigned char> received_; // P * size_
     std::vector<size_t> got_;
 };
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_ECHO_CLIENT_H
+#endif // CPK_BENCH_ECHO_CLIENT_H

@@ -6,27 +6,19 @@
 #include <cstdio>
 #include <string>
 
-namespace bench
-{
+namespace bench {
 
-inline std::string json_string(const std::string& s)
-{
+inline std::string json_string(const std::string& s) {
     std::string out = "\"";
-    for (char c : s)
-    {
-        if (c == '"' || c == '\\')
-        {
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
             out += '\\';
             out += c;
-        }
-        else if (static_cast<unsigned char>(c) < 0x20)
-        {
+        } else if (static_cast<unsigned char>(c) < 0x20) {
             char escaped[8];
             std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
             out += escaped;
-        }
-        else
-        {
+        } else {
             out += c;
         }
     }
@@ -34,10 +26,8 @@ inline std::string json_string(const std::string& s)
 }
 
 // A number, or null when it was not measured (NaN).
-inline std::string json_number(double value, int decimals = 3)
-{
-    if (std::isnan(value))
-    {
+inline std::string json_number(double value, int decimals = 3) {
+    if (std::isnan(value)) {
         return "null";
     }
     char text[64];
@@ -47,6 +37,6 @@ inline std::string json_number(double value, int decimals = 3)
 
 void write_file(const std::string& path, const std::string& text);
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_JSON_H
+#endif // CPK_BENCH_JSON_H

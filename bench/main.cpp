@@ -16,20 +16,16 @@
 #include "port_bench.h"
 #include "util.h"
 
-namespace bench
-{
-void write_file(const std::string& path, const std::string& text)
-{
+namespace bench {
+void write_file(const std::string& path, const std::string& text) {
     FILE* file = std::fopen(path.c_str(), "w");
-    if (file == nullptr || std::fwrite(text.data(), 1, text.size(), file) != text.size() || std::fclose(file) != 0)
-    {
+    if (file == nullptr || std::fwrite(text.data(), 1, text.size(), file) != text.size() || std::fclose(file) != 0) {
         fail("cannot write " + path);
     }
 }
-}  // namespace bench
+} // namespace bench
 
-int main(int argc, char** argv)
-{
+int main(int argc, char** argv) {
     std::string out = "build/bench";
     std::string name = "reference";
     bool smoke = false;
@@ -37,51 +33,38 @@ int main(int argc, char** argv)
     std::string only;
     bool pairs_given = false;
     std::vector<size_t> pairs = {1, 64, 1024}, sizes = {64, 16384};
-    for (int i = 1; i < argc; ++i)
-    {
+    for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
-        if (arg == "--out" && i + 1 < argc)
-        {
+        if (arg == "--out" && i + 1 < argc) {
             out = argv[++i];
-        }
-        else if (arg == "--name" && i + 1 < argc)
-        {
+        } else if (arg == "--name" && i + 1 < argc) {
             name = argv[++i];
-        }
-        else if (arg == "--smoke")
-        {
+        } else if (arg == "--smoke") {
             smoke = true;
-        }
-        else if (arg == "--only" && i + 1 < argc)
-        {
+        } else if (arg == "--only" && i + 1 < argc) {
             only = argv[++i];
-        }
-        else if (arg == "--pin" && i + 1 < argc && (std::strcmp(argv[i + 1], "split") == 0 || std::strcmp(argv[i + 1], "same") == 0))
-        {
+        } else if (arg == "--pin" && i + 1 < argc &&
+                   (std::strcmp(argv[i + 1], "split") == 0 || std::strcmp(argv[i + 1], "same") == 0)) {
             pin = argv[++i];
-        }
-        else if ((arg == "--pairs" || arg == "--sizes") && i + 1 < argc)
-        {
+        } else if ((arg == "--pairs" || arg == "--sizes") && i + 1 < argc) {
             std::vector<size_t>& into = arg == "--pairs" ? pairs : sizes;
             pairs_given = pairs_given || arg == "--pairs";
             into.clear();
-            for (const char* p = argv[++i]; *p != '\0'; ++p)
-            {
+            for (const char* p = argv[++i]; *p != '\0'; ++p) {
                 into.push_back(std::strtoul(p, const_cast<char**>(&p), 10));
-                if (into.back() == 0 || (*p != ',' && *p != '\0'))
-                {
+                if (into.back() == 0 || (*p != ',' && *p != '\0')) {
                     std::fprintf(stderr, "%s: %s wants positive numbers separated by commas\n", argv[0], arg.c_str());
                     return 2;
                 }
-                if (*p == '\0')
-                {
+                if (*p == '\0') {
                     break;
                 }
             }
-        }
-        else
-        {
-            std::fprintf(stderr, "usage: %s --out DIR [--name NAME] [--smoke] [--pin split|same] [--pairs P,...] [--sizes M,...] [--only echo|teardown|scaling]\n", argv[0]);
+        } else {
+            std::fprintf(stderr,
+                         "usage: %s --out DIR [--name NAME] [--smoke] [--pin split|same] [--pairs P,...] [--sizes "
+                         "M,...] [--only echo|teardown|scaling]\n",
+                         argv[0]);
             return 2;
         }
     }
@@ -102,13 +85,11 @@ int main(int argc, char** argv)
     echo.count_s = smoke ? 0.01 : 0.2;
     echo.pin = pin;
     echo.progress = !smoke;
-    if (only.empty() || only == "echo")
-    {
+    if (only.empty() || only == "echo") {
         bench::write_file(out + "/echo.json", bench::run_echo_bench(echo));
     }
 
-    if (only.empty() || only == "teardown")
-    {
+    if (only.empty() || only == "teardown") {
         bench::write_file(out + "/teardown.json", bench::run_teardown_bench(name, smoke ? 3 : 20, smoke ? 5 : 50));
     }
 
@@ -118,8 +99,7 @@ int main(int argc, char** argv)
     scaling.active = 64;
     scaling.rounds = smoke ? 5 : 25;
     scaling.repetitions = smoke ? 1 : 41;
-    if (only.empty() || only == "scaling")
-    {
+    if (only.empty() || only == "scaling") {
         bench::write_file(out + "/scaling.json", bench::run_scaling_bench(scaling));
     }
     return 0;

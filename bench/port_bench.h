@@ -7,23 +7,21 @@
 #include <string>
 #include <vector>
 
-namespace bench
-{
+namespace bench {
 
 // create, idle `idle_ms`, final dec_ref timed, `cycles` times; teardown.json.
 std::string run_teardown_bench(const std::string& impl_name, int cycles, int idle_ms);
 
-struct ScalingConfig
-{
+struct ScalingConfig {
     std::string impl_name;
-    std::vector<size_t> pending;  // requested levels, ascending
-    int active;                   // measured ops per round
-    int rounds;                   // rounds per run
+    std::vector<size_t> pending; // requested levels, ascending
+    int active;                  // measured ops per round
+    int rounds;                  // rounds per run
     int repetitions;
 };
 // scaling.json.
 std::string run_scaling_bench(const ScalingConfig& config);
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_PORT_BENCH_H
+#endif // CPK_BENCH_PORT_BENCH_H

@@ -21,42 +21,33 @@
 #include "port_bench.h"
 #include "util.h"
 
-namespace bench
-{
-namespace
-{
+namespace bench {
+namespace {
 
-struct Counter
-{
+struct Counter {
     std::atomic<int> done{0};
     std::atomic<int> unexpected{0};
     int target = 0;
     std::mutex mutex;
     std::condition_variable reached;
 
-    void arrive()
-    {
-        if (done.fetch_add(1) + 1 == target)
-        {
+    void arrive() {
+        if (done.fetch_add(1) + 1 == target) {
             std::lock_guard<std::mutex> lock(mutex);
             reached.notify_all();
         }
     }
-    void wait()
-    {
+    void wait() {
         std::unique_lock<std::mutex> lock(mutex);
-        if (!reached.wait_for(lock, std::chrono::seconds(10), [&] { return done.load() >= target; }))
-        {
+        if (!reached.wait_for(lock, std::chrono::seconds(10), [&] { return done.load() >= target; })) {
             fail("measured ops did not complete within 10 s");
         }
     }
 };
 
-void on_received(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t amount)
-{
+void on_received(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t amount) {
     Counter* counter = static_cast<Counter*>(context);
-    if (action != COMPLETION_PORT_EPOLL_EPOLLIN || result != COMPLETION_PORT_RESULT_OK || amount != 1)
-    {
+    if (action != COMPLETION_PORT_EPOLL_EPOLLIN || result != COMPLETION_PORT_RESULT_OK || amount != 1) {
         counter->unexpected.fetch_add(1);
     }
     counter->arrive();
@@ -66,16 +57,13 @@ void on_received(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_
 // dec_ref at the latest): counted, never waited for.
 std::atomic<long> removed_closings{0};
 std::atomic<long> removed_unexpected{0};
-void on_removed(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT, int32_t)
-{
+void on_removed(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT, int32_t) {
     (action == COMPLETION_PORT_CLOSING ? removed_closings : removed_unexpected).fetch_add(1);
 }
 
 std::atomic<long> background_completions{0};
-void on_background(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT, int32_t)
-{
-    if (action != COMPLETION_PORT_CLOSING)
-    {
+void on_background(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT, int32_t) {
+    if (action != COMPLETION_PORT_CLOSING) {
         background_completions.fetch_add(1);
     }
 }
@@ -83,8 +71,7 @@ void on_background(void*, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_R
 unsigned char background_buffer[1];
 
 bool try_add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
-             void* context, void* buffer, uint32_t length)
-{
+             void* context, void* buffer, uint32_t length) {
     COMPLETION_PORT_INGRESS_DATA in{};
     in.epoll_op = epoll_op;
     in.socket = fd;
@@ -95,22 +82,18 @@ bool try_add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PO
     return completion_port_add(port, &in) == 0;
 }
 
-void add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
-         void* context, void* buffer, uint32_t length)
-{
-    if (!try_add(port, epoll_op, fd, callback, context, buffer, length))
-    {
+void add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback, void* context,
+         void* buffer, uint32_t length) {
+    if (!try_add(port, epoll_op, fd, callback, context, buffer, length)) {
         fail(std::string("completion_port_add of a ") + (epoll_op == EPOLLIN ? "recv" : "hang-up") + " op failed");
     }
 }
 
 // 2 when the implementation takes a hang-up watcher beside a pending recv on
 // one socket (the spec guarantees only recv + send), else 1.
-size_t ops_per_descriptor()
-{
+size_t ops_per_descriptor() {
     COMPLETION_PORT_HANDLE port = completion_port_create();
-    if (port == nullptr)
-    {
+    if (port == nullptr) {
         fail("completion_port_create returned NULL");
     }
     int a, b;
@@ -123,8 +106,7 @@ size_t ops_per_descriptor()
     return two ? 2 : 1;
 }
 
-struct Level
-{
+struct Level {
     size_t requested = 0;
     size_t pending = 0;
     COMPLETION_PORT_HANDLE port = nullptr;
@@ -133,24 +115,18 @@ struct Level
     Counter counter;
     std::vector<double> complete_ns, remove_ns;
 
-    void set_up(size_t ops, size_t per_fd, int active_count)
-    {
+    void set_up(size_t ops, size_t per_fd, int active_count) {
         port = completion_port_create();
-        if (port == nullptr)
-        {
+        if (port == nullptr) {
             fail("completion_port_create returned NULL");
         }
-        while (pending < ops)
-        {
+        while (pending < ops) {
             int a, b;
             socket_pair(&a, &b);
-            for (int fd : {a, b})
-            {
+            for (int fd : {a, b}) {
                 background.push_back(fd);
-                for (int op : {EPOLLIN, EPOLLRDHUP})
-                {
-                    if (pending < ops && (op == EPOLLIN || per_fd == 2))
-                    {
+                for (int op : {EPOLLIN, EPOLLRDHUP}) {
+                    if (pending < ops && (op == EPOLLIN || per_fd == 2)) {
                         add(port, op, fd, on_background, nullptr, op == EPOLLIN ? background_buffer : nullptr,
                             op == EPOLLIN ? 1 : 0);
                         pending++;
@@ -158,8 +134,7 @@ struct Level
                 }
             }
         }
-        for (int i = 0; i < active_count; ++i)
-        {
+        for (int i = 0; i < active_count; ++i) {
             int a, b;
             socket_pair(&a, &b);
             active.push_back(a);
@@ -168,35 +143,27 @@ struct Level
         buffers.resize(static_cast<size_t>(active_count));
     }
 
-    void tear_down()
-    {
-        completion_port_dec_ref(port);  // the background ops complete as closing
-        for (const std::vector<int>* fds : {&background, &active, &peers})
-        {
-            for (int fd : *fds)
-            {
+    void tear_down() {
+        completion_port_dec_ref(port); // the background ops complete as closing
+        for (const std::vector<int>* fds : {&background, &active, &peers}) {
+            for (int fd : *fds) {
                 close(fd);
             }
         }
     }
 
-    double run_complete(int rounds)
-    {
+    double run_complete(int rounds) {
         const size_t n = active.size();
         const unsigned char byte = 'b';
         const Clock::time_point start = Clock::now();
-        for (int r = 0; r < rounds; ++r)
-        {
+        for (int r = 0; r < rounds; ++r) {
             counter.done = 0;
             counter.target = static_cast<int>(n);
-            for (size_t i = 0; i < n; ++i)
-            {
+            for (size_t i = 0; i < n; ++i) {
                 add(port, EPOLLIN, active[i], on_received, &counter, &buffers[i], 1);
             }
-            for (size_t i = 0; i < n; ++i)
-            {
-                if (write(peers[i], &byte, 1) != 1)
-                {
+            for (size_t i = 0; i < n; ++i) {
+                if (write(peers[i], &byte, 1) != 1) {
                     fail("write failed");
                 }
             }
@@ -205,14 +172,11 @@ struct Level
         return seconds_since(start) * 1e9 / (static_cast<double>(rounds) * static_cast<double>(n));
     }
 
-    double run_remove(int rounds)
-    {
+    double run_remove(int rounds) {
         const size_t n = active.size();
         const Clock::time_point start = Clock::now();
-        for (int r = 0; r < rounds; ++r)
-        {
-            for (size_t i = 0; i < n; ++i)
-            {
+        for (int r = 0; r < rounds; ++r) {
+            for (size_t i = 0; i < n; ++i) {
                 add(port, EPOLLIN, active[i], on_removed, nullptr, &buffers[i], 1);
                 completion_port_remove(port, active[i]);
             }
@@ -221,10 +185,9 @@ struct Level
     }
 };
 
-}  // namespace
+} // namespace
 
-std::string run_scaling_bench(const ScalingConfig& config)
-{
+std::string run_scaling_bench(const ScalingConfig& config) {
     const size_t fd_limit = raise_fd_limit();
     // Descriptors: the open ones, a margin, per level a port's (epoll, an
     // eventfd or two) and its active pairs; the rest carries the background.
@@ -240,8 +203,7 @@ std::string run_scaling_bench(const ScalingConfig& config)
     const size_t per_fd = ops_per_descriptor();
     std::vector<Level> ports(levels);
     std::string notes;
-    for (size_t k = 0; k < levels; ++k)
-    {
+    for (size_t k = 0; k < levels; ++k) {
         // Whole socketpairs: 2 descriptors, 2 * per_fd ops.
         const size_t wanted_fds = (config.pending[k] + 2 * per_fd - 1) / (2 * per_fd) * 2;
         const size_t fds = std::min(wanted_fds, spare / 2 * 2);
@@ -249,63 +211,55 @@ std::string run_scaling_bench(const ScalingConfig& config)
         spare -= fds;
         ports[k].requested = config.pending[k];
         ports[k].set_up(ops, per_fd, config.active);
-        if (ops < config.pending[k])
-        {
+        if (ops < config.pending[k]) {
             notes += (notes.empty() ? "" : " ") + std::to_string(config.pending[k]) + " pending ops need " +
                      std::to_string(wanted_fds) + " descriptors (" + std::to_string(per_fd) +
                      (per_fd == 1 ? " op each)" : " ops each)") + "; RLIMIT_NOFILE " + std::to_string(fd_limit) +
-                     " leaves " + std::to_string(fds) +
-                     " beside the other levels: measured with " + std::to_string(ops) + ".";
+                     " leaves " + std::to_string(fds) + " beside the other levels: measured with " +
+                     std::to_string(ops) + ".";
         }
     }
-    for (Level& level : ports)
-    {
-        (void)level.run_complete(config.rounds / 4 + 1);  // warm-up
+    for (Level& level : ports) {
+        (void)level.run_complete(config.rounds / 4 + 1); // warm-up
     }
-    for (int rep = 0; rep < config.repetitions; ++rep)
-    {
-        for (size_t i = 0; i < levels; ++i)
-        {
+    for (int rep = 0; rep < config.repetitions; ++rep) {
+        for (size_t i = 0; i < levels; ++i) {
             Level& level = ports[(i + static_cast<size_t>(rep)) % levels];
             level.complete_ns.push_back(level.run_complete(config.rounds));
             level.remove_ns.push_back(level.run_remove(config.rounds));
         }
     }
     std::string rows;
-    for (Level& level : ports)
-    {
-        if (level.counter.unexpected.load() != 0)
-        {
+    for (Level& level : ports) {
+        if (level.counter.unexpected.load() != 0) {
             fail("a measured op completed with an unexpected action, result or amount");
         }
-        rows += std::string(rows.empty() ? "" : ",\n") + "    {\"requested\": " + std::to_string(level.requested) +
-                ", \"pending\": " + std::to_string(level.pending) +
-                ", \"add_complete_ns\": " + json_number(median(level.complete_ns), 0) +
-                ", \"add_complete_spread\": " +
-                json_number((quantile(level.complete_ns, 0.75) - quantile(level.complete_ns, 0.25)) / median(level.complete_ns)) +
-                ", \"add_remove_ns\": " + json_number(median(level.remove_ns), 0) +
-                ", \"add_remove_spread\": " +
-                json_number((quantile(level.remove_ns, 0.75) - quantile(level.remove_ns, 0.25)) / median(level.remove_ns)) + "}";
+        rows +=
+            std::string(rows.empty() ? "" : ",\n") + "    {\"requested\": " + std::to_string(level.requested) +
+            ", \"pending\": " + std::to_string(level.pending) +
+            ", \"add_complete_ns\": " + json_number(median(level.complete_ns), 0) + ", \"add_complete_spread\": " +
+            json_number((quantile(level.complete_ns, 0.75) - quantile(level.complete_ns, 0.25)) /
+                        median(level.complete_ns)) +
+            ", \"add_remove_ns\": " + json_number(median(level.remove_ns), 0) + ", \"add_remove_spread\": " +
+            json_number((quantile(level.remove_ns, 0.75) - quantile(level.remove_ns, 0.25)) / median(level.remove_ns)) +
+            "}";
     }
-    if (background_completions.load() != 0)
-    {
+    if (background_completions.load() != 0) {
         fail("a background op completed before teardown");
     }
-    if (removed_unexpected.load() != 0)
-    {
+    if (removed_unexpected.load() != 0) {
         fail("a removed op completed otherwise than as closing");
     }
-    for (Level& level : ports)
-    {
+    for (Level& level : ports) {
         level.tear_down();
     }
     pin_self(-1);
     return "{\"server\": " + json_string(config.impl_name) + ", \"fd_limit\": " + std::to_string(fd_limit) +
-           ", \"ops_per_descriptor\": " + std::to_string(per_fd) + ", \"active\": " +
-           std::to_string(config.active) + ", \"rounds\": " + std::to_string(config.rounds) +
-           ", \"repetitions\": " + std::to_string(config.repetitions) + ", \"one_cpu\": " +
-           (cpus.empty() ? "false" : "true") + ", \"note\": " + json_string(notes) +
+           ", \"ops_per_descriptor\": " + std::to_string(per_fd) + ", \"active\": " + std::to_string(config.active) +
+           ", \"rounds\": " + std::to_string(config.rounds) +
+           ", \"repetitions\": " + std::to_string(config.repetitions) +
+           ", \"one_cpu\": " + (cpus.empty() ? "false" : "true") + ", \"note\": " + json_string(notes) +
            ",\n \"levels\": [\n" + rows + "\n]}\n";
 }
 
-}  // namespace bench
+} // namespace bench

@@ -14,13 +14,10 @@
 #include "servers.h"
 #include "util.h"
 
-namespace bench
-{
-namespace
-{
+namespace bench {
+namespace {
 
-struct Conn
-{
+struct Conn {
     int fd;
     event* readable;
     event* writable;
@@ -29,34 +26,28 @@ struct Conn
     std::vector<unsigned char> buffer;
 };
 
-class LibeventServer final : public EchoServer
-{
+class LibeventServer final : public EchoServer {
 public:
-    void start(const std::vector<int>& fds, size_t message_size) override
-    {
+    void start(const std::vector<int>& fds, size_t message_size) override {
         base_ = event_base_new();
         stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (base_ == nullptr || stop_fd_ < 0)
-        {
+        if (base_ == nullptr || stop_fd_ < 0) {
             fail("event_base_new or eventfd failed");
         }
         stop_event_ = event_new(base_, stop_fd_, EV_READ, on_stop, base_);
         conns_.resize(fds.size());
-        for (size_t i = 0; i < fds.size(); ++i)
-        {
+        for (size_t i = 0; i < fds.size(); ++i) {
             Conn& c = conns_[i];
             c.fd = fds[i];
             c.filled = c.sent = 0;
             c.buffer.resize(message_size);
             c.readable = event_new(base_, c.fd, EV_READ | EV_PERSIST, on_readable, &c);
             c.writable = event_new(base_, c.fd, EV_WRITE, on_writable, &c);
-            if (c.readable == nullptr || c.writable == nullptr || event_add(c.readable, nullptr) != 0)
-            {
+            if (c.readable == nullptr || c.writable == nullptr || event_add(c.readable, nullptr) != 0) {
                 fail("event_new or event_add failed");
             }
         }
-        if (stop_event_ == nullptr || event_add(stop_event_, nullptr) != 0)
-        {
+        if (stop_event_ == nullptr || event_add(stop_event_, nullptr) != 0) {
             fail("event_add of the stop event failed");
         }
         thread_ = std::thread([this] {
@@ -65,16 +56,13 @@ public:
         });
     }
 
-    void stop() override
-    {
+    void stop() override {
         const uint64_t one = 1;
-        if (write(stop_fd_, &one, sizeof one) != sizeof one)
-        {
+        if (write(stop_fd_, &one, sizeof one) != sizeof one) {
             fail("eventfd write failed");
         }
         thread_.join();
-        for (Conn& c : conns_)
-        {
+        for (Conn& c : conns_) {
             event_free(c.readable);
             event_free(c.writable);
         }
@@ -84,28 +72,22 @@ public:
     }
 
 private:
-    static void on_stop(evutil_socket_t, short, void* base)
-    {
+    static void on_stop(evutil_socket_t, short, void* base) {
         (void)event_base_loopbreak(static_cast<event_base*>(base));
     }
 
     // send until all is sent (true) or EAGAIN (false).
-    static bool transmit(Conn* c)
-    {
-        while (c->sent < c->filled)
-        {
+    static bool transmit(Conn* c) {
+        while (c->sent < c->filled) {
             const ssize_t n = send(c->fd, c->buffer.data() + c->sent, c->filled - c->sent, MSG_NOSIGNAL);
-            if (n > 0)
-            {
+            if (n > 0) {
                 c->sent += static_cast<size_t>(n);
                 continue;
             }
-            if (n < 0 && errno == EINTR)
-            {
+            if (n < 0 && errno == EINTR) {
                 continue;
             }
-            if (n < 0 && errno == EAGAIN)
-            {
+            if (n < 0 && errno == EAGAIN) {
                 return false;
             }
             fail(std::string("libevent echo send: ") + std::strerror(errno));
@@ -114,28 +96,23 @@ private:
         return true;
     }
 
-    static void on_readable(evutil_socket_t, short, void* context)
-    {
+    static void on_readable(evutil_socket_t, short, void* context) {
         Conn* c = static_cast<Conn*>(context);
         const ssize_t n = recv(c->fd, c->buffer.data(), c->buffer.size(), 0);
-        if (n <= 0)
-        {
-            if (n == 0 || (errno != EAGAIN && errno != EINTR))
-            {
-                (void)event_del(c->readable);  // end of stream: the client went away
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                (void)event_del(c->readable); // end of stream: the client went away
             }
             return;
         }
         c->filled = static_cast<size_t>(n);
-        if (!transmit(c))
-        {
-            (void)event_del(c->readable);  // the buffer is in use until the rest is sent
+        if (!transmit(c)) {
+            (void)event_del(c->readable); // the buffer is in use until the rest is sent
             (void)event_add(c->writable, nullptr);
         }
     }
 
-    static void on_writable(evutil_socket_t, short, void* context)
-    {
+    static void on_writable(evutil_socket_t, short, void* context) {
         Conn* c = static_cast<Conn*>(context);
         (void)event_add(transmit(c) ? c->readable : c->writable, nullptr);
     }
@@ -147,11 +124,8 @@ private:
     std::thread thread_;
 };
 
-}  // namespace
+} // namespace
 
-std::unique_ptr<EchoServer> make_libevent_server()
-{
-    return std::unique_ptr<EchoServer>(new LibeventServer());
-}
+std::unique_ptr<EchoServer> make_libevent_server() { return std::unique_ptr<EchoServer>(new LibeventServer()); }
 
-}  // namespace bench
+} // namespace bench

@@ -8,11 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace bench
-{
+namespace bench {
 
-class EchoServer
-{
+class EchoServer {
 public:
     virtual ~EchoServer() = default;
     // Starts echoing on `fds` (non-blocking, owned by the caller) with
@@ -30,6 +28,6 @@ std::unique_ptr<EchoServer> make_raw_epoll_server();
 std::unique_ptr<EchoServer> make_libuv_server();
 std::unique_ptr<EchoServer> make_libevent_server();
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_SERVERS_H
+#endif // CPK_BENCH_SERVERS_H

@@ -7,19 +7,15 @@
 #include "port_bench.h"
 #include "util.h"
 
-namespace bench
-{
+namespace bench {
 
-std::string run_teardown_bench(const std::string& impl_name, int cycles, int idle_ms)
-{
+std::string run_teardown_bench(const std::string& impl_name, int cycles, int idle_ms) {
     std::vector<double> create_us, decref_us;
-    for (int i = 0; i < cycles; ++i)
-    {
+    for (int i = 0; i < cycles; ++i) {
         const Clock::time_point t0 = Clock::now();
         COMPLETION_PORT_HANDLE port = completion_port_create();
         const double created = seconds_since(t0);
-        if (port == nullptr)
-        {
+        if (port == nullptr) {
             fail("completion_port_create returned NULL");
         }
         // Idle: the worker is asleep in epoll_wait when dec_ref comes.
@@ -30,16 +26,14 @@ std::string run_teardown_bench(const std::string& impl_name, int cycles, int idl
         create_us.push_back(created * 1e6);
     }
     std::string all;
-    for (double us : decref_us)
-    {
+    for (double us : decref_us) {
         all += (all.empty() ? "" : ", ") + json_number(us, 1);
     }
     return "{\"server\": " + json_string(impl_name) + ", \"cycles\": " + std::to_string(cycles) +
            ", \"idle_ms\": " + std::to_string(idle_ms) +
            ", \"create_median_us\": " + json_number(median(create_us), 1) +
            ", \"decref_median_us\": " + json_number(median(decref_us), 1) +
-           ", \"decref_max_us\": " + json_number(quantile(decref_us, 1.0), 1) +
-           ", \"decref_us\": [" + all + "]}\n";
+           ", \"decref_max_us\": " + json_number(quantile(decref_us, 1.0), 1) + ", \"decref_us\": [" + all + "]}\n";
 }
 
-}  // namespace bench
+} // namespace bench

@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace bench
-{
+namespace bench {
 
 using Clock = std::chrono::steady_clock;
 
@@ -44,6 +43,6 @@ size_t open_fd_count();
 // A non-blocking AF_UNIX stream socketpair; fails the bench if it cannot.
 void socket_pair(int* a, int* b);
 
-}  // namespace bench
+} // namespace bench
 
-#endif  // CPK_BENCH_UTIL_H
+#endif // CPK_BENCH_UTIL_H

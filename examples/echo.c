@@ -17,8 +17,7 @@
 
 #define WAIT_SECONDS 10
 
-typedef struct COMPLETION_TAG
-{
+typedef struct COMPLETION_TAG {
     pthread_mutex_t lock;
     pthread_cond_t done;
     int completed;
@@ -28,8 +27,7 @@ typedef struct COMPLETION_TAG
 } COMPLETION;
 
 static void on_complete(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
-                        int32_t amount)
-{
+                        int32_t amount) {
     COMPLETION* c = context;
     pthread_mutex_lock(&c->lock);
     c->action = action;
@@ -41,9 +39,7 @@ static void on_complete(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMP
 }
 
 /* Adds one op on socket and waits (bounded) for its completion; 0 on success. */
-static int run_op(COMPLETION_PORT_HANDLE port, int socket, int epoll_op, void* buffer, uint32_t length,
-                  COMPLETION* c)
-{
+static int run_op(COMPLETION_PORT_HANDLE port, int socket, int epoll_op, void* buffer, uint32_t length, COMPLETION* c) {
     COMPLETION_PORT_INGRESS_DATA op;
     struct timespec deadline;
     int timed_out = 0;
@@ -56,34 +52,29 @@ static int run_op(COMPLETION_PORT_HANDLE port, int socket, int epoll_op, void* b
     op.event_callback_ctx = c;
     op.buffer_data.buffer = buffer;
     op.buffer_data.length = length;
-    if (completion_port_add(port, &op) != 0)
-    {
+    if (completion_port_add(port, &op) != 0) {
         fprintf(stderr, "echo: completion_port_add failed\n");
         return -1;
     }
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += WAIT_SECONDS;
     pthread_mutex_lock(&c->lock);
-    while (!c->completed && !timed_out)
-    {
+    while (!c->completed && !timed_out) {
         timed_out = pthread_cond_timedwait(&c->done, &c->lock, &deadline) == ETIMEDOUT;
     }
     pthread_mutex_unlock(&c->lock);
-    if (!c->completed)
-    {
+    if (!c->completed) {
         fprintf(stderr, "echo: no completion within %d s\n", WAIT_SECONDS);
         return -1;
     }
-    if (c->result != COMPLETION_PORT_RESULT_OK)
-    {
+    if (c->result != COMPLETION_PORT_RESULT_OK) {
         fprintf(stderr, "echo: completion result %d, expected OK\n", (int)c->result);
         return -1;
     }
     return 0;
 }
 
-int main(void)
-{
+int main(void) {
     static const char message[] = "hello through the completion port";
     char received[sizeof(message)];
     char echoed[sizeof(message)];
@@ -95,44 +86,34 @@ int main(void)
 
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.done, NULL);
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
-    {
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
         perror("echo: socketpair");
         return 1;
     }
     (void)fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
     port = completion_port_create();
-    if (port == NULL)
-    {
+    if (port == NULL) {
         fprintf(stderr, "echo: completion_port_create failed\n");
         return 1;
     }
-    if (write(fds[0], message, sizeof(message)) != (ssize_t)sizeof(message))
-    {
+    if (write(fds[0], message, sizeof(message)) != (ssize_t)sizeof(message)) {
         perror("echo: write");
-    }
-    else if (run_op(port, fds[1], EPOLLIN, received, sizeof(received), &c) == 0 &&
-             c.action == COMPLETION_PORT_EPOLL_EPOLLIN &&
-             run_op(port, fds[1], EPOLLOUT, received, (uint32_t)c.amount, &c) == 0 &&
-             c.action == COMPLETION_PORT_EPOLL_EPOLLOUT)
-    {
+    } else if (run_op(port, fds[1], EPOLLIN, received, sizeof(received), &c) == 0 &&
+               c.action == COMPLETION_PORT_EPOLL_EPOLLIN &&
+               run_op(port, fds[1], EPOLLOUT, received, (uint32_t)c.amount, &c) == 0 &&
+               c.action == COMPLETION_PORT_EPOLL_EPOLLOUT) {
         struct pollfd p = {fds[0], POLLIN, 0};
-        while (got < sizeof(echoed) && poll(&p, 1, WAIT_SECONDS * 1000) == 1)
-        {
+        while (got < sizeof(echoed) && poll(&p, 1, WAIT_SECONDS * 1000) == 1) {
             ssize_t n = read(fds[0], echoed + got, sizeof(echoed) - got);
-            if (n <= 0)
-            {
+            if (n <= 0) {
                 break;
             }
             got += (size_t)n;
         }
-        if (got == sizeof(message) && memcmp(echoed, message, sizeof(message)) == 0)
-        {
+        if (got == sizeof(message) && memcmp(echoed, message, sizeof(message)) == 0) {
             printf("echo: \"%s\" came back\n", echoed);
             status = 0;
-        }
-        else
-        {
+        } else {
             fprintf(stderr, "echo: %zu of %zu bytes came back\n", got, sizeof(message));
         }
     }

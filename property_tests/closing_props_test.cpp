@@ -14,11 +14,16 @@ TEST_CASE("property: ops pending at remove complete once as closing before remov
           "[property][CPL_REMOVE_005][CPL_REMOVE_006]") {
     pt::DriverOptions o;
     o.feat.closing = true;
-    o.feat.hooks = true;  /* kSlow only: see add_flags */
+    o.feat.hooks = true; /* kSlow only: see add_flags */
     pt::Profile p;
     p.add_flags = pt::kOneshot | pt::kRdhup | pt::kSlow;
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
-        .w(StepKind::PeerRead, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 5);
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 3)
+        .w(StepKind::AddWatch, 2)
+        .w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::Remove, 5);
     pt::check_driven_property("closing at remove", o, p);
 }
 
@@ -29,10 +34,15 @@ TEST_CASE("property: ops pending at the final dec_ref complete once as closing a
     pt::DriverOptions o;
     o.shared_port = false;
     o.feat.closing = true;
-    o.teardown_bound_ms = 1500;  /* 15x the requirement's 100 ms: a noisy machine must not fail it */
+    o.teardown_bound_ms = 1500; /* 15x the requirement's 100 ms: a noisy machine must not fail it */
     pt::Profile p;
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
-        .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 3)
+        .w(StepKind::AddWatch, 2)
+        .w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1)
+        .w(StepKind::IncRef, 1)
+        .w(StepKind::DecRef, 1);
     pt::check_driven_property("closing at release", o, p);
 }
 
@@ -44,7 +54,12 @@ TEST_CASE("property: the final dec_ref inside a callback releases the port and c
     o.release_in_callback = true;
     o.feat.closing = true;
     pt::Profile p;
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 3)
-        .w(StepKind::PeerRead, 1).w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 3)
+        .w(StepKind::AddWatch, 2)
+        .w(StepKind::PeerWrite, 3)
+        .w(StepKind::PeerRead, 1)
+        .w(StepKind::IncRef, 1)
+        .w(StepKind::DecRef, 1);
     pt::check_driven_property("release in a callback", o, p);
 }

@@ -16,8 +16,13 @@ TEST_CASE("property: a recv and a send pending on one socket both complete with 
     o.feat.full_duplex = true;
     o.feat.exact_failure_amounts = true;
     pt::Profile p;
-    p.w(StepKind::AddRecv, 5).w(StepKind::AddSend, 5).w(StepKind::PeerWrite, 5).w(StepKind::PeerRead, 3)
-        .w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    p.w(StepKind::AddRecv, 5)
+        .w(StepKind::AddSend, 5)
+        .w(StepKind::PeerWrite, 5)
+        .w(StepKind::PeerRead, 3)
+        .w(StepKind::PeerShutdown, 1)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::Remove, 1);
     pt::check_driven_property("full duplex", o, p);
 }
 
@@ -30,32 +35,42 @@ TEST_CASE("property: a full send buffer suspends the send and blocking sockets n
     o.feat.suspend = true;
     pt::Profile p;
     p.blocking = true;
-    p.w(StepKind::AddSend, 6).w(StepKind::AddRecv, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 4)
-        .w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    p.w(StepKind::AddSend, 6)
+        .w(StepKind::AddRecv, 4)
+        .w(StepKind::PeerWrite, 4)
+        .w(StepKind::PeerRead, 4)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::Remove, 1);
     pt::check_driven_property("suspended sends", o, p);
 }
 
 /* The worker's recv and send fail now and then with EINTR. */
-TEST_CASE("property: EINTR from a recv or send of the worker is retried",
-          "[property][CPL_RECV_009][CPL_SEND_007]") {
+TEST_CASE("property: EINTR from a recv or send of the worker is retried", "[property][CPL_RECV_009][CPL_SEND_007]") {
     pt::DriverOptions o;
     o.feat.eintr = true;
     pt::Profile p;
-    p.caps = false;  /* a cap fault would shadow the EINTR one */
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 4).w(StepKind::PeerWrite, 4).w(StepKind::PeerRead, 2)
+    p.caps = false; /* a cap fault would shadow the EINTR one */
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 4)
+        .w(StepKind::PeerWrite, 4)
+        .w(StepKind::PeerRead, 2)
         .w(StepKind::Interrupt, 4);
     pt::check_driven_property("EINTR", o, p);
 }
 
 /* Callbacks add the next op on their socket (chains of 1-2), remove their own
  * socket, or take a millisecond. */
-TEST_CASE("property: callbacks add the next op and remove their own socket",
-          "[property][CPL_ADD_017][CPL_RECV_011]") {
+TEST_CASE("property: callbacks add the next op and remove their own socket", "[property][CPL_ADD_017][CPL_RECV_011]") {
     pt::DriverOptions o;
     o.feat.hooks = true;
     pt::Profile p;
     p.add_flags = pt::kOneshot | pt::kRdhup | pt::kRearm | pt::kRemoveSelf | pt::kSlow;
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 3).w(StepKind::AddWatch, 1).w(StepKind::PeerWrite, 5)
-        .w(StepKind::PeerRead, 2).w(StepKind::PeerShutdown, 1).w(StepKind::Remove, 1);
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 3)
+        .w(StepKind::AddWatch, 1)
+        .w(StepKind::PeerWrite, 5)
+        .w(StepKind::PeerRead, 2)
+        .w(StepKind::PeerShutdown, 1)
+        .w(StepKind::Remove, 1);
     pt::check_driven_property("callbacks", o, p);
 }

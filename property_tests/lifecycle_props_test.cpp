@@ -26,7 +26,7 @@ using pt::StepKind;
 struct LifeCase {
     pt::CaseSpec a;
     pt::CaseSpec b;
-    uint8_t refs_a = 0;  /* inc_refs made right after create, dropped before the release */
+    uint8_t refs_a = 0; /* inc_refs made right after create, dropped before the release */
     uint8_t refs_b = 0;
 };
 
@@ -41,8 +41,14 @@ pt::Profile life_profile() {
     pt::Profile p;
     p.max_socks = 4;
     p.caps = false;
-    p.w(StepKind::AddRecv, 4).w(StepKind::AddSend, 2).w(StepKind::AddWatch, 1).w(StepKind::PeerWrite, 4)
-        .w(StepKind::PeerClose, 1).w(StepKind::IncRef, 2).w(StepKind::DecRef, 2).w(StepKind::Remove, 1);
+    p.w(StepKind::AddRecv, 4)
+        .w(StepKind::AddSend, 2)
+        .w(StepKind::AddWatch, 1)
+        .w(StepKind::PeerWrite, 4)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::IncRef, 2)
+        .w(StepKind::DecRef, 2)
+        .w(StepKind::Remove, 1);
     return p;
 }
 
@@ -67,7 +73,7 @@ pt::ModelEnv env_for(Side& s, uint32_t serial) {
     e.rec = s.rec;
     e.pool = s.pool.get();
     e.graveyard = &s.graveyard;
-    e.sys = false;     /* both ports' calls share one record buffer: not needed here */
+    e.sys = false; /* both ports' calls share one record buffer: not needed here */
     e.faults = false;
     e.serial_base = serial;
     return e;
@@ -79,11 +85,11 @@ void run_life(const LifeCase& c, Side& x, Side& y, uint32_t serial) {
     const cpk::FdList fds0 = cpk::list_fds();
     x.rec->reset();
     y.rec->reset();
-    pt::port_open(x.port, true);  /* tracking covers both ports' allocations */
+    pt::port_open(x.port, true); /* tracking covers both ports' allocations */
     pt::port_open(y.port, false);
     if (x.port.h == y.port.h || x.port.info.epfd == y.port.info.epfd || x.port.info.worker == y.port.info.worker)
         pt::fail("CPL_CREATE_001", "two creates returned ports that share a handle, an epoll descriptor or a worker");
-    for (int i = 0; i < c.refs_a; ++i) pt::api_inc_ref(x.port.h);  /* CPL_INCREF_002 */
+    for (int i = 0; i < c.refs_a; ++i) pt::api_inc_ref(x.port.h); /* CPL_INCREF_002 */
     for (int i = 0; i < c.refs_b; ++i) pt::api_inc_ref(y.port.h);
     pt::Model ma(env_for(x, serial), c.a);
     pt::Model mb(env_for(y, serial + 5000), c.b);
@@ -91,7 +97,7 @@ void run_life(const LifeCase& c, Side& x, Side& y, uint32_t serial) {
         ma.setup();
         mb.setup();
         const size_t n = std::max(c.a.steps.size(), c.b.steps.size());
-        for (size_t i = 0; i < n; ++i) {  /* both ports busy at once, independently (CPL_CREATE_001) */
+        for (size_t i = 0; i < n; ++i) { /* both ports busy at once, independently (CPL_CREATE_001) */
             if (i < c.a.steps.size()) ma.run(c.a.steps[i]);
             if (i < c.b.steps.size()) mb.run(c.b.steps[i]);
         }
@@ -172,10 +178,13 @@ TEST_CASE("property: two ports used at once and released leave no thread descrip
     uint32_t serial = 10000;
     pt::RunOptions o;
     o.max_cases = cases;
-    pt::check_property("lifecycle", [&] {
-        const LifeCase c = *gen_life();
-        serial += 10000;
-        run_life(c, x, y, serial);
-    }, o);
+    pt::check_property(
+        "lifecycle",
+        [&] {
+            const LifeCase c = *gen_life();
+            serial += 10000;
+            run_life(c, x, y, serial);
+        },
+        o);
     CPK_GUARD_END(guard);
 }

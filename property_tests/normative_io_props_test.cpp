@@ -13,25 +13,45 @@ using pt::StepKind;
 /* Recv and hang-up ops against a peer that writes, shuts down and closes. */
 pt::Profile recv_profile() {
     pt::Profile p;
-    p.w(StepKind::AddRecv, 8).w(StepKind::AddWatch, 2).w(StepKind::AddSend, 1).w(StepKind::PeerWrite, 8)
-        .w(StepKind::PeerRead, 1).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 1);
+    p.w(StepKind::AddRecv, 8)
+        .w(StepKind::AddWatch, 2)
+        .w(StepKind::AddSend, 1)
+        .w(StepKind::PeerWrite, 8)
+        .w(StepKind::PeerRead, 1)
+        .w(StepKind::PeerShutdown, 1)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::Remove, 1);
     return p;
 }
 
 /* Send ops against a peer that reads, lingers, closes and resets. */
 pt::Profile send_profile() {
     pt::Profile p;
-    p.w(StepKind::AddSend, 8).w(StepKind::PeerRead, 4).w(StepKind::AddRecv, 1).w(StepKind::AddWatch, 1)
-        .w(StepKind::PeerWrite, 1).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 2).w(StepKind::Remove, 1);
+    p.w(StepKind::AddSend, 8)
+        .w(StepKind::PeerRead, 4)
+        .w(StepKind::AddRecv, 1)
+        .w(StepKind::AddWatch, 1)
+        .w(StepKind::PeerWrite, 1)
+        .w(StepKind::PeerShutdown, 1)
+        .w(StepKind::PeerClose, 2)
+        .w(StepKind::Remove, 1);
     return p;
 }
 
 /* Everything, with removes, references and worker wake-ups. */
 pt::Profile mixed_profile() {
     pt::Profile p;
-    p.w(StepKind::AddRecv, 5).w(StepKind::AddSend, 4).w(StepKind::AddWatch, 2).w(StepKind::PeerWrite, 5)
-        .w(StepKind::PeerRead, 2).w(StepKind::PeerShutdown, 1).w(StepKind::PeerClose, 1).w(StepKind::Remove, 3)
-        .w(StepKind::IncRef, 2).w(StepKind::DecRef, 2).w(StepKind::SpuriousWake, 2);
+    p.w(StepKind::AddRecv, 5)
+        .w(StepKind::AddSend, 4)
+        .w(StepKind::AddWatch, 2)
+        .w(StepKind::PeerWrite, 5)
+        .w(StepKind::PeerRead, 2)
+        .w(StepKind::PeerShutdown, 1)
+        .w(StepKind::PeerClose, 1)
+        .w(StepKind::Remove, 3)
+        .w(StepKind::IncRef, 2)
+        .w(StepKind::DecRef, 2)
+        .w(StepKind::SpuriousWake, 2);
     return p;
 }
 

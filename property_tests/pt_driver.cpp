@@ -42,11 +42,10 @@ CaseSpec epilogue_case() {
     c.socks = {SockSpec{SockKind::UnixDefault, false, false}, SockSpec{SockKind::UnixDefault, false, false},
                SockSpec{SockKind::UnixSmall, false, false}};
     c.steps = {
-        Step{StepKind::AddRecv, 0, 100, 0},            /* no data: pending at the release */
-        Step{StepKind::AddWatch, 1, 0, 0},             /* peer open: pending at the release */
-        Step{StepKind::PeerWrite, 2, 10, 0},
-        Step{StepKind::AddRecv, 2, 1000, kOneshot},    /* completes */
-        Step{StepKind::AddSend, 2, 500, kRdhup},       /* completes */
+        Step{StepKind::AddRecv, 0, 100, 0}, /* no data: pending at the release */
+        Step{StepKind::AddWatch, 1, 0, 0},  /* peer open: pending at the release */
+        Step{StepKind::PeerWrite, 2, 10, 0},     Step{StepKind::AddRecv, 2, 1000, kOneshot}, /* completes */
+        Step{StepKind::AddSend, 2, 500, kRdhup},                                             /* completes */
     };
     return c;
 }
@@ -71,7 +70,7 @@ void Driver::open_port() {
 
 void Driver::taint() {
     if (open_) {
-        kept().push_back(port_.h);  /* never released */
+        kept().push_back(port_.h); /* never released */
         if (port_.tracked) cpk::alloc_track_stop();
     }
     for (auto& v : graveyard_) kept().push_back(new std::vector<uint8_t>(std::move(v)));
@@ -113,7 +112,7 @@ ModelEnv Driver::env_for(size_t slot) {
     e.sys = o_.sys;
     e.faults = o_.faults && o_.models <= 1;
     e.serial_base = serial_;
-    serial_ += 10000;  /* a case makes fewer ops and sockets (the recorder has 4096 slots) */
+    serial_ += 10000; /* a case makes fewer ops and sockets (the recorder has 4096 slots) */
     return e;
 }
 
@@ -121,12 +120,11 @@ void Driver::check_case_leaks(const cpk::FdList& fds, int threads) {
     const cpk::FdList now = cpk::list_fds();
     /* On a shared port the implementation opened them while in use; on a
      * per-case port they outlived its release. */
-    if (!same_fds(fds, now))
-        fail("CPL_DECREF_003", "the case left descriptors behind: " + describe_fds(fds, now));
+    if (!same_fds(fds, now)) fail("CPL_DECREF_003", "the case left descriptors behind: " + describe_fds(fds, now));
     if (!cpk::wait_thread_count_at_most(threads, 3000))
         fail(o_.shared_port ? "CPL_CREATE_003" : "CPL_DECREF_004",
-             "the case left threads behind: " + std::to_string(cpk::count_threads()) + " now, " + std::to_string(threads) +
-                 " before");
+             "the case left threads behind: " + std::to_string(cpk::count_threads()) + " now, " +
+                 std::to_string(threads) + " before");
 }
 
 /* The final dec_ref of a per-case port (or the shared port's last case). */
@@ -142,18 +140,19 @@ void Driver::release_sequence(Model& m) {
     m.check_quiet_after_release();
     if (o_.teardown_bound_ms > 0 && took_ms > o_.teardown_bound_ms)
         fail("CPL_DECREF_009", "the final dec_ref took " + std::to_string(took_ms) + " ms (this property allows " +
-             std::to_string(o_.teardown_bound_ms) + " ms; the requirement says 100 ms with an idle worker)");
+                                   std::to_string(o_.teardown_bound_ms) +
+                                   " ms; the requirement says 100 ms with an idle worker)");
 }
 
 void Driver::run_case(const CaseSpec& c) {
     UntrackedThread untracked;
     const int threads0 = cpk::count_threads();
-    const cpk::FdList fds0 = cpk::list_fds();  /* before a per-case port: its fds count */
+    const cpk::FdList fds0 = cpk::list_fds(); /* before a per-case port: its fds count */
     Slot& slot = slots_[0];
     size_t kept_bytes = 0;
     for (const auto& v : graveyard_) kept_bytes += v.size();
     if (o_.shared_port && open_ && (slot.pool->available() < kOpsPerRecorder / 4 || kept_bytes > (64u << 20))) {
-        finish();  /* long runs: recorder slots or kept buffers run high, a fresh port */
+        finish(); /* long runs: recorder slots or kept buffers run high, a fresh port */
     }
     if (!open_) open_port();
     const int threads_case = o_.shared_port ? cpk::count_threads() : threads0;
@@ -252,7 +251,7 @@ void Driver::finish() {
     if (o_.sys) cpk::record_start();
     const CaseSpec c = epilogue_case();
     ModelEnv env = env_for(0);
-    env.feat.closing = false;  /* what a release does to pending ops is a recommended matter */
+    env.feat.closing = false; /* what a release does to pending ops is a recommended matter */
     Model m(env, c);
     try {
         m.setup();

@@ -28,8 +28,9 @@ public:
         return (kit_error() ? std::string("kit error") : std::string(requirement_)) + ": " + what() +
                (context_.empty() ? std::string() : "\n\n" + context_);
     }
+
 private:
-    const char* requirement_;  /* a string literal (a spec ID) or cpk::kKit */
+    const char* requirement_; /* a string literal (a spec ID) or cpk::kKit */
     std::string context_;
 };
 

@@ -11,16 +11,19 @@
 namespace pt {
 
 struct Profile {
-    unsigned weight[static_cast<int>(StepKind::Count_)] = {};  /* 0: never drawn */
+    unsigned weight[static_cast<int>(StepKind::Count_)] = {}; /* 0: never drawn */
     int max_socks = 24;
-    bool tcp = true;          /* TcpSmall pairs may be drawn */
-    bool lazy = true;         /* lazy peers may be drawn */
-    bool blocking = false;    /* blocking port-side sockets may be drawn */
-    bool caps = true;         /* recv/send caps may be drawn */
-    uint8_t add_flags = kOneshot | kRdhup;  /* flags an add may carry */
-    bool alt = true;          /* kAlt may be drawn on the steps that know it */
+    bool tcp = true;                       /* TcpSmall pairs may be drawn */
+    bool lazy = true;                      /* lazy peers may be drawn */
+    bool blocking = false;                 /* blocking port-side sockets may be drawn */
+    bool caps = true;                      /* recv/send caps may be drawn */
+    uint8_t add_flags = kOneshot | kRdhup; /* flags an add may carry */
+    bool alt = true;                       /* kAlt may be drawn on the steps that know it */
 
-    Profile& w(StepKind k, unsigned weight_) { weight[static_cast<int>(k)] = weight_; return *this; }
+    Profile& w(StepKind k, unsigned weight_) {
+        weight[static_cast<int>(k)] = weight_;
+        return *this;
+    }
 };
 
 rc::Gen<CaseSpec> gen_case(const Profile& p);

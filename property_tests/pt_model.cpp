@@ -243,7 +243,7 @@ void Model::set_hook(Op* op) {
     std::shared_ptr<std::atomic<bool>> off = hooks_off_;
     env_.rec->op(static_cast<size_t>(op->index)).hook = [hs, off](cpk::Op&, const cpk::CallbackRecord& r) {
         InHook in_hook;
-        if (off->load()) {  /* the case is ending or was abandoned: add or remove nothing more */
+        if (off->load()) { /* the case is ending or was abandoned: add or remove nothing more */
             hs->skipped.store(true);
             return;
         }
@@ -253,7 +253,7 @@ void Model::set_hook(Op* op) {
             return;
         }
         if (hs->flags & kSlow) {
-            struct timespec ts = {0, 1000 * 1000};  /* work that lasts, so that a remove can race it */
+            struct timespec ts = {0, 1000 * 1000}; /* work that lasts, so that a remove can race it */
             nanosleep(&ts, nullptr);
         }
         const bool event_ok = r.action != COMPLETION_PORT_CLOSING && r.result == COMPLETION_PORT_RESULT_OK;
@@ -279,7 +279,7 @@ bool Model::submit(Op* op, bool from_step, int hook_rc) {
         const bool keeps = env_.feat.full_duplex && duplex_pair(p->kind, op->kind);
         if (!keeps) {
             promised = false;
-            p->eligible = false;  /* a literal add re-registers the socket for the new op only */
+            p->eligible = false; /* a literal add re-registers the socket for the new op only */
         }
     }
     op->eligible = promised;
@@ -328,7 +328,8 @@ bool Model::submit(Op* op, bool from_step, int hook_rc) {
 
 void Model::refresh(Sock& s) {
     const SocketFacts f = facts(s);
-    const uint32_t moving = outcome_bit(COMPLETION_PORT_EPOLL_EPOLLIN, kResult_OK) | outcome_bit(kAction_OUT, kResult_OK);
+    const uint32_t moving =
+        outcome_bit(COMPLETION_PORT_EPOLL_EPOLLIN, kResult_OK) | outcome_bit(kAction_OUT, kResult_OK);
     for (Op* p : s.pending) {
         if (p->frozen) continue;
         uint32_t out = event_outcomes(p->kind, p->rdhup(), p->length, f);
@@ -339,7 +340,9 @@ void Model::refresh(Sock& s) {
          * computed before this op was added: only EPOLLERR/EPOLLHUP of its
          * own, which CPL_EVENT_001 completes with ERROR. */
         if (!p->eligible && f.closed)
-            out |= outcome_bit(p->kind == OpKind::Recv ? kAction_IN : p->kind == OpKind::Send ? kAction_OUT : kAction_RDHUP,
+            out |= outcome_bit(p->kind == OpKind::Recv   ? kAction_IN
+                               : p->kind == OpKind::Send ? kAction_OUT
+                                                         : kAction_RDHUP,
                                kResult_ERROR);
         p->allowed |= out;
         if (out != 0 && event_certain(p->kind, p->rdhup(), f)) p->sure = true;
@@ -397,7 +400,8 @@ void Model::settle(const char* why) {
             const char* req = missing_requirement(*waiting, &reason);
             violated(req, op_name(*waiting) + " should have completed " + why + ": it may report " +
                               outcomes_text(waiting->allowed) + ", yet no callback came within " +
-                              std::to_string(env_.wait_ms) + " ms (" + reason + ")" + sys_history(waiting->sock->a.get()));
+                              std::to_string(env_.wait_ms) + " ms (" + reason + ")" +
+                              sys_history(waiting->sock->a.get()));
         }
         bool poll_peers = false;
         struct pollfd pf[64];
@@ -442,11 +446,13 @@ const char* Model::missing_requirement(const Op& op, std::string* why) const {
             for (const Op* p : sp->pending) {
                 if (p == &op) continue;
                 if (p->kind == OpKind::Send && !drains(*sp)) {
-                    *why = "another send waits on a full buffer (s" + std::to_string(sp->id) + "), which must not hold the worker";
+                    *why = "another send waits on a full buffer (s" + std::to_string(sp->id) +
+                           "), which must not hold the worker";
                     return "CPL_SEND_006";
                 }
                 if (p->kind == OpKind::Recv && sp->spec.blocking) {
-                    *why = "a recv is pending on a blocking socket (s" + std::to_string(sp->id) + "), which must not hold the worker";
+                    *why = "a recv is pending on a blocking socket (s" + std::to_string(sp->id) +
+                           "), which must not hold the worker";
                     return "CPL_RECV_010";
                 }
             }
@@ -504,7 +510,7 @@ void Model::wait_done(const std::vector<Op*>& ops, const char* req, const char* 
 void Model::absorb() {
     while (absorbed_ < env_.rec->count()) {
         const cpk::CallbackRecord r = env_.rec->at(absorbed_);
-        if (r.op < 0 || r.end_ns == 0) break;  /* not published yet, or still running */
+        if (r.op < 0 || r.end_ns == 0) break; /* not published yet, or still running */
         ++absorbed_;
         handle(r);
     }
@@ -554,7 +560,8 @@ void Model::handle(const cpk::CallbackRecord& r) {
                           : first == kAction_OUT   ? "CPL_SEND_005"
                                                    : closing_requirement(op);
         violated(req, op_name(op) + " completed a second time, with (" + cpk::action_name(r.action) + ", " +
-                          cpk::result_name(r.result) + ", " + std::to_string(r.amount) + ") after " + cpk::action_name(first));
+                          cpk::result_name(r.result) + ", " + std::to_string(r.amount) + ") after " +
+                          cpk::action_name(first));
     }
     if (op.state == Op::Unused)
         violated("CPL_WORKER_005", "a callback with the context of " + op_name(op) + ", which was never added");
@@ -564,7 +571,8 @@ void Model::handle(const cpk::CallbackRecord& r) {
                           : r.action == kAction_RDHUP ? "CPL_RDHUP_001"
                                                       : closing_requirement(op);
         violated(req, "amount " + std::to_string(r.amount) + " outside [0, length " + std::to_string(op.length) +
-                          "] for " + op_name(op) + " (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) + ")");
+                          "] for " + op_name(op) + " (" + cpk::action_name(r.action) + ", " +
+                          cpk::result_name(r.result) + ")");
     }
     if (env_.port->released_ns != 0 && r.start_ns > env_.port->released_ns)
         violated("CPL_DECREF_006", op_name(op) + " was called back after the final dec_ref returned");
@@ -578,34 +586,38 @@ void Model::handle(const cpk::CallbackRecord& r) {
             violated("CPL_ADD_007", "a closing completion for " + op_name(op) +
                                         ", which was neither removed nor released: an added op completes on its event");
         if (op.closer_tid != 0 && r.tid != op.closer_tid)
-            violated(closing_requirement(op), "the closing completion of " + op_name(op) + " ran on thread " +
-                                                  std::to_string(r.tid) + ", not on the thread that called remove/dec_ref (" +
-                                                  std::to_string(op.closer_tid) + ")");
+            violated(closing_requirement(op),
+                     "the closing completion of " + op_name(op) + " ran on thread " + std::to_string(r.tid) +
+                         ", not on the thread that called remove/dec_ref (" + std::to_string(op.closer_tid) + ")");
         if (op.closing_by_ns != 0 && r.end_ns > op.closing_by_ns)
-            violated(closing_requirement(op), "the closing completion of " + op_name(op) + " ended after remove/dec_ref returned");
+            violated(closing_requirement(op),
+                     "the closing completion of " + op_name(op) + " ended after remove/dec_ref returned");
     } else {
         if (op.state == Op::Dead)
             violated("CPL_REMOVE_004", op_name(op) + " got an event-driven completion after its socket was removed");
         if (worker_ == 0) worker_ = r.tid;
         if (r.tid != worker_)
-            violated("CPL_WORKER_004", op_name(op) + " was called back on thread " +
-                     std::to_string(r.tid) + ", not on the port's worker " + std::to_string(worker_));
+            violated("CPL_WORKER_004", op_name(op) + " was called back on thread " + std::to_string(r.tid) +
+                                           ", not on the port's worker " + std::to_string(worker_));
         if (r.start_ns < last_event_end_ns_)
-            violated("CPL_WORKER_004", "the callback of " + op_name(op) + " started while another callback of the worker was running");
+            violated("CPL_WORKER_004",
+                     "the callback of " + op_name(op) + " started while another callback of the worker was running");
         last_event_end_ns_ = std::max(last_event_end_ns_, r.end_ns);
         const uint32_t bit = outcome_bit(r.action, r.result);
         if (!(op.allowed & bit)) {
             const SocketFacts f = facts(s);
             char facts_text[200];
-            snprintf(facts_text, sizeof facts_text,
-                     "peer %s%s%s, %llu byte(s) waiting", f.closed ? "closed" : "open", f.shut_wr ? ", shut down" : "",
-                     f.err_pending ? " with data unread (reset)" : "", static_cast<unsigned long long>(f.waiting));
+            snprintf(facts_text, sizeof facts_text, "peer %s%s%s, %llu byte(s) waiting", f.closed ? "closed" : "open",
+                     f.shut_wr ? ", shut down" : "", f.err_pending ? " with data unread (reset)" : "",
+                     static_cast<unsigned long long>(f.waiting));
             const char* req = outcome_requirement(op, r, f);
             violated(req, op_name(op) + " reported (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) +
                               ", " + std::to_string(r.amount) + ") but may only report " + outcomes_text(op.allowed) +
-                              " given what happened on s" + std::to_string(s.id) + " since its add (" + facts_text + ")" +
-                              (op.frozen ? " before its socket was removed" : "") +
-                              (std::string(req) == "CPL_RECV_011" ? ": nothing arrived after its add, so an event fetched before it completed the op" : ""));
+                              " given what happened on s" + std::to_string(s.id) + " since its add (" + facts_text +
+                              ")" + (op.frozen ? " before its socket was removed" : "") +
+                              (std::string(req) == "CPL_RECV_011"
+                                   ? ": nothing arrived after its add, so an event fetched before it completed the op"
+                                   : ""));
         }
     }
     switch (op.kind) {
@@ -630,7 +642,7 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     const uint32_t n = static_cast<uint32_t>(r.amount);
     if (n > avail)
         violated("CPL_RECV_006", op_name(op) + " reported " + std::to_string(n) + " bytes but the peer sent only " +
-                 std::to_string(avail) + " that no op consumed");
+                                     std::to_string(avail) + " that no op consumed");
     const uint8_t* b = op.buf.data();
     const size_t bad = check_stream(b, n, peer_stream_id(s.serial), s.in_consumed);
     if (bad < n) {
@@ -643,7 +655,7 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     for (uint32_t k = n; k < op.length; ++k)
         if (b[k] != kCanary)
             violated("CPL_RECV_006", op_name(op) + " reported " + std::to_string(n) + " bytes but byte " +
-                     std::to_string(k) + " of its buffer was written");
+                                         std::to_string(k) + " of its buffer was written");
     if (r.action == kAction_IN && r.result == kResult_OK) {
         /* CPL_RECV_005/002/004: the loop reads until the buffer is full or
          * nothing is left; exact when every waiting byte was queued before the
@@ -652,17 +664,18 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         const uint64_t expect = std::min<uint64_t>(op.length, avail);
         if (exact && n != expect)
             violated("CPL_RECV_005", op_name(op) + " completed (EPOLLIN, OK, " + std::to_string(n) + ") while " +
-                     std::to_string(avail) + " byte(s) were waiting: it should have received " + std::to_string(expect) +
-                     " (recv again until the buffer is full or EAGAIN)");
+                                         std::to_string(avail) + " byte(s) were waiting: it should have received " +
+                                         std::to_string(expect) + " (recv again until the buffer is full or EAGAIN)");
         s.in_consumed += n;
     } else if (r.action == kAction_IN) {
         if (r.result == kResult_ABANDONED && env_.feat.exact_failure_amounts && s.spec.kind != SockKind::TcpSmall &&
             n != std::min<uint64_t>(op.length, avail))
             violated("CPL_EVENT_002", op_name(op) + " completed (EPOLLIN, ABANDONED, " + std::to_string(n) + ") but " +
-                     std::to_string(std::min<uint64_t>(op.length, avail)) + " byte(s) were received before the reset");
+                                          std::to_string(std::min<uint64_t>(op.length, avail)) +
+                                          " byte(s) were received before the reset");
         s.in_consumed += n;
         if (r.result == kResult_ABANDONED) {
-            s.in_ended = true;  /* read up to the reset: what it did not report is lost */
+            s.in_ended = true; /* read up to the reset: what it did not report is lost */
             s.err_pending = false;
         }
     } else if (r.action == kAction_RDHUP) {
@@ -670,7 +683,7 @@ void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {
             violated("CPL_EVENT_002", "a hang-up reports amount 0; " + op_name(op) + " reported " + std::to_string(n));
         s.in_consumed += n;
     }
-    refresh(s);  /* fewer bytes waiting: a TCP FIN may now get through */
+    refresh(s); /* fewer bytes waiting: a TCP FIN may now get through */
 }
 
 void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
@@ -678,7 +691,7 @@ void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     if (r.action == kAction_OUT && r.result == kResult_OK) {
         if (n != op.length)
             violated("CPL_SEND_001", op_name(op) + " completed (EPOLLOUT, OK, " + std::to_string(n) +
-                     "): the whole buffer is " + std::to_string(op.length) + " bytes");
+                                         "): the whole buffer is " + std::to_string(op.length) + " bytes");
         if (op.peer_seen < op.length) s.out_segments.push_back(Segment{op.serial, op.peer_seen, op.length});
         if (s.out_prov == &op) s.out_prov = nullptr;
         match_peer_bytes(s);
@@ -687,7 +700,7 @@ void Model::handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     if (r.action == kAction_OUT && env_.feat.exact_failure_amounts) {
         if (n < op.peer_seen)
             violated("CPL_EVENT_002", op_name(op) + " reported " + std::to_string(n) + " bytes moved, the peer read " +
-                     std::to_string(op.peer_seen) + " of them");
+                                          std::to_string(op.peer_seen) + " of them");
         op.peer_max = n;
     }
     if (r.action == kAction_RDHUP && env_.feat.exact_failure_amounts && n != 0)
@@ -701,8 +714,8 @@ void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
     if (op.successor) {
         Op* su = op.successor;
         const int rc = op.hs->add_rc.load();
-        su->nonatomic = op.nonatomic;  /* it may have seen the same write half done */
-        su->add_call_ns = r.start_ns;  /* added inside the parent's callback */
+        su->nonatomic = op.nonatomic; /* it may have seen the same write half done */
+        su->add_call_ns = r.start_ns; /* added inside the parent's callback */
         su->add_ret_ns = r.end_ns;
         if (rc != kHookNotRun) {
             if (submit(su, false, rc) && (op.frozen || op.in_removal)) {
@@ -715,8 +728,8 @@ void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
             }
         } else if ((op.hook_flags & kRearm) && !op.hs->skipped.load() && r.action != COMPLETION_PORT_CLOSING &&
                    r.result == kResult_OK) {
-            violated(cpk::kKit, "model invariant: the callback of " + op_name(op) + " should have added " + op_name(*su) +
-                                    " but its hook did not run");
+            violated(cpk::kKit, "model invariant: the callback of " + op_name(op) + " should have added " +
+                                    op_name(*su) + " but its hook did not run");
         }
     }
     if ((op.hook_flags & kRemoveSelf) && op.hs->removed.load()) {
@@ -730,12 +743,12 @@ void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
         std::vector<Op*> at_call;
         for (Op* p : s.pending) {
             if (p->add_ret_ns < rm_call) {
-                at_call.push_back(p);  /* pending when the callback removed the socket */
+                at_call.push_back(p); /* pending when the callback removed the socket */
             } else if (p->add_call_ns <= rm_ret) {
-                p->closing_allowed = true;  /* its add raced the remove: either way */
+                p->closing_allowed = true; /* its add raced the remove: either way */
                 p->closing_req = "CPL_REMOVE_005";
                 p->eligible = false;
-            }                               /* else added after: a new registration */
+            } /* else added after: a new registration */
         }
         for (Op* p : at_call) {
             p->frozen = true;
@@ -746,8 +759,9 @@ void Model::after_hooks(Op& op, const cpk::CallbackRecord& r) {
                 p->closing_by_ns = r.end_ns;
                 cpk::CallbackRecord rr;
                 if (!find_finished(*p, r.end_ns, &rr))
-                    violated("CPL_REMOVE_005", op_name(*p) + " was pending when a callback removed its socket and had no "
-                             "completion when that callback returned");
+                    violated("CPL_REMOVE_005", op_name(*p) +
+                                                   " was pending when a callback removed its socket and had no "
+                                                   "completion when that callback returned");
             }
         }
         s.registered = false;
@@ -800,7 +814,9 @@ void Model::violated(const char* requirement, const std::string& what) const {
     throw Failure(requirement, what, "what the model saw (last lines):\n" + trace_tail());
 }
 
-const char* Model::closing_requirement(const Op& op) const { return op.closing_req ? op.closing_req : "CPL_REMOVE_005"; }
+const char* Model::closing_requirement(const Op& op) const {
+    return op.closing_req ? op.closing_req : "CPL_REMOVE_005";
+}
 
 /* The one requirement an event-driven outcome the op may not report breaks,
  * from what happened on its socket (f) since its add. */
@@ -810,10 +826,10 @@ const char* Model::outcome_requirement(const Op& op, const cpk::CallbackRecord& 
     const bool hangup = f.shut_wr || f.closed;
     const int own = op.kind == OpKind::Recv ? kAction_IN : op.kind == OpKind::Send ? kAction_OUT : kAction_RDHUP;
     if (r.action == kAction_RDHUP) {
-        if (op.rdhup()) return "CPL_RDHUP_001";  /* (RDHUP, ABANDONED), and only on a hang-up */
+        if (op.rdhup()) return "CPL_RDHUP_001"; /* (RDHUP, ABANDONED), and only on a hang-up */
         return op.kind == OpKind::Recv && hangup ? "CPL_RECV_004" : "CPL_WORKER_005";
     }
-    if (r.action != own) return "CPL_WORKER_005";  /* an action its op did not ask for */
+    if (r.action != own) return "CPL_WORKER_005"; /* an action its op did not ask for */
     if (op.rdhup() && hangup) return "CPL_RDHUP_002";
     if (op.kind == OpKind::Recv) {
         const bool arrived = hangup || (op.allowed & outcome_bit(kAction_IN, kResult_OK)) != 0;
@@ -823,7 +839,7 @@ const char* Model::outcome_requirement(const Op& op, const cpk::CallbackRecord& 
         return "CPL_RECV_002";
     }
     /* send */
-    if (r.result == kResult_OK) return "CPL_SEND_003";  /* the peer is gone: EPIPE */
+    if (r.result == kResult_OK) return "CPL_SEND_003"; /* the peer is gone: EPIPE */
     if (r.result == kResult_ABANDONED) return "CPL_SEND_002";
     return "CPL_SEND_001";
 }
@@ -856,7 +872,7 @@ void Model::abandon() {
     hooks_off_->store(true);
     for (auto& o : ops_) {
         if (o->index >= 0) env_.pool->hold(o->index);
-        kept_alive().push_back(o.release());  /* a late callback may still read it */
+        kept_alive().push_back(o.release()); /* a late callback may still read it */
     }
     ops_.clear();
     close_sockets();

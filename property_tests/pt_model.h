@@ -55,11 +55,12 @@ struct Features {
 class IndexPool {
 public:
     explicit IndexPool(size_t n);
-    int take();               /* -1 when none is left */
+    int take(); /* -1 when none is left */
     void give_back(int i);
     void hold(int i);
     void release_held();
     size_t available() const { return free_.size(); }
+
 private:
     std::vector<int> free_;
     std::vector<int> held_;
@@ -74,10 +75,10 @@ struct ModelEnv {
     IndexPool* pool = nullptr;
     Graveyard* graveyard = nullptr;
     Features feat;
-    int wait_ms = cpk::kWaitMs;   /* bound for an op that must complete */
-    bool sys = false;             /* syscall recording runs during this case */
-    bool faults = true;           /* SpuriousWake / Interrupt steps may inject faults */
-    uint32_t serial_base = 0;     /* distinct per model: op and socket serials */
+    int wait_ms = cpk::kWaitMs; /* bound for an op that must complete */
+    bool sys = false;           /* syscall recording runs during this case */
+    bool faults = true;         /* SpuriousWake / Interrupt steps may inject faults */
+    uint32_t serial_base = 0;   /* distinct per model: op and socket serials */
 };
 
 class Model {
@@ -87,23 +88,23 @@ public:
     Model(const Model&) = delete;
     Model& operator=(const Model&) = delete;
 
-    void setup();                 /* on the thread that runs the steps */
-    void run(const Step& s);      /* one step, then wait for what must complete */
+    void setup();            /* on the thread that runs the steps */
+    void run(const Step& s); /* one step, then wait for what must complete */
 
     /* Shared port: drain the peers, remove every socket, quiesce, final checks. */
     void end_shared();
     /* Per-case port: drain the peers and wait; then the release sequence. */
     void end_settle();
     void before_release(pid_t releaser_hint);
-    void after_release();         /* reads PortCtx release fields */
-    void poke_after_release();    /* events on every socket once the port is gone */
+    void after_release();      /* reads PortCtx release fields */
+    void poke_after_release(); /* events on every socket once the port is gone */
     void check_quiet_after_release();
     /* CPL_DECREF_010: the final dec_ref from inside a callback. */
     void release_from_callback();
 
-    void drop_extra_refs();       /* dec_ref the references this model added */
+    void drop_extra_refs(); /* dec_ref the references this model added */
     void close_sockets();
-    void abandon();               /* after a failure: keep buffers, close sockets */
+    void abandon(); /* after a failure: keep buffers, close sockets */
     std::vector<int> fds() const;
     std::string trace_tail(size_t lines = 80) const;
     size_t ops_run() const { return ops_.size(); }
@@ -194,7 +195,7 @@ private:
 
     ModelEnv env_;
     CaseSpec spec_;
-    std::vector<std::unique_ptr<Sock>> socks_;   /* spec pairs, then the sentinel */
+    std::vector<std::unique_ptr<Sock>> socks_; /* spec pairs, then the sentinel */
     std::vector<std::unique_ptr<Op>> ops_;
     /* Buffers of the last completed ops, kept alive a while: a defective port that
      * calls back twice (CPL_ADD_010, CPL_RDHUP_002) then writes into live memory and

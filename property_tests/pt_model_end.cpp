@@ -31,7 +31,7 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
     }
     const std::vector<Op*> at_call = s.pending;
     for (Op* p : at_call) {
-        p->frozen = true;  /* events after the remove complete nothing (CPL_REMOVE_004) */
+        p->frozen = true; /* events after the remove complete nothing (CPL_REMOVE_004) */
         p->closing_allowed = true;
         p->closing_req = "CPL_REMOVE_005";
         if (env_.feat.closing) p->closer_tid = me_;
@@ -49,7 +49,8 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
             cpk::CallbackRecord r;
             if (!find_finished(*p, returned, &r))
                 violated(r.op == p->index && r.end_ns == 0 ? "CPL_REMOVE_006" : "CPL_REMOVE_005",
-                         op_name(*p) + " was pending when remove was called and had no finished callback when remove returned");
+                         op_name(*p) +
+                             " was pending when remove was called and had no finished callback when remove returned");
         }
         for (size_t i = absorbed_; i < env_.rec->count(); ++i) {
             const cpk::CallbackRecord r = env_.rec->at(i);
@@ -58,7 +59,7 @@ void Model::remove_socket(Sock& s, bool race, bool quiesce_after) {
             if (!o || o->sock != &s || o->serial != static_cast<uint32_t>(r.op_id)) continue;
             if (r.start_ns < returned && (r.end_ns == 0 || r.end_ns > returned))
                 violated("CPL_REMOVE_006", "remove of s" + std::to_string(s.id) + " returned while the callback of " +
-                         op_name(*o) + " was still running");
+                                               op_name(*o) + " was still running");
         }
         wait_done(at_call, "CPL_REMOVE_005", "after remove returned");
     }
@@ -89,8 +90,9 @@ void Model::bury(Sock& s, bool all) {
     int64_t keep_from = INT64_MAX;
     for (const Op* p : live) keep_from = std::min(keep_from, p->add_call_ns);
     for (std::vector<SysCall>* calls : {&s.recv_calls, &s.send_calls})
-        calls->erase(std::remove_if(calls->begin(), calls->end(), [&](const SysCall& c) { return c.end_ns < keep_from; }),
-                     calls->end());
+        calls->erase(
+            std::remove_if(calls->begin(), calls->end(), [&](const SysCall& c) { return c.end_ns < keep_from; }),
+            calls->end());
 }
 
 /* ---- references and worker faults --------------------------------------- */
@@ -217,14 +219,16 @@ void Model::await_sent_bytes() {
         for (const auto& sp : socks_) {
             if (!sp->unread_match.empty())
                 violated("CPL_SEND_001", "the peer of s" + std::to_string(sp->id) + " read " +
-                         std::to_string(sp->unread_match.size()) + " byte(s) that no send op reported or was sending");
+                                             std::to_string(sp->unread_match.size()) +
+                                             " byte(s) that no send op reported or was sending");
             if (sp->b.valid() && !sp->out_segments.empty()) missing = sp.get();
         }
         if (!missing) return;
         if (cpk::mono_ns() > deadline)
             violated("CPL_SEND_001", "send op #" + std::to_string(missing->out_segments.front().serial) + " on s" +
-                     std::to_string(missing->id) + " reported all its bytes sent but the peer never got " +
-                     std::to_string(out_unread(*missing)) + " of them");
+                                         std::to_string(missing->id) +
+                                         " reported all its bytes sent but the peer never got " +
+                                         std::to_string(out_unread(*missing)) + " of them");
         struct pollfd pf = {missing->b.get(), POLLIN, 0};
         (void)poll(&pf, 1, 1);
     }
@@ -266,7 +270,8 @@ void Model::after_release() {
             }
         }
     settle_released(pending, "CPL_DECREF_004", "a callback was still running after the final dec_ref returned",
-                    "CPL_DECREF_008", " was pending at the final dec_ref and got no closing completion before it returned");
+                    "CPL_DECREF_008",
+                    " was pending at the final dec_ref and got no closing completion before it returned");
 }
 
 /* Once the port is released: every callback has been absorbed (else
@@ -301,7 +306,7 @@ void Model::poke_after_release() {
 }
 
 void Model::check_quiet_after_release() {
-    absorb();  /* handle() rejects any callback that started after the release */
+    absorb(); /* handle() rejects any callback that started after the release */
     if (env_.rec->count() != absorbed_)
         violated("CPL_DECREF_006", "a callback started after the final dec_ref returned");
 }
@@ -331,7 +336,7 @@ void Model::release_from_callback() {
     const int64_t called = cpk::mono_ns();
     if (!env_.rec->wait_op_finished(static_cast<size_t>(op->index), cpk::kTeardownMs))
         violated("CPL_DECREF_010", "the callback that made the final dec_ref had not returned after " +
-                 std::to_string(cpk::kTeardownMs) + " ms (the worker cannot join itself)");
+                                       std::to_string(cpk::kTeardownMs) + " ms (the worker cannot join itself)");
     PortCtx& p = *env_.port;
     p.alive = false;
     p.release_call_ns = called;

@@ -17,7 +17,7 @@ size_t Model::raw_peer_write(Sock& s, size_t bytes) {
     std::vector<uint8_t> data(bytes ? bytes : 1);
     fill_stream(data.data(), bytes, peer_stream_id(s.serial), s.in_written);
     ssize_t w = ::write(s.b.get(), data.data(), bytes);
-    if (w < 0) w = 0;  /* EAGAIN: the pair is full */
+    if (w < 0) w = 0; /* EAGAIN: the pair is full */
     s.in_written += static_cast<uint64_t>(w);
     /* Unix pairs queue a write of up to ~2 KB as one buffer the worker reads
      * at once; larger ones may be seen half-written (no exact amount then). */
@@ -83,7 +83,8 @@ void Model::step_peer_close(Sock& s, bool hard) {
     s.closed = true;
     s.err_pending = !tcp && unread > 0 && !sending;
     note("  peer closed with " + std::to_string(unread) + " byte(s) unread" +
-         (tcp ? (hard ? " (TCP reset)" : " (TCP close)") : (unread > 0 ? " (a reset: ECONNRESET for the port's next recv)" : "")) +
+         (tcp ? (hard ? " (TCP reset)" : " (TCP close)")
+              : (unread > 0 ? " (a reset: ECONNRESET for the port's next recv)" : "")) +
          (sending && !tcp ? " while a send was moving bytes" : ""));
     s.err_maybe = sending && !tcp;
     refresh(s);
@@ -125,8 +126,9 @@ void Model::match_peer_bytes(Sock& s) {
             const size_t take = static_cast<size_t>(std::min<uint64_t>(n - i, g.end - g.pos));
             const size_t bad = check_stream(p + i, take, send_stream_id(g.serial), g.pos);
             if (bad < take)
-                violated("CPL_SEND_001", "the peer of s" + std::to_string(s.id) + " read a wrong byte: it should be byte " +
-                         std::to_string(g.pos + bad) + " of send op #" + std::to_string(g.serial));
+                violated("CPL_SEND_001", "the peer of s" + std::to_string(s.id) +
+                                             " read a wrong byte: it should be byte " + std::to_string(g.pos + bad) +
+                                             " of send op #" + std::to_string(g.serial));
             g.pos += take;
             i += take;
             if (g.pos == g.end) s.out_segments.pop_front();
@@ -140,7 +142,7 @@ void Model::match_peer_bytes(Sock& s) {
         const size_t bad = check_stream(p + i, take, send_stream_id(pv->serial), pv->peer_seen);
         if (bad < take)
             violated("CPL_SEND_001", "the peer of s" + std::to_string(s.id) + " read a byte that is not byte " +
-                     std::to_string(pv->peer_seen + bad) + " of " + op_name(*pv));
+                                         std::to_string(pv->peer_seen + bad) + " of " + op_name(*pv));
         pv->peer_seen += take;
         i += take;
     }

@@ -32,7 +32,7 @@ void Model::pull_sys() {
     const size_t n = cpk::record_count();
     while (sys_cursor_ < n) {
         const cpk::CallRecord r = cpk::record_at(sys_cursor_);
-        if (r.fn == cpk::Fn::any) break;  /* not published yet */
+        if (r.fn == cpk::Fn::any) break; /* not published yet */
         ++sys_cursor_;
         if ((r.fn == cpk::Fn::epoll_wait || r.fn == cpk::Fn::epoll_pwait) && r.fd == env_.port->info.epfd &&
             r.timeout != 2000)
@@ -57,7 +57,7 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     all.swap(later);
     const bool recv_op = op.kind == OpKind::Recv;
     const int own_action = recv_op ? COMPLETION_PORT_EPOLL_EPOLLIN : COMPLETION_PORT_EPOLL_EPOLLOUT;
-    if (r.action != own_action) return;  /* hang-up or closing: no transfer to account for */
+    if (r.action != own_action) return; /* hang-up or closing: no transfer to account for */
 
     const uint8_t* base = static_cast<const uint8_t*>(op.ingress.buffer_data.buffer);
     const char* fn = recv_op ? "recv" : "send";
@@ -70,8 +70,8 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         const bool exact_len = recv_op && total > 0;
         if (at != base + total || c.length > op.length - total || (exact_len && c.length != op.length - total)) {
             char t[240];
-            snprintf(t, sizeof t, "call %zu of %s for %s passed (buffer%+lld, %zu); expected (buffer+%llu, %s%llu)", i + 1,
-                     fn, op_name(op).c_str(), static_cast<long long>(at - base), c.length,
+            snprintf(t, sizeof t, "call %zu of %s for %s passed (buffer%+lld, %zu); expected (buffer+%llu, %s%llu)",
+                     i + 1, fn, op_name(op).c_str(), static_cast<long long>(at - base), c.length,
                      static_cast<unsigned long long>(total), exact_len ? "" : "at most ",
                      static_cast<unsigned long long>(op.length - total));
             violated(recv_op ? (total > 0 ? "CPL_RECV_005" : "CPL_RECV_001") : "CPL_SEND_001", t);
@@ -85,18 +85,20 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         const bool retry = c.result < 0 && (c.err == EINTR || (!recv_op && (c.err == EAGAIN || c.err == EWOULDBLOCK)));
         if (!retry) {
             /* the outcome that call decided, which a further call ignored */
-            const char* req = c.result == 0          ? (recv_op ? "CPL_RECV_004" : "CPL_SEND_001")
+            const char* req = c.result == 0                             ? (recv_op ? "CPL_RECV_004" : "CPL_SEND_001")
                               : c.err == EAGAIN || c.err == EWOULDBLOCK ? "CPL_RECV_002"
-                              : c.err == ECONNRESET  ? (recv_op ? "CPL_RECV_003" : "CPL_SEND_002")
-                                                     : (recv_op ? "CPL_RECV_008" : "CPL_SEND_003");
-            violated(req, std::string("the worker called ") + fn + " again after it returned " + std::to_string(c.result) +
+                              : c.err == ECONNRESET                     ? (recv_op ? "CPL_RECV_003" : "CPL_SEND_002")
+                                                                        : (recv_op ? "CPL_RECV_008" : "CPL_SEND_003");
+            violated(req, std::string("the worker called ") + fn + " again after it returned " +
+                              std::to_string(c.result) +
                               (c.result < 0 ? std::string(" (") + err_name(c.err) + ")" : "") + " for " + op_name(op));
         }
     }
     if (calls.empty()) {
         if (r.amount > 0 || (!recv_op && op.length > 0 && r.result == COMPLETION_PORT_RESULT_OK))
-            violated(recv_op ? "CPL_RECV_001" : "CPL_SEND_001", op_name(op) + " reported " +
-                     std::to_string(r.amount) + " bytes but the worker made no " + fn + " call on its socket");
+            violated(recv_op ? "CPL_RECV_001" : "CPL_SEND_001", op_name(op) + " reported " + std::to_string(r.amount) +
+                                                                    " bytes but the worker made no " + fn +
+                                                                    " call on its socket");
         return;
     }
     const SysCall& last = calls.back();
@@ -104,9 +106,9 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     const char* req = "";
     if (last.result > 0) {
         if (total != op.length)
-            violated(recv_op ? "CPL_RECV_005" : "CPL_SEND_001", op_name(op) + " completed after a " +
-                     fn + " that moved bytes, with " + std::to_string(total) + " of " + std::to_string(op.length) +
-                     " moved: the loop must go on");
+            violated(recv_op ? "CPL_RECV_005" : "CPL_SEND_001",
+                     op_name(op) + " completed after a " + fn + " that moved bytes, with " + std::to_string(total) +
+                         " of " + std::to_string(op.length) + " moved: the loop must go on");
         req = recv_op ? "CPL_RECV_005" : "CPL_SEND_001";
     } else if (last.result == 0) {
         req = recv_op ? "CPL_RECV_004" : "CPL_SEND_001";
@@ -114,7 +116,8 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         if (!recv_op) {
             if (r.result == COMPLETION_PORT_RESULT_OK)
                 violated("CPL_SEND_001", op_name(op) + " completed OK right after send gave EAGAIN with " +
-                         std::to_string(total) + " of " + std::to_string(op.length) + " bytes sent");
+                                             std::to_string(total) + " of " + std::to_string(op.length) +
+                                             " bytes sent");
             return;
         }
         req = "CPL_RECV_002";
@@ -123,22 +126,25 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
         req = recv_op ? "CPL_RECV_003" : "CPL_SEND_002";
     } else if (last.err == EINTR) {
         if (env_.feat.eintr)
-            violated(recv_op ? "CPL_RECV_009" : "CPL_SEND_007", op_name(op) + " completed after " +
-                     fn + " failed with EINTR; the call must be retried");
-        return;  /* normative text is silent on EINTR */
+            violated(recv_op ? "CPL_RECV_009" : "CPL_SEND_007",
+                     op_name(op) + " completed after " + fn + " failed with EINTR; the call must be retried");
+        return; /* normative text is silent on EINTR */
     } else {
         expect = COMPLETION_PORT_RESULT_ERROR;
         req = recv_op ? "CPL_RECV_008" : "CPL_SEND_003";
-        if (recv_op && !env_.feat.exact_failure_amounts && !env_.feat.eintr) return;  /* recommended only */
+        if (recv_op && !env_.feat.exact_failure_amounts && !env_.feat.eintr) return; /* recommended only */
     }
     if (r.result != expect)
         violated(req, std::string("after the worker's last ") + fn + " for " + op_name(op) + " returned " +
-                 std::to_string(last.result) + (last.result < 0 ? std::string(" (") + err_name(last.err) + ")" : "") +
-                 ", the op must complete with " + cpk::result_name(expect) + ", not " + cpk::result_name(r.result));
+                          std::to_string(last.result) +
+                          (last.result < 0 ? std::string(" (") + err_name(last.err) + ")" : "") +
+                          ", the op must complete with " + cpk::result_name(expect) + ", not " +
+                          cpk::result_name(r.result));
     const bool exact = expect == COMPLETION_PORT_RESULT_OK || env_.feat.exact_failure_amounts;
     if (exact && static_cast<uint64_t>(r.amount) != total)
-        violated(expect == COMPLETION_PORT_RESULT_OK ? req : "CPL_EVENT_002", op_name(op) +
-                 " reported " + std::to_string(r.amount) + " bytes; its " + fn + " calls moved " + std::to_string(total));
+        violated(expect == COMPLETION_PORT_RESULT_OK ? req : "CPL_EVENT_002",
+                 op_name(op) + " reported " + std::to_string(r.amount) + " bytes; its " + fn + " calls moved " +
+                     std::to_string(total));
 }
 
 /* The recorded calls that concern one socket (for a failure message). */
@@ -172,13 +178,14 @@ void Model::check_add_ctl(const Op& op, size_t from, bool fresh) {
     const uint32_t want = op.epoll_op & ~static_cast<uint32_t>(EPOLLONESHOT);
     if (mine.empty() || mine[0].op != EPOLL_CTL_MOD || (mine[0].events & ~static_cast<uint32_t>(EPOLLONESHOT)) != want)
         violated("CPL_ADD_005", "the first epoll_ctl of an add on a socket the port did not have was " +
-                 (mine.empty() ? std::string("missing") : cpk::describe(mine[0])) + "; expected EPOLL_CTL_MOD with events " +
-                 cpk::events_name(op.epoll_op) + " (EPOLLONESHOT optional) for " + op_name(op));
+                                    (mine.empty() ? std::string("missing") : cpk::describe(mine[0])) +
+                                    "; expected EPOLL_CTL_MOD with events " + cpk::events_name(op.epoll_op) +
+                                    " (EPOLLONESHOT optional) for " + op_name(op));
     if (mine[0].result != 0 && mine[0].err == ENOENT &&
         (mine.size() < 2 || mine[1].op != EPOLL_CTL_ADD || mine[1].events != mine[0].events))
         violated("CPL_ADD_006", "after EPOLL_CTL_MOD failed with ENOENT the add made " +
-                 (mine.size() < 2 ? std::string("no other call") : cpk::describe(mine[1])) +
-                 "; expected EPOLL_CTL_ADD with the same events, for " + op_name(op));
+                                    (mine.size() < 2 ? std::string("no other call") : cpk::describe(mine[1])) +
+                                    "; expected EPOLL_CTL_ADD with the same events, for " + op_name(op));
 }
 
 void Model::check_remove_ctl(const Sock& s, size_t from) {
@@ -188,7 +195,8 @@ void Model::check_remove_ctl(const Sock& s, size_t from) {
         const cpk::CallRecord r = cpk::record_at(i);
         if (r.fn == cpk::Fn::epoll_ctl && r.tid == me_ && r.op == EPOLL_CTL_DEL && r.target == s.a.get()) return;
     }
-    violated("CPL_REMOVE_003", "remove of s" + std::to_string(s.id) + " (registered with the port) made no epoll_ctl(EPOLL_CTL_DEL)");
+    violated("CPL_REMOVE_003",
+             "remove of s" + std::to_string(s.id) + " (registered with the port) made no epoll_ctl(EPOLL_CTL_DEL)");
 }
 
 } // namespace pt

@@ -16,10 +16,10 @@ struct PortCtx {
     cpk::PortInfo info;
     COMPLETION_PORT_HANDLE h = nullptr;
     bool alive = false;
-    bool tracked = false;         /* allocation tracking started right before create */
-    std::vector<int> own_fds;     /* descriptors create opened (its epoll fd, ...) */
-    int64_t release_call_ns = 0;  /* the final dec_ref: when it was called ... */
-    int64_t released_ns = 0;      /* ... and when it returned (0 while alive) */
+    bool tracked = false;        /* allocation tracking started right before create */
+    std::vector<int> own_fds;    /* descriptors create opened (its epoll fd, ...) */
+    int64_t release_call_ns = 0; /* the final dec_ref: when it was called ... */
+    int64_t released_ns = 0;     /* ... and when it returned (0 while alive) */
     pid_t released_by = 0;       /* the thread that made it */
 };
 

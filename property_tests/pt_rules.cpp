@@ -19,7 +19,8 @@ uint32_t event_outcomes(OpKind kind, bool rdhup, uint32_t length, const SocketFa
         /* Before the FIN or reset arrives the socket still looks open; once
          * a closed peer gets data it answers with a reset. */
         uint32_t early = 0;
-        if (kind == OpKind::Recv && f.waiting > 0) early = outcome_bit(IN, OK) | (f.closed ? outcome_bit(IN, ABANDONED) : 0u);
+        if (kind == OpKind::Recv && f.waiting > 0)
+            early = outcome_bit(IN, OK) | (f.closed ? outcome_bit(IN, ABANDONED) : 0u);
         if (kind == OpKind::Send)
             early = outcome_bit(OUT, OK) | (f.closed ? outcome_bit(OUT, ERR) | outcome_bit(OUT, ABANDONED) : 0u);
         uint32_t late = 0;
@@ -31,18 +32,17 @@ uint32_t event_outcomes(OpKind kind, bool rdhup, uint32_t length, const SocketFa
             late = early;
         return early | late;
     }
-    if (rdhup && hangup) return outcome_bit(RDHUP, ABANDONED);  /* CPL_RDHUP_001, CPL_RDHUP_002 */
+    if (rdhup && hangup) return outcome_bit(RDHUP, ABANDONED); /* CPL_RDHUP_001, CPL_RDHUP_002 */
     switch (kind) {
-    case OpKind::Watch:
-        return 0;  /* asked only EPOLLRDHUP (handled above) */
+    case OpKind::Watch: return 0; /* asked only EPOLLRDHUP (handled above) */
     case OpKind::Recv:
         if (!hangup && f.waiting == 0) return 0;
         if ((f.tcp || f.err_maybe) && f.closed) return outcome_bit(IN, OK) | outcome_bit(IN, ABANDONED);
         /* unix reset: ECONNRESET unless the buffer fills first (or asks 0 bytes) */
         if (f.closed && f.err_pending && length > 0 && f.waiting < length) return outcome_bit(IN, ABANDONED);
-        return outcome_bit(IN, OK);  /* data, end of stream: CPL_RECV_002/004/005 */
+        return outcome_bit(IN, OK); /* data, end of stream: CPL_RECV_002/004/005 */
     case OpKind::Send:
-        if (!f.closed) return outcome_bit(OUT, OK);  /* CPL_SEND_001 */
+        if (!f.closed) return outcome_bit(OUT, OK); /* CPL_SEND_001 */
         if (f.tcp) return outcome_bit(OUT, OK) | outcome_bit(OUT, ERR) | outcome_bit(OUT, ABANDONED);
         /* unix: EPIPE (CPL_SEND_003); nothing to send is trivially all sent */
         return outcome_bit(OUT, ERR) | (length == 0 ? outcome_bit(OUT, OK) : 0u);
@@ -54,9 +54,9 @@ bool event_certain(OpKind kind, bool rdhup, const SocketFacts& f) {
     const bool hangup = f.shut_wr || f.closed;
     if (!f.tcp || !hangup) return true;
     if (kind == OpKind::Send) return true;
-    if (kind == OpKind::Recv && f.waiting > 0) return true;  /* data comes first */
+    if (kind == OpKind::Recv && f.waiting > 0) return true; /* data comes first */
     (void)rdhup;
-    return f.waiting == 0;  /* nothing queued ahead of the FIN */
+    return f.waiting == 0; /* nothing queued ahead of the FIN */
 }
 
 std::string outcomes_text(uint32_t bits) {

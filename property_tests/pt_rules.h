@@ -21,11 +21,11 @@ constexpr uint32_t kClosingBit = 1u << (COMPLETION_PORT_CLOSING * 4 + COMPLETION
 
 struct SocketFacts {
     bool tcp = false;
-    bool shut_wr = false;      /* the peer shut down its sending side */
-    bool closed = false;       /* the peer closed its end */
-    bool err_pending = false;  /* unix: the close left data unread, the next recv gives ECONNRESET */
-    bool err_maybe = false;    /* unix: a send raced the close: a reset may or may not have happened */
-    uint64_t waiting = 0;      /* bytes the peer sent that no op consumed yet */
+    bool shut_wr = false;     /* the peer shut down its sending side */
+    bool closed = false;      /* the peer closed its end */
+    bool err_pending = false; /* unix: the close left data unread, the next recv gives ECONNRESET */
+    bool err_maybe = false;   /* unix: a send raced the close: a reset may or may not have happened */
+    uint64_t waiting = 0;     /* bytes the peer sent that no op consumed yet */
 };
 
 /* The outcomes an event seen now may give the op; 0 when no event can complete

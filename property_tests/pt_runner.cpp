@@ -2,13 +2,13 @@
 
 #include <climits>
 #include <csignal>
-#include <pthread.h>
 #include <cstdlib>
-#include <unistd.h>
 #include <iostream>
+#include <pthread.h>
 #include <sstream>
+#include <unistd.h>
 
-#include "cpk_catch.h"  /* before rapidcheck: its Catch2 integration expects Catch2 first */
+#include "cpk_catch.h" /* before rapidcheck: its Catch2 integration expects Catch2 first */
 #include <rapidcheck.h>
 
 #include "pt_failure.h"
@@ -95,7 +95,8 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
     cpk::record_violation(rec);
     const bool kit = std::string(v.requirement) == cpk::kKit;
     std::ostringstream os;
-    os << headline << "\n" << info << "\n\n"
+    os << headline << "\n"
+       << info << "\n\n"
        << (kit ? "kit error (no verdict)" : v.requirement) << ": " << v.what << "\n\n"
        << trace << (trace.empty() || trace.back() == '\n' ? "" : "\n");
     if (!replay.empty()) os << "\nreplay:\n  " << replay << "\n";
@@ -104,7 +105,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
     cpk::RecordedScope recorded;
     INFO(text);
     FAIL(headline);
-    std::abort();  /* FAIL throws */
+    std::abort(); /* FAIL throws */
 }
 
 bool g_shrinking = false;
@@ -114,9 +115,8 @@ bool g_shrinking = false;
  * (installed before main) says why, then lets the signal kill the process, so
  * that validate sees a death by SIGPIPE. */
 void on_sigpipe(int) {
-    static const char msg[] =
-        "\nCPL_SEND_004: the process received SIGPIPE: the implementation sent to a closed peer "
-        "without MSG_NOSIGNAL\n";
+    static const char msg[] = "\nCPL_SEND_004: the process received SIGPIPE: the implementation sent to a closed peer "
+                              "without MSG_NOSIGNAL\n";
     (void)!write(2, msg, sizeof msg - 1);
     signal(SIGPIPE, SIG_DFL);
     sigset_t set;
@@ -124,7 +124,7 @@ void on_sigpipe(int) {
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     raise(SIGPIPE);
-    _exit(128 + SIGPIPE);  /* not reached */
+    _exit(128 + SIGPIPE); /* not reached */
 }
 
 struct SigpipeReporter {
@@ -145,8 +145,8 @@ int configured_cases() { return rc::detail::configuration().testParams.maxSucces
 
 void check_property(const std::string& name, const std::function<void()>& body, const RunOptions& o) {
     using namespace rc::detail;
-    UntrackedThread untracked;  /* rapidcheck and Catch2 stay out of the allocation tracking */
-    HangMonitor monitor;        /* an API call that never returns ends the test with a message */
+    UntrackedThread untracked; /* rapidcheck and Catch2 stay out of the allocation tracking */
+    HangMonitor monitor;       /* an API call that never returns ends the test with a message */
     /* A crash or sanitizer report in the middle of a case names no check: it
      * counts against the property's own (first) requirement, not every tag. */
     const std::string own = cpk::current_test_requirement();
@@ -162,7 +162,7 @@ void check_property(const std::string& name, const std::function<void()>& body, 
         bool cut = false;
         int64_t stop_ns = 0;
         int runs = 0;
-        Violation last;  /* of the last failing run: the reported (smallest) case */
+        Violation last; /* of the last failing run: the reported (smallest) case */
     } st;
     const int64_t budget = shrink_budget_ns();
     const int64_t t0 = cpk::mono_ns();
@@ -213,7 +213,7 @@ void check_property(const std::string& name, const std::function<void()>& body, 
     }
     const FailureResult& f = result.template get<FailureResult>();
     Violation v = st.last;
-    if (v.what.empty()) v.what = first_line(f.description);  /* rapidcheck's own failure */
+    if (v.what.empty()) v.what = first_line(f.description); /* rapidcheck's own failure */
     Configuration replay = configuration();
     replay.reproduce.clear();
     replay.reproduce[md.id] = f.reproduce;

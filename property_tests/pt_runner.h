@@ -18,7 +18,7 @@
 namespace pt {
 
 struct RunOptions {
-    int max_cases = -1;   /* lower the case count (adaptive properties); -1: RC_PARAMS */
+    int max_cases = -1; /* lower the case count (adaptive properties); -1: RC_PARAMS */
 };
 
 /* True once the running property failed (rapidcheck is shrinking): waits for

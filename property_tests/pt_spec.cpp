@@ -63,11 +63,19 @@ std::string describe(const Step& s) {
         if (s.flags & kSlow) t += ", slow callback";
         break;
     case StepKind::PeerWrite: t += ", " + per_mille(s.size); break;
-    case StepKind::PeerRead: if (s.flags & kAlt) t += " until its pending send completed"; break;
-    case StepKind::PeerClose: if (s.flags & kAlt) t += " with reset (SO_LINGER 0 on TCP)"; break;
-    case StepKind::Remove: if (s.flags & kAlt) t += " right after the peer wrote a byte"; break;
+    case StepKind::PeerRead:
+        if (s.flags & kAlt) t += " until its pending send completed";
+        break;
+    case StepKind::PeerClose:
+        if (s.flags & kAlt) t += " with reset (SO_LINGER 0 on TCP)";
+        break;
+    case StepKind::Remove:
+        if (s.flags & kAlt) t += " right after the peer wrote a byte";
+        break;
     case StepKind::SpuriousWake: t += (s.flags & kAlt) ? " (EINTR)" : " (0)"; break;
-    case StepKind::Interrupt: t += (s.flags & kAlt) ? " on the worker's next send" : " on the worker's next recv"; break;
+    case StepKind::Interrupt:
+        t += (s.flags & kAlt) ? " on the worker's next send" : " on the worker's next recv";
+        break;
     default: break;
     }
     return t;

@@ -33,15 +33,16 @@ public:
     }
     Tracked(const Tracked&) = delete;
     Tracked& operator=(const Tracked&) = delete;
+
 private:
     bool lifted_;
 };
 
 /* API calls in flight (allocation-free: fixed slots). */
 struct InFlight {
-    std::atomic<int64_t> since{0};  /* 0: free */
+    std::atomic<int64_t> since{0}; /* 0: free */
     const char* what = nullptr;
-    const char* req = nullptr;  /* the requirement a call that never returns breaks */
+    const char* req = nullptr; /* the requirement a call that never returns breaks */
     pid_t tid = 0;
 };
 constexpr int kSlots = 64;
@@ -68,6 +69,7 @@ public:
     }
     Watched(const Watched&) = delete;
     Watched& operator=(const Watched&) = delete;
+
 private:
     int slot_ = -1;
 };
@@ -127,7 +129,6 @@ HangMonitor::~HangMonitor() {
     impl_->th.join();
     delete impl_;
 }
-
 
 /* Nested scopes share the outermost NoTrack: a second one would keep the
  * thread untracked while an API call lifts only the innermost. */

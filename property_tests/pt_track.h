@@ -22,6 +22,7 @@ public:
     ~UntrackedThread();
     UntrackedThread(const UntrackedThread&) = delete;
     UntrackedThread& operator=(const UntrackedThread&) = delete;
+
 private:
     std::optional<cpk::NoTrack> nt_;
     std::optional<cpk::NoTrack>* prev_;
@@ -64,6 +65,7 @@ public:
     ~HangMonitor();
     HangMonitor(const HangMonitor&) = delete;
     HangMonitor& operator=(const HangMonitor&) = delete;
+
 private:
     struct Impl;
     Impl* impl_;

@@ -9,8 +9,7 @@
 #include "pt_gen.h"
 #include "pt_runner.h"
 
-TEST_CASE("property: caller threads adding removing and counting references at once",
-          "[property][CPL_ADD_018]") {
+TEST_CASE("property: caller threads adding removing and counting references at once", "[property][CPL_ADD_018]") {
     cpk::Guard guard;
     pt::DriverOptions o;
     o.models = 3;
@@ -19,9 +18,15 @@ TEST_CASE("property: caller threads adding removing and counting references at o
     pt::Profile p;
     p.max_socks = 6;
     p.caps = false;
-    p.w(pt::StepKind::AddRecv, 4).w(pt::StepKind::AddSend, 3).w(pt::StepKind::AddWatch, 1)
-        .w(pt::StepKind::PeerWrite, 4).w(pt::StepKind::PeerRead, 2).w(pt::StepKind::PeerClose, 1)
-        .w(pt::StepKind::Remove, 2).w(pt::StepKind::IncRef, 2).w(pt::StepKind::DecRef, 2);
+    p.w(pt::StepKind::AddRecv, 4)
+        .w(pt::StepKind::AddSend, 3)
+        .w(pt::StepKind::AddWatch, 1)
+        .w(pt::StepKind::PeerWrite, 4)
+        .w(pt::StepKind::PeerRead, 2)
+        .w(pt::StepKind::PeerClose, 1)
+        .w(pt::StepKind::Remove, 2)
+        .w(pt::StepKind::IncRef, 2)
+        .w(pt::StepKind::DecRef, 2);
     pt::check_property("caller threads", [&] {
         const auto cases = *rc::gen::container<std::vector<pt::CaseSpec>>(3, rc::gen::resize(40, pt::gen_case(p)));
         d.run_case_threads(cases);

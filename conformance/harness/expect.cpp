@@ -30,8 +30,9 @@ std::string one_callback(const Recorder& rec, size_t op, int action, int result,
     bool ok = v.size() == 1 && v[0].action == action && v[0].result == result &&
               (amount < 0 ? v[0].amount >= 0 : v[0].amount == amount);
     if (ok) return "";
-    return got_instead(rec, op, std::string(action_name(action)) + ", " + result_name(result) + ", " +
-                                    (amount < 0 ? std::string(">= 0") : std::to_string(amount)));
+    return got_instead(rec, op,
+                       std::string(action_name(action)) + ", " + result_name(result) + ", " +
+                           (amount < 0 ? std::string(">= 0") : std::to_string(amount)));
 }
 
 std::string one_callback(const Recorder& rec, size_t op, int action) {
@@ -57,10 +58,13 @@ std::string closed_during_call(const Recorder& rec, size_t op, pid_t tid, int64_
     std::string why;
     if (c.action != COMPLETION_PORT_CLOSING || c.result != COMPLETION_PORT_RESULT_ABANDONED || c.amount != 0)
         why += "  want (CLOSING, ABANDONED, 0)\n";
-    if (c.tid != tid) why += "  ran on thread " + std::to_string(c.tid) + ", want the caller " + std::to_string(tid) + "\n";
+    if (c.tid != tid)
+        why += "  ran on thread " + std::to_string(c.tid) + ", want the caller " + std::to_string(tid) + "\n";
     if (c.start_ns < from_ns) why += "  started " + std::to_string(from_ns - c.start_ns) + " ns before the call\n";
-    if (c.end_ns == 0) why += "  still running after the call returned\n";
-    else if (c.end_ns > by_ns) why += "  returned " + std::to_string(c.end_ns - by_ns) + " ns after the call returned\n";
+    if (c.end_ns == 0)
+        why += "  still running after the call returned\n";
+    else if (c.end_ns > by_ns)
+        why += "  returned " + std::to_string(c.end_ns - by_ns) + " ns after the call returned\n";
     return why.empty() ? why : head + describe(c) + "\n" + why;
 }
 
@@ -90,8 +94,8 @@ std::string discontinuous_calls(const std::vector<CallRecord>& calls, const void
 std::string AllocBalance::problems() const {
     std::string s;
     if (failed)
-        s += std::to_string(failed) + " of " + std::to_string(cycles) + " cycles failed, the first: " +
-             first_failure + "\n";
+        s += std::to_string(failed) + " of " + std::to_string(cycles) + " cycles failed, the first: " + first_failure +
+             "\n";
     if (overflow) s += "the allocation tracker ran out of room: the figures are unreliable\n";
     if (!quiet)
         s += std::to_string(live) + " allocations (" + std::to_string(live_bytes) + " bytes) still live after " +

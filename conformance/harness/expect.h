@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
-#include <vector>
 #include <sys/types.h>
+#include <vector>
 
 #include "c_pal/completion_port_linux.h"
 #include "interpose.h"
@@ -25,8 +25,7 @@ bool release_port(COMPLETION_PORT_HANDLE h, int timeout_ms = kTeardownMs);
 /* Polls pred every ~1 ms until it holds (true) or timeout_ms passes (false).
  * Allocation-free: usable while allocation tracking is armed. For conditions
  * the harness cannot wait on (/proc, live allocations, interposer counters). */
-template <class Pred>
-bool eventually(Pred pred, int timeout_ms) {
+template <class Pred> bool eventually(Pred pred, int timeout_ms) {
     int64_t deadline = mono_ns() + ms_to_ns(timeout_ms);
     for (;;) {
         if (pred()) return true;
@@ -36,7 +35,7 @@ bool eventually(Pred pred, int timeout_ms) {
     }
 }
 
-constexpr long kAnyAmount = -1;  /* one_callback: any amount >= 0 */
+constexpr long kAnyAmount = -1; /* one_callback: any amount >= 0 */
 
 /* "" if op `op` of rec got exactly one callback with this action, result and
  * amount (amount kAnyAmount: any value >= 0); otherwise what it got, followed
@@ -68,12 +67,12 @@ std::string discontinuous_calls(const std::vector<CallRecord>& calls, const void
 
 /* What a repeated operation left allocated (allocation_balance). */
 struct AllocBalance {
-    size_t cycles = 0;               /* steps run */
-    size_t failed = 0;               /* cycles whose step failed */
-    const char* first_failure = "";  /* what the first of them said */
-    bool overflow = false;           /* the tracker ran out of room: figures unreliable */
-    bool quiet = false;              /* every tracked allocation was freed in time */
-    size_t live = 0;                 /* tracked allocations still live at the end */
+    size_t cycles = 0;              /* steps run */
+    size_t failed = 0;              /* cycles whose step failed */
+    const char* first_failure = ""; /* what the first of them said */
+    bool overflow = false;          /* the tracker ran out of room: figures unreliable */
+    bool quiet = false;             /* every tracked allocation was freed in time */
+    size_t live = 0;                /* tracked allocations still live at the end */
     size_t live_bytes = 0;
 
     /* "" if every cycle succeeded, the tracker kept up and every allocation
@@ -86,8 +85,7 @@ struct AllocBalance {
  * an op just after its callback returns). step must not allocate, so no
  * Catch2 assertion inside; it returns nullptr, or a string literal saying
  * which part of the cycle failed. */
-template <class Step>
-AllocBalance allocation_balance(size_t cycles, Step step, int settle_ms = 2000) {
+template <class Step> AllocBalance allocation_balance(size_t cycles, Step step, int settle_ms = 2000) {
     AllocBalance b;
     b.cycles = cycles;
     alloc_track_start();

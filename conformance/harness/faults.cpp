@@ -20,7 +20,7 @@ Fault capped(Fn fn, int fd, size_t cap) {
     f.kind = FaultKind::cap;
     f.fd = fd;
     f.cap = cap;
-    f.times = 0;  /* every call */
+    f.times = 0; /* every call */
     return f;
 }
 

@@ -32,6 +32,7 @@ public:
     Leaks leaks(int thread_grace_ms = 3000);
     const FdList& fds_at_start() const { return fds_; }
     int threads_at_start() const { return threads_; }
+
 private:
     FdList fds_;
     int threads_;
@@ -44,12 +45,12 @@ private:
  * A descriptor left open is CPL_DECREF_003 (the final dec_ref closes what the
  * port opened), a thread left running CPL_DECREF_002. A test whose leaks
  * belong to another requirement (a failed create: CPL_CREATE_008) names it. */
-#define CPK_GUARD_END_AS(guard, fd_req, thread_req)                           \
-    do {                                                                      \
-        ::cpk::PhaseScope cpk_guard_phase_("guard");                          \
-        ::cpk::Leaks cpk_leaks_ = (guard).leaks();                            \
-        CPK_CHECK(fd_req, cpk_leaks_.descriptors == std::string());           \
-        CPK_CHECK(thread_req, cpk_leaks_.threads == std::string());           \
+#define CPK_GUARD_END_AS(guard, fd_req, thread_req)                                                                    \
+    do {                                                                                                               \
+        ::cpk::PhaseScope cpk_guard_phase_("guard");                                                                   \
+        ::cpk::Leaks cpk_leaks_ = (guard).leaks();                                                                     \
+        CPK_CHECK(fd_req, cpk_leaks_.descriptors == std::string());                                                    \
+        CPK_CHECK(thread_req, cpk_leaks_.threads == std::string());                                                    \
     } while (0)
 #define CPK_GUARD_END(guard) CPK_GUARD_END_AS(guard, "CPL_DECREF_003", "CPL_DECREF_002")
 

@@ -43,23 +43,23 @@
 #ifndef CPK_HARNESS_H
 #define CPK_HARNESS_H
 
+#include <cerrno>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <cerrno>
 
 #include "c_pal/completion_port_linux.h"
-#include "verdict.h"
-#include "interpose.h"
-#include "recorder.h"
-#include "sockets.h"
-#include "process.h"
-#include "sync.h"
-#include "guard.h"
-#include "port.h"
-#include "sanitizer.h"
 #include "expect.h"
 #include "faults.h"
+#include "guard.h"
 #include "held.h"
+#include "interpose.h"
+#include "port.h"
+#include "process.h"
+#include "recorder.h"
 #include "rows.h"
+#include "sanitizer.h"
+#include "sockets.h"
+#include "sync.h"
+#include "verdict.h"
 
 #endif

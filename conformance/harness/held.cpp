@@ -4,7 +4,7 @@
 namespace cpk {
 
 Latch& hold_callback(Recorder& rec, size_t op, int max_hold_ms) {
-    Latch* latch = new Latch();  /* reachable from the persistent recorder's hook */
+    Latch* latch = new Latch(); /* reachable from the persistent recorder's hook */
     rec.op(op).hook = [latch, max_hold_ms](Op&, const CallbackRecord&) { latch->wait(max_hold_ms); };
     return *latch;
 }

@@ -19,9 +19,9 @@ Latch& hold_callback(Recorder& rec, size_t op, int max_hold_ms = kTeardownMs);
 
 /* How a call made while a callback was held behaved (call_while_held). */
 struct HeldCall {
-    bool returned_early = false;  /* returned within hold_ms, the callback still held */
-    bool returned_after = false;  /* returned within after_ms once the latch opened */
-    int64_t done_ns = 0;          /* when it returned (0: it did not) */
+    bool returned_early = false; /* returned within hold_ms, the callback still held */
+    bool returned_after = false; /* returned within after_ms once the latch opened */
+    int64_t done_ns = 0;         /* when it returned (0: it did not) */
 };
 
 /* Runs fn on its own thread (AsyncCall, `label`), gives it hold_ms, opens

@@ -21,8 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 #include <sys/types.h>
+#include <vector>
 
 namespace cpk {
 
@@ -34,21 +34,21 @@ enum class Fn : uint8_t {
     epoll_create,
     epoll_create1,
     epoll_ctl,
-    epoll_wait,   /* epoll_wait and epoll_pwait are separate entries ...  */
+    epoll_wait, /* epoll_wait and epoll_pwait are separate entries ...  */
     epoll_pwait,
-    recv,         /* recv and __recv_chk both count as recv */
+    recv, /* recv and __recv_chk both count as recv */
     send,
     pthread_create,
     eventfd,
     malloc,
     calloc,
     realloc,
-    aligned_alloc, /* aligned_alloc, memalign, posix_memalign */
-    op_new,        /* every operator new / new[] form */
-    alloc,         /* Fault only: any of the allocation functions above */
-    epoll_any_wait,/* Fault / query only: epoll_wait or epoll_pwait */
-    epoll_any_create,/* Fault / query only: epoll_create or epoll_create1 */
-    any,           /* query only */
+    aligned_alloc,    /* aligned_alloc, memalign, posix_memalign */
+    op_new,           /* every operator new / new[] form */
+    alloc,            /* Fault only: any of the allocation functions above */
+    epoll_any_wait,   /* Fault / query only: epoll_wait or epoll_pwait */
+    epoll_any_create, /* Fault / query only: epoll_create or epoll_create1 */
+    any,              /* query only */
     count_
 };
 
@@ -56,28 +56,31 @@ const char* fn_name(Fn fn);
 
 /* One recorded call of a non-allocation function (written when it returns). */
 struct CallRecord {
-    uint64_t seq;        /* 0-based order of recording */
-    int64_t  start_ns;   /* monotonic, when the call entered */
-    int64_t  end_ns;     /* monotonic, when it returned */
-    pid_t    tid;        /* calling thread */
-    Fn       fn;
-    bool     injected;   /* the result is an injected fault, the real function was not called
-                            (or, for a cap, called with a shortened length) */
-    int      fd;         /* epfd for epoll_ctl/epoll_wait/epoll_pwait; socket for recv/send; -1 otherwise */
-    int      op;         /* epoll_ctl: EPOLL_CTL_ADD/MOD/DEL */
-    int      target;     /* epoll_ctl: target fd; -1 otherwise */
-    uint32_t events;     /* epoll_ctl: event mask passed (0 when event is NULL) */
-    uint64_t data;       /* epoll_ctl: event data (u64) passed */
-    int      timeout;    /* epoll_wait/epoll_pwait: timeout in ms; epoll_create: size; eventfd: initval */
-    int      flags;      /* recv/send flags; epoll_create1 and eventfd flags */
-    size_t   length;     /* recv/send: length asked by the caller */
-    const void* buf;     /* recv/send: buffer pointer */
-    long     result;     /* return value (pthread_create: its error number, 0 on success) */
-    int      err;        /* errno after the call when result < 0, else 0 */
+    uint64_t seq;     /* 0-based order of recording */
+    int64_t start_ns; /* monotonic, when the call entered */
+    int64_t end_ns;   /* monotonic, when it returned */
+    pid_t tid;        /* calling thread */
+    Fn fn;
+    bool injected;   /* the result is an injected fault, the real function was not called
+                        (or, for a cap, called with a shortened length) */
+    int fd;          /* epfd for epoll_ctl/epoll_wait/epoll_pwait; socket for recv/send; -1 otherwise */
+    int op;          /* epoll_ctl: EPOLL_CTL_ADD/MOD/DEL */
+    int target;      /* epoll_ctl: target fd; -1 otherwise */
+    uint32_t events; /* epoll_ctl: event mask passed (0 when event is NULL) */
+    uint64_t data;   /* epoll_ctl: event data (u64) passed */
+    int timeout;     /* epoll_wait/epoll_pwait: timeout in ms; epoll_create: size; eventfd: initval */
+    int flags;       /* recv/send flags; epoll_create1 and eventfd flags */
+    size_t length;   /* recv/send: length asked by the caller */
+    const void* buf; /* recv/send: buffer pointer */
+    long result;     /* return value (pthread_create: its error number, 0 on success) */
+    int err;         /* errno after the call when result < 0, else 0 */
     /* epoll_wait/epoll_pwait: the first returned events (after any rewrite),
      * each with the socket fd the harness maps its data to (-1 if unknown). */
-    int      nev;
-    struct { uint32_t events; int fd; } ev[4];
+    int nev;
+    struct {
+        uint32_t events;
+        int fd;
+    } ev[4];
 };
 
 /* ---- Recording ---------------------------------------------------------- */
@@ -87,8 +90,8 @@ struct CallRecord {
 void record_start();
 void record_stop();
 size_t record_capacity();
-size_t record_count();         /* records written so far (<= capacity) */
-size_t record_dropped();       /* calls not recorded because the buffer was full */
+size_t record_count();   /* records written so far (<= capacity) */
+size_t record_dropped(); /* calls not recorded because the buffer was full */
 /* Copy of record i (0 <= i < record_count()); allocation-free. */
 CallRecord record_at(size_t i);
 /* Copies of all records of `fn` (Fn::any: all; Fn::epoll_any_wait: both waits;
@@ -108,45 +111,45 @@ uint64_t calls_returned(Fn fn);
 /* ---- Faults ------------------------------------------------------------- */
 
 enum class FaultKind : uint8_t {
-    fail,         /* return failure with `err` without calling the real function:
-                     -1/errno; pthread_create returns err; allocations return NULL
-                     (errno ENOMEM) and operator new throws std::bad_alloc
-                     (nothrow forms return NULL) */
-    cap,          /* recv/send only: call the real function with min(length, cap) */
-    zero,         /* epoll_wait/epoll_pwait only: return 0 at once (a timeout) */
-    rewrite,      /* epoll_wait/epoll_pwait only: after the real call, for each
-                     returned event that maps to socket `fd`:
-                     events = (events & ~clear_events) | set_events.
-                     (Matching = a returned event for that socket.) */
-    hook          /* recv/send only: call hook(hook_arg) on the calling thread, then
-                     the real function, unchanged: holds a worker inside its I/O
-                     (the reference's unit tests force a race with it) */
+    fail,    /* return failure with `err` without calling the real function:
+                -1/errno; pthread_create returns err; allocations return NULL
+                (errno ENOMEM) and operator new throws std::bad_alloc
+                (nothrow forms return NULL) */
+    cap,     /* recv/send only: call the real function with min(length, cap) */
+    zero,    /* epoll_wait/epoll_pwait only: return 0 at once (a timeout) */
+    rewrite, /* epoll_wait/epoll_pwait only: after the real call, for each
+                returned event that maps to socket `fd`:
+                events = (events & ~clear_events) | set_events.
+                (Matching = a returned event for that socket.) */
+    hook     /* recv/send only: call hook(hook_arg) on the calling thread, then
+                the real function, unchanged: holds a worker inside its I/O
+                (the reference's unit tests force a race with it) */
 };
 
 enum class Scope : uint8_t {
-    any,          /* every thread */
-    caller,       /* only the thread that called inject() */
-    others,       /* every thread except the one that called inject() */
-    tid           /* only thread Fault::tid */
+    any,    /* every thread */
+    caller, /* only the thread that called inject() */
+    others, /* every thread except the one that called inject() */
+    tid     /* only thread Fault::tid */
 };
 
 struct Fault {
-    Fn        fn = Fn::any;        /* required; Fn::alloc / Fn::epoll_any_wait allowed */
+    Fn fn = Fn::any; /* required; Fn::alloc / Fn::epoll_any_wait allowed */
     FaultKind kind = FaultKind::fail;
-    int       err = 0;             /* errno for `fail` (allocations: ignored, ENOMEM) */
-    unsigned  nth = 1;             /* first matching call to affect, 1-based, counted from inject() */
-    unsigned  times = 1;           /* how many matching calls to affect from nth on; 0 = unlimited */
-    int       fd = -1;             /* only calls concerning this socket: recv/send fd, epoll_ctl
+    int err = 0;                   /* errno for `fail` (allocations: ignored, ENOMEM) */
+    unsigned nth = 1;              /* first matching call to affect, 1-based, counted from inject() */
+    unsigned times = 1;            /* how many matching calls to affect from nth on; 0 = unlimited */
+    int fd = -1;                   /* only calls concerning this socket: recv/send fd, epoll_ctl
                                       target, rewrite socket; -1 = any */
-    int       epfd = -1;           /* epoll_ctl/epoll_wait/epoll_pwait: only on this epoll fd */
-    int       op = 0;              /* epoll_ctl: only this op (EPOLL_CTL_*); 0 = any */
-    size_t    cap = 0;             /* FaultKind::cap: at most this many bytes per call */
-    uint32_t  set_events = 0;      /* FaultKind::rewrite */
-    uint32_t  clear_events = 0;    /* FaultKind::rewrite */
-    void    (*hook)(void*) = nullptr; /* FaultKind::hook */
-    void*     hook_arg = nullptr;  /* FaultKind::hook */
-    Scope     scope = Scope::any;
-    pid_t     tid = 0;             /* Scope::tid */
+    int epfd = -1;                 /* epoll_ctl/epoll_wait/epoll_pwait: only on this epoll fd */
+    int op = 0;                    /* epoll_ctl: only this op (EPOLL_CTL_*); 0 = any */
+    size_t cap = 0;                /* FaultKind::cap: at most this many bytes per call */
+    uint32_t set_events = 0;       /* FaultKind::rewrite */
+    uint32_t clear_events = 0;     /* FaultKind::rewrite */
+    void (*hook)(void*) = nullptr; /* FaultKind::hook */
+    void* hook_arg = nullptr;      /* FaultKind::hook */
+    Scope scope = Scope::any;
+    pid_t tid = 0; /* Scope::tid */
 };
 
 /* Installs a fault; returns its id (>= 0), or -1 when all 16 slots are used.
@@ -154,8 +157,8 @@ struct Fault {
 int inject(const Fault& f);
 void remove_fault(int id);
 void clear_faults();
-unsigned fault_hits(int id);   /* matching calls seen (injected or not) */
-unsigned fault_fired(int id);  /* calls actually affected */
+unsigned fault_hits(int id);  /* matching calls seen (injected or not) */
+unsigned fault_fired(int id); /* calls actually affected */
 
 /* ---- Allocation tracking ------------------------------------------------ */
 
@@ -165,10 +168,10 @@ unsigned fault_fired(int id);  /* calls actually affected */
 void alloc_track_start();
 /* Stops adding new allocations (frees still remove tracked ones). */
 void alloc_track_stop();
-size_t live_tracked();          /* tracked allocations not yet freed */
+size_t live_tracked(); /* tracked allocations not yet freed */
 size_t live_tracked_bytes();
-uint64_t tracked_allocs();      /* allocations counted since alloc_track_start() */
-bool alloc_track_overflow();    /* the live set ran out of room (results unreliable) */
+uint64_t tracked_allocs();   /* allocations counted since alloc_track_start() */
+bool alloc_track_overflow(); /* the live set ran out of room (results unreliable) */
 /* Sizes of up to `max` live tracked allocations (for messages); allocation-free. */
 size_t live_tracked_sizes(size_t* out, size_t max);
 
@@ -186,7 +189,7 @@ public:
 
 /* Every successful pthread_create (always, armed or not) gets an index; the
  * harness wraps the start routine to learn the new thread's kernel tid. */
-uint64_t threads_created();                 /* count of successful pthread_create */
+uint64_t threads_created(); /* count of successful pthread_create */
 /* tid of the thread created with index `index` (0-based), waiting up to
  * `timeout_ms` for it to start; 0 if unknown (too old, or not started). */
 pid_t created_thread_tid(uint64_t index, int timeout_ms = 2000);
@@ -205,10 +208,10 @@ int last_epoll_fd_created();
 /* ---- epoll_ctl calls of the current thread (always kept) ----------------- */
 
 struct CtlCall {
-    int op;      /* EPOLL_CTL_ADD/MOD/DEL */
-    int target;  /* the socket */
-    int rc;      /* return value */
-    int err;     /* errno when rc < 0, else 0 */
+    int op;     /* EPOLL_CTL_ADD/MOD/DEL */
+    int target; /* the socket */
+    int rc;     /* return value */
+    int err;    /* errno when rc < 0, else 0 */
 };
 /* A mark to pass to thread_ctl_since(). */
 uint64_t thread_ctl_mark();

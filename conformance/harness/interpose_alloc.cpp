@@ -43,7 +43,7 @@ void* boot_alloc(size_t n) {
     if (at + need > sizeof g_boot) return nullptr;
     char* p = g_boot + at;
     memcpy(p, &n, sizeof n);
-    return p + 16;  /* static storage: already zeroed */
+    return p + 16; /* static storage: already zeroed */
 }
 
 bool is_boot(const void* p) {
@@ -76,14 +76,17 @@ void resolve() {
 /* ---- live set: open addressing, linear probing, backward-shift delete ---- */
 constexpr size_t kTab = size_t(1) << 17;
 constexpr size_t kTabMax = kTab - kTab / 8;
-struct Ent { uintptr_t p; size_t n; };
+struct Ent {
+    uintptr_t p;
+    size_t n;
+};
 Ent g_tab[kTab];
 size_t g_live = 0;
 size_t g_live_bytes = 0;
 bool g_overflow = false;
 SpinLock g_tab_lock;
 std::atomic<bool> g_tracking{false};
-std::atomic<size_t> g_live_hint{0};       /* g_live, readable without the lock */
+std::atomic<size_t> g_live_hint{0}; /* g_live, readable without the lock */
 std::atomic<uint64_t> g_tracked_allocs{0};
 
 size_t slot_for(uintptr_t p) { return static_cast<size_t>((p >> 4) * 0x9E3779B97F4A7C15ull) & (kTab - 1); }
@@ -237,7 +240,7 @@ void* realloc(void* old, size_t n) __THROW {
         return nullptr;
     }
     void* p = r_realloc(old, n);
-    if (p || n == 0) untrack(old);  /* moved, resized or freed (realloc(p, 0)) */
+    if (p || n == 0) untrack(old); /* moved, resized or freed (realloc(p, 0)) */
     track(p, n);
     return p;
 }
@@ -267,9 +270,7 @@ int posix_memalign(void** out, size_t align, size_t n) __THROW {
     return rc;
 }
 
-void* valloc(size_t n) __THROW {
-    return do_aligned(Fn::aligned_alloc, static_cast<size_t>(sysconf(_SC_PAGESIZE)), n);
-}
+void* valloc(size_t n) __THROW { return do_aligned(Fn::aligned_alloc, static_cast<size_t>(sysconf(_SC_PAGESIZE)), n); }
 
 void* pvalloc(size_t n) __THROW {
     size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <unistd.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 namespace cpk {
 namespace detail {
@@ -32,7 +32,7 @@ int64_t now_ns() {
 namespace {
 constexpr int kFaultSlots = 16;
 struct FaultSlot {
-    std::atomic<int> state{0};  /* 0 free, 1 being written, 2 active */
+    std::atomic<int> state{0}; /* 0 free, 1 being written, 2 active */
     Fault f;
     pid_t owner = 0;
     std::atomic<unsigned> hits{0};
@@ -42,8 +42,7 @@ FaultSlot g_faults[kFaultSlots];
 SpinLock g_fault_lock;
 
 bool is_alloc_fn(Fn fn) {
-    return fn == Fn::malloc || fn == Fn::calloc || fn == Fn::realloc ||
-           fn == Fn::aligned_alloc || fn == Fn::op_new;
+    return fn == Fn::malloc || fn == Fn::calloc || fn == Fn::realloc || fn == Fn::aligned_alloc || fn == Fn::op_new;
 }
 
 bool fn_matches(Fn want, Fn got) {
@@ -120,7 +119,12 @@ void count_return(Fn fn) { g_returned[static_cast<int>(fn)].fetch_add(1, std::me
 
 namespace {
 constexpr int kEpMap = 4096;
-struct EpEntry { int epfd; int fd; uint64_t data; uint64_t stamp; };
+struct EpEntry {
+    int epfd;
+    int fd;
+    uint64_t data;
+    uint64_t stamp;
+};
 EpEntry g_ep[kEpMap];
 int g_ep_n = 0;
 uint64_t g_ep_stamp = 0;
@@ -234,8 +238,7 @@ CallRecord record_at(size_t i) {
     r.fd = r.target = -1;
     if (i >= record_count()) return r;
     /* A writer that took slot i finishes promptly; wait for it, bounded. */
-    for (int spin = 0; spin < 100000 && !g_rec_ready[i].load(std::memory_order_acquire); ++spin)
-        sched_yield();
+    for (int spin = 0; spin < 100000 && !g_rec_ready[i].load(std::memory_order_acquire); ++spin) sched_yield();
     if (g_rec_ready[i].load(std::memory_order_acquire)) r = g_recs[i];
     return r;
 }
@@ -271,12 +274,12 @@ static const char* ctl_op_name(int op) {
 
 std::string describe(const CallRecord& r) {
     char b[512];
-    int n = snprintf(b, sizeof b, "#%llu tid=%d %s", static_cast<unsigned long long>(r.seq),
-                     static_cast<int>(r.tid), fn_name(r.fn));
+    int n = snprintf(b, sizeof b, "#%llu tid=%d %s", static_cast<unsigned long long>(r.seq), static_cast<int>(r.tid),
+                     fn_name(r.fn));
     switch (r.fn) {
     case Fn::epoll_ctl:
-        n += snprintf(b + n, sizeof b - n, "(epfd=%d, %s, fd=%d, events=0x%x)", r.fd,
-                      ctl_op_name(r.op), r.target, r.events);
+        n += snprintf(b + n, sizeof b - n, "(epfd=%d, %s, fd=%d, events=0x%x)", r.fd, ctl_op_name(r.op), r.target,
+                      r.events);
         break;
     case Fn::epoll_wait:
     case Fn::epoll_pwait:
@@ -285,19 +288,13 @@ std::string describe(const CallRecord& r) {
             n += snprintf(b + n, sizeof b - n, " [fd=%d ev=0x%x]", r.ev[i].fd, r.ev[i].events);
         break;
     case Fn::recv:
-    case Fn::send:
-        n += snprintf(b + n, sizeof b - n, "(fd=%d, len=%zu, flags=0x%x)", r.fd, r.length, r.flags);
-        break;
-    case Fn::epoll_create1:
-        n += snprintf(b + n, sizeof b - n, "(flags=0x%x)", r.flags);
-        break;
-    default:
-        n += snprintf(b + n, sizeof b - n, "()");
-        break;
+    case Fn::send: n += snprintf(b + n, sizeof b - n, "(fd=%d, len=%zu, flags=0x%x)", r.fd, r.length, r.flags); break;
+    case Fn::epoll_create1: n += snprintf(b + n, sizeof b - n, "(flags=0x%x)", r.flags); break;
+    default: n += snprintf(b + n, sizeof b - n, "()"); break;
     }
     if (n < static_cast<int>(sizeof b))
-        snprintf(b + n, sizeof b - n, " = %ld%s%s%s", r.result, r.err ? " errno=" : "",
-                 r.err ? strerror(r.err) : "", r.injected ? " (injected)" : "");
+        snprintf(b + n, sizeof b - n, " = %ld%s%s%s", r.result, r.err ? " errno=" : "", r.err ? strerror(r.err) : "",
+                 r.injected ? " (injected)" : "");
     return b;
 }
 
@@ -343,13 +340,9 @@ void clear_faults() {
     for (int i = 0; i < kFaultSlots; ++i) remove_fault(i);
 }
 
-unsigned fault_hits(int id) {
-    return (id < 0 || id >= kFaultSlots) ? 0 : g_faults[id].hits.load();
-}
+unsigned fault_hits(int id) { return (id < 0 || id >= kFaultSlots) ? 0 : g_faults[id].hits.load(); }
 
-unsigned fault_fired(int id) {
-    return (id < 0 || id >= kFaultSlots) ? 0 : g_faults[id].fired.load();
-}
+unsigned fault_fired(int id) { return (id < 0 || id >= kFaultSlots) ? 0 : g_faults[id].fired.load(); }
 
 int last_epoll_fd_created() { return g_last_epoll_fd.load(); }
 

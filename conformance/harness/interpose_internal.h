@@ -26,8 +26,8 @@ struct Busy {
     Busy& operator=(const Busy&) = delete;
 };
 
-pid_t tid();          /* cached gettid() */
-int64_t now_ns();     /* CLOCK_MONOTONIC */
+pid_t tid();      /* cached gettid() */
+int64_t now_ns(); /* CLOCK_MONOTONIC */
 
 class SpinLock {
 public:
@@ -36,6 +36,7 @@ public:
             if (i > 64) sched_yield();
     }
     void unlock() { flag_.clear(std::memory_order_release); }
+
 private:
     std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
 };
@@ -56,7 +57,7 @@ bool match_fault(Fn fn, int fd, int epfd, int op, bool post, Fault* out);
 /* Recording. */
 extern std::atomic<bool> g_recording;
 inline bool recording() { return g_recording.load(std::memory_order_relaxed); }
-void record(CallRecord& r);  /* assigns seq */
+void record(CallRecord& r); /* assigns seq */
 
 /* Always-on counters. */
 void count_enter(Fn fn);
@@ -67,7 +68,7 @@ void epmap_set(int epfd, int fd, uint64_t data);
 /* Sets the mapping and reports the previous one (for undo when the call fails). */
 bool epmap_swap(int epfd, int fd, uint64_t data, uint64_t* old);
 void epmap_del(int epfd, int fd);
-int epmap_find(int epfd, uint64_t data);   /* -1 if unknown */
+int epmap_find(int epfd, uint64_t data); /* -1 if unknown */
 
 extern std::atomic<int> g_last_epoll_fd;
 

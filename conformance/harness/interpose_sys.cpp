@@ -16,8 +16,7 @@ using namespace cpk::detail;
 
 namespace {
 
-template <typename F>
-F next_fn(std::atomic<F>& slot, const char* name) {
+template <typename F> F next_fn(std::atomic<F>& slot, const char* name) {
     F f = slot.load(std::memory_order_acquire);
     if (!f) {
         Busy b;
@@ -103,14 +102,16 @@ int create_common(Fn fn, int arg, bool one) {
         rc = -1;
         err = f.err;
     } else {
-        rc = one ? next_fn(r_epoll_create1, "epoll_create1")(arg)
-                 : next_fn(r_epoll_create, "epoll_create")(arg);
+        rc = one ? next_fn(r_epoll_create1, "epoll_create1")(arg) : next_fn(r_epoll_create, "epoll_create")(arg);
         err = errno;
         if (rc >= 0) g_last_epoll_fd.store(rc);
     }
     if (active() && recording()) {
         CallRecord r = base(fn, -1, start);
-        if (one) r.flags = arg; else r.timeout = arg;
+        if (one)
+            r.flags = arg;
+        else
+            r.timeout = arg;
         finish_record(r, rc, err, injected);
     }
     count_return(fn);
@@ -119,8 +120,7 @@ int create_common(Fn fn, int arg, bool one) {
 }
 
 /* After a real wait: map each event to its socket, apply rewrite faults, record. */
-int after_wait(Fn fn, int epfd, struct epoll_event* events, int n, int timeout, int64_t start,
-               int err, bool injected) {
+int after_wait(Fn fn, int epfd, struct epoll_event* events, int n, int timeout, int64_t start, int err, bool injected) {
     bool rec = active() && recording();
     bool flt = active() && faults_armed();
     CallRecord r;
@@ -180,8 +180,7 @@ bool pre_io(Fn fn, int fd, size_t* len, long* rc, int* err, bool* injected) {
     return false;
 }
 
-void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t start, long rc,
-               int err, bool injected) {
+void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t start, long rc, int err, bool injected) {
     if (!(active() && recording())) return;
     CallRecord r = base(fn, fd, start);
     r.buf = buf;
@@ -191,8 +190,7 @@ void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t st
 }
 
 /* The body every epoll_wait flavour shares: `real()` is the libc call. */
-template <class Real>
-int interposed_wait(Fn fn, int epfd, struct epoll_event* events, int timeout, Real real) {
+template <class Real> int interposed_wait(Fn fn, int epfd, struct epoll_event* events, int timeout, Real real) {
     count_enter(fn);
     int64_t start = now_ns();
     int rc;
@@ -210,8 +208,7 @@ int interposed_wait(Fn fn, int epfd, struct epoll_event* events, int timeout, Re
 
 /* The body every recv/send flavour shares: `real(n)` is the libc call with the
  * length a cap fault may have shortened. */
-template <class Real>
-ssize_t interposed_io(Fn fn, int fd, const void* buf, size_t len, int flags, Real real) {
+template <class Real> ssize_t interposed_io(Fn fn, int fd, const void* buf, size_t len, int flags, Real real) {
     count_enter(fn);
     int64_t start = now_ns();
     size_t n = len;
@@ -310,8 +307,10 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
         Busy b;
         if (rc == 0 && op == EPOLL_CTL_DEL) epmap_del(epfd, fd);
         if (rc != 0 && maps) {
-            if (had) epmap_set(epfd, fd, old);
-            else epmap_del(epfd, fd);
+            if (had)
+                epmap_set(epfd, fd, old);
+            else
+                epmap_del(epfd, fd);
         }
     }
     t_ctl_ring[t_ctl_count++ % kCtlRing] = CtlCall{op, fd, rc, rc < 0 ? err : 0};
@@ -332,36 +331,31 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
 }
 
 int epoll_wait(int epfd, struct epoll_event* events, int maxevents, int timeout) {
-    return interposed_wait(Fn::epoll_wait, epfd, events, timeout, [&] {
-        return next_fn(r_epoll_wait, "epoll_wait")(epfd, events, maxevents, timeout);
-    });
+    return interposed_wait(Fn::epoll_wait, epfd, events, timeout,
+                           [&] { return next_fn(r_epoll_wait, "epoll_wait")(epfd, events, maxevents, timeout); });
 }
 
-int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout,
-                const sigset_t* sigmask) {
+int epoll_pwait(int epfd, struct epoll_event* events, int maxevents, int timeout, const sigset_t* sigmask) {
     return interposed_wait(Fn::epoll_pwait, epfd, events, timeout, [&] {
         return next_fn(r_epoll_pwait, "epoll_pwait")(epfd, events, maxevents, timeout, sigmask);
     });
 }
 
 ssize_t recv(int fd, void* buf, size_t len, int flags) {
-    return interposed_io(Fn::recv, fd, buf, len, flags, [&](size_t n) {
-        return next_fn(r_recv, "recv")(fd, buf, n, flags);
-    });
+    return interposed_io(Fn::recv, fd, buf, len, flags,
+                         [&](size_t n) { return next_fn(r_recv, "recv")(fd, buf, n, flags); });
 }
 
 ssize_t __recv_chk(int fd, void* buf, size_t len, size_t buflen, int flags) {
     /* The real __recv_chk aborts on len > buflen: keeping buflen passes the
      * caller's own check through. */
-    return interposed_io(Fn::recv, fd, buf, len, flags, [&](size_t n) {
-        return next_fn(r_recv_chk, "__recv_chk")(fd, buf, n, buflen, flags);
-    });
+    return interposed_io(Fn::recv, fd, buf, len, flags,
+                         [&](size_t n) { return next_fn(r_recv_chk, "__recv_chk")(fd, buf, n, buflen, flags); });
 }
 
 ssize_t send(int fd, const void* buf, size_t len, int flags) {
-    return interposed_io(Fn::send, fd, buf, len, flags, [&](size_t n) {
-        return next_fn(r_send, "send")(fd, buf, n, flags);
-    });
+    return interposed_io(Fn::send, fd, buf, len, flags,
+                         [&](size_t n) { return next_fn(r_send, "send")(fd, buf, n, flags); });
 }
 
 } // extern "C"

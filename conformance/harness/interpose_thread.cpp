@@ -121,7 +121,7 @@ pid_t created_thread_tid(uint64_t index, int timeout_ms) {
         }
         if (index >= g_created.load() + kSlots) return 0;
         if (now_ns() >= deadline) return 0;
-        usleep(1000);  /* polling a flag the new thread sets; bounded by the deadline */
+        usleep(1000); /* polling a flag the new thread sets; bounded by the deadline */
     }
 }
 

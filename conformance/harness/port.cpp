@@ -9,11 +9,11 @@
 #include <ctime>
 
 #include "interpose.h"
-#include "recorder.h"
-#include "sockets.h"
 #include "process.h"
-#include "sync.h"
+#include "recorder.h"
 #include "rows.h"
+#include "sockets.h"
+#include "sync.h"
 
 namespace cpk {
 
@@ -52,8 +52,8 @@ int64_t timed_dec_ref(COMPLETION_PORT_HANDLE h) {
     return mono_ns() - t0;
 }
 
-COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket, ON_COMPLETION_PORT_EVENT_COMPLETE cb,
-                                          void* ctx, void* buffer, uint32_t length) {
+COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket, ON_COMPLETION_PORT_EVENT_COMPLETE cb, void* ctx,
+                                          void* buffer, uint32_t length) {
     COMPLETION_PORT_INGRESS_DATA d;
     d.epoll_op = epoll_op;
     d.socket = socket;
@@ -69,30 +69,30 @@ bool wait_blocked_in_epoll_wait(int timeout_ms) {
     for (;;) {
         if (calls_entered(Fn::epoll_any_wait) > calls_returned(Fn::epoll_any_wait)) return true;
         if (mono_ns() >= deadline) return false;
-        struct timespec ts = {0, 1000 * 1000};  /* the counters offer no wake-up; bounded poll */
+        struct timespec ts = {0, 1000 * 1000}; /* the counters offer no wake-up; bounded poll */
         nanosleep(&ts, nullptr);
     }
 }
 
 bool sentinel(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op_index, int quiet_ms) {
-    static char byte[64];  /* one byte per concurrent sentinel is plenty; content unused */
+    static char byte[64]; /* one byte per concurrent sentinel is plenty; content unused */
     SocketPair sp = unix_pair();
     if (!sp.ok()) return false;
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op_index, EPOLLIN, sp.a, &byte[op_index % sizeof byte], 1);
     int before = rec.calls(op_index);
-    if (!row_add(port, &in)) return false;  /* a failed add is checked as what it violates */
+    if (!row_add(port, &in)) return false; /* a failed add is checked as what it violates */
     if (!write_all(sp.b, "s", 1)) return false;
     bool ok = rec.wait_op(op_index, kWaitMs, before + 1);
     size_t n = rec.count();
-    rec.wait_count(n + 1, quiet_ms);  /* a bounded window for anything still to come */
+    rec.wait_count(n + 1, quiet_ms); /* a bounded window for anything still to come */
     return ok;
 }
 
 bool completes_a_recv(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op) {
-    static char buf[16];  /* one byte per op; outlives a late callback */
+    static char buf[16]; /* one byte per op; outlives a late callback */
     SocketPair sp = unix_pair();
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, sp.a, &buf[op % sizeof buf], 1);
-    if (!row_add(port, &in)) return false;  /* a failed add is checked as what it violates */
+    if (!row_add(port, &in)) return false; /* a failed add is checked as what it violates */
     if (!write_all(sp.b, "x", 1)) return false;
     return rec.wait_op(op, kWaitMs) && rec.for_op(op).at(0).action == COMPLETION_PORT_EPOLL_EPOLLIN;
 }
@@ -115,7 +115,10 @@ std::string describe_ctl_since(uint64_t mark) {
     if (n == 0) return "none";
     std::string s;
     for (int i = 0; i < n; ++i) {
-        const char* op = c[i].op == EPOLL_CTL_ADD ? "ADD" : c[i].op == EPOLL_CTL_MOD ? "MOD" : c[i].op == EPOLL_CTL_DEL ? "DEL" : "?";
+        const char* op = c[i].op == EPOLL_CTL_ADD   ? "ADD"
+                         : c[i].op == EPOLL_CTL_MOD ? "MOD"
+                         : c[i].op == EPOLL_CTL_DEL ? "DEL"
+                                                    : "?";
         if (!s.empty()) s += ", ";
         s += std::string("EPOLL_CTL_") + op + " fd " + std::to_string(c[i].target) + " -> " + std::to_string(c[i].rc);
         if (c[i].rc < 0) s += std::string(" (") + strerror(c[i].err) + ")";
@@ -124,10 +127,14 @@ std::string describe_ctl_since(uint64_t mark) {
 }
 
 std::string events_name(uint32_t events) {
-    static const struct { uint32_t bit; const char* name; } names[] = {
-        {EPOLLIN, "IN"}, {EPOLLOUT, "OUT"}, {EPOLLRDHUP, "RDHUP"}, {EPOLLPRI, "PRI"},
-        {EPOLLERR, "ERR"}, {EPOLLHUP, "HUP"}, {EPOLLET, "ET"}, {EPOLLONESHOT, "ONESHOT"},
-        {EPOLLEXCLUSIVE, "EXCLUSIVE"}, {EPOLLWAKEUP, "WAKEUP"},
+    static const struct {
+        uint32_t bit;
+        const char* name;
+    } names[] = {
+        {EPOLLIN, "IN"},         {EPOLLOUT, "OUT"},         {EPOLLRDHUP, "RDHUP"},
+        {EPOLLPRI, "PRI"},       {EPOLLERR, "ERR"},         {EPOLLHUP, "HUP"},
+        {EPOLLET, "ET"},         {EPOLLONESHOT, "ONESHOT"}, {EPOLLEXCLUSIVE, "EXCLUSIVE"},
+        {EPOLLWAKEUP, "WAKEUP"},
     };
     std::string s;
     uint32_t rest = events;
@@ -139,7 +146,11 @@ std::string events_name(uint32_t events) {
     }
     if (rest) {
         if (!s.empty()) s += '|';
-        s += "0x" + [&] { char b[16]; snprintf(b, sizeof b, "%x", rest); return std::string(b); }();
+        s += "0x" + [&] {
+            char b[16];
+            snprintf(b, sizeof b, "%x", rest);
+            return std::string(b);
+        }();
     }
     return s.empty() ? std::string("0") : s;
 }

@@ -12,7 +12,6 @@
 
 namespace cpk {
 
-
 /* A port plus what the harness could learn about it at creation. */
 struct PortInfo {
     COMPLETION_PORT_HANDLE handle = nullptr;
@@ -31,8 +30,7 @@ PortInfo create_port();
 int64_t timed_dec_ref(COMPLETION_PORT_HANDLE h);
 
 /* An ingress filled by hand (for invalid-argument tests). */
-COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket,
-                                          ON_COMPLETION_PORT_EVENT_COMPLETE cb, void* ctx,
+COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket, ON_COMPLETION_PORT_EVENT_COMPLETE cb, void* ctx,
                                           void* buffer = nullptr, uint32_t length = 0);
 
 class Recorder;
@@ -73,14 +71,14 @@ std::string events_name(uint32_t events);
  * returned 0 (CPL_ADD_007, or CPL_ADD_006 when the add never fell back to
  * EPOLL_CTL_ADD). */
 #define CPK_REQUIRE_PORT(p) CPK_REQUIRE("CPL_CREATE_004", (p).handle != nullptr)
-#define CPK_REQUIRE_ADD(port, ingress)                                                    \
-    do {                                                                                  \
-        uint64_t cpk_mark_ = ::cpk::thread_ctl_mark();                                    \
-        int cpk_add_rc_ = completion_port_add((port), (ingress));                         \
-        const char* cpk_add_req_ = cpk_add_rc_ == 0 ? "CPL_ADD_007" : ::cpk::add_failure_requirement(cpk_mark_); \
-        INFO("completion_port_add returned " << cpk_add_rc_ << "; its epoll_ctl calls: "  \
-             << ::cpk::describe_ctl_since(cpk_mark_));                                    \
-        CPK_REQUIRE(cpk_add_req_, cpk_add_rc_ == 0);                                      \
+#define CPK_REQUIRE_ADD(port, ingress)                                                                                 \
+    do {                                                                                                               \
+        uint64_t cpk_mark_ = ::cpk::thread_ctl_mark();                                                                 \
+        int cpk_add_rc_ = completion_port_add((port), (ingress));                                                      \
+        const char* cpk_add_req_ = cpk_add_rc_ == 0 ? "CPL_ADD_007" : ::cpk::add_failure_requirement(cpk_mark_);       \
+        INFO("completion_port_add returned " << cpk_add_rc_                                                            \
+                                             << "; its epoll_ctl calls: " << ::cpk::describe_ctl_since(cpk_mark_));    \
+        CPK_REQUIRE(cpk_add_req_, cpk_add_rc_ == 0);                                                                   \
     } while (0)
 
 #endif

@@ -29,8 +29,7 @@ struct Dirent64 {
 
 /* Calls fn(number) for each numeric entry of dir; returns the dir's own fd
  * (already closed) so callers can skip it. */
-template <typename F>
-int for_each_number(const char* dir, F fn) {
+template <typename F> int for_each_number(const char* dir, F fn) {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return -1;
     alignas(8) char buf[8192];
@@ -72,9 +71,7 @@ bool link_is(int fd, const char* what) {
 
 } // namespace
 
-bool FdList::contains(int f) const {
-    return std::binary_search(fd, fd + n, f);
-}
+bool FdList::contains(int f) const { return std::binary_search(fd, fd + n, f); }
 
 FdList list_fds() {
     FdList l;
@@ -197,8 +194,7 @@ namespace {
 
 /* Scans /proc/self/fdinfo/<epfd>; calls fn(tfd, events) per registration.
  * Returns false if the file cannot be read. */
-template <typename F>
-bool scan_epoll(int epfd, F fn) {
+template <typename F> bool scan_epoll(int epfd, F fn) {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
     int f = open(path, O_RDONLY | O_CLOEXEC);

@@ -20,11 +20,11 @@ struct FdList {
     bool contains(int f) const;
 };
 
-FdList list_fds();                 /* /proc/self/fd, without the listing's own fd */
+FdList list_fds(); /* /proc/self/fd, without the listing's own fd */
 int count_fds();
-bool is_epoll_fd(int fd);          /* readlink == anon_inode:[eventpoll] */
+bool is_epoll_fd(int fd); /* readlink == anon_inode:[eventpoll] */
 int count_epoll_fds();
-std::string fd_target(int fd);     /* readlink of /proc/self/fd/N (allocates) */
+std::string fd_target(int fd); /* readlink of /proc/self/fd/N (allocates) */
 /* Descriptors in `now` not in `before`, and the reverse (allocates). */
 std::string fd_diff(const FdList& before, const FdList& now);
 /* The single eventpoll fd in `now` that is not in `before`; -1 if none or several. */
@@ -36,9 +36,9 @@ struct TaskList {
     pid_t tid[kMax];
     bool contains(pid_t t) const;
 };
-TaskList list_tasks();             /* /proc/self/task */
+TaskList list_tasks(); /* /proc/self/task */
 int count_threads();
-bool thread_alive(pid_t tid);      /* /proc/self/task/<tid> exists */
+bool thread_alive(pid_t tid); /* /proc/self/task/<tid> exists */
 /* Waits until count_threads() == expected (true) or timeout (false). */
 bool wait_thread_count(int expected, int timeout_ms);
 /* Waits until count_threads() <= max. */
@@ -47,7 +47,7 @@ bool wait_thread_gone(pid_t tid, int timeout_ms);
 /* Threads in `now` not in `before` (first `max` into out); returns how many. */
 int new_threads(const TaskList& before, const TaskList& now, pid_t* out, int max);
 
-pid_t current_tid();               /* gettid() */
+pid_t current_tid(); /* gettid() */
 
 /* Kernel view of an epoll instance (/proc/self/fdinfo/<epfd>): whether `fd`
  * is registered and, if so, its event mask. */

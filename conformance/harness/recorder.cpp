@@ -19,7 +19,7 @@ int64_t now() {
 
 constexpr int kRegistry = 8192;
 std::atomic<Recorder*> g_registry[kRegistry];
-std::atomic<int> g_registry_hi{0};  /* slots [0, hi) may be in use */
+std::atomic<int> g_registry_hi{0}; /* slots [0, hi) may be in use */
 std::atomic<uint64_t> g_bad_ctx{0};
 
 /* The op a context designates, if it is one of a registered recorder's. */
@@ -38,8 +38,7 @@ Op* find_op(void* ctx) {
 
 } // namespace
 
-Recorder::Recorder(size_t max_ops, size_t capacity)
-    : ops_(max_ops), recs_(capacity), ready_(capacity), end_(capacity) {
+Recorder::Recorder(size_t max_ops, size_t capacity) : ops_(max_ops), recs_(capacity), ready_(capacity), end_(capacity) {
     for (size_t i = 0; i < capacity; ++i) {
         ready_[i].store(false);
         end_[i].store(0);
@@ -69,8 +68,8 @@ Recorder::~Recorder() {
     }
 }
 
-void Recorder::callback(void* context, COMPLETION_PORT_EPOLL_ACTION action,
-                        COMPLETION_PORT_RESULT result, int32_t amount) {
+void Recorder::callback(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
+                        int32_t amount) {
     Op* op = find_op(context);
     if (!op) {
         g_bad_ctx.fetch_add(1);
@@ -116,8 +115,7 @@ void Recorder::on_callback(Op& op, void* ctx, int action, int result, int32_t am
 
 Op& Recorder::op(size_t i) { return ops_.at(i); }
 
-COMPLETION_PORT_INGRESS_DATA Recorder::ingress(size_t i, int epoll_op, int socket, void* buffer,
-                                               uint32_t length) {
+COMPLETION_PORT_INGRESS_DATA Recorder::ingress(size_t i, int epoll_op, int socket, void* buffer, uint32_t length) {
     COMPLETION_PORT_INGRESS_DATA d;
     d.epoll_op = epoll_op;
     d.socket = socket;
@@ -139,8 +137,7 @@ CallbackRecord Recorder::at(size_t i) const {
     r.seq = i;
     if (i >= recs_.size() || i >= next_.load()) return r;
     /* The writer took slot i and publishes it within a few instructions. */
-    for (int spin = 0; spin < 100000 && !ready_[i].load(std::memory_order_acquire); ++spin)
-        sched_yield();
+    for (int spin = 0; spin < 100000 && !ready_[i].load(std::memory_order_acquire); ++spin) sched_yield();
     if (!ready_[i].load(std::memory_order_acquire)) return r;
     r = recs_[i];
     r.end_ns = end_[i].load(std::memory_order_acquire);
@@ -161,8 +158,7 @@ std::vector<CallbackRecord> Recorder::for_op(size_t op_index) const {
     return v;
 }
 
-template <typename Pred>
-bool Recorder::wait_until(int timeout_ms, Pred pred) const {
+template <typename Pred> bool Recorder::wait_until(int timeout_ms, Pred pred) const {
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), pred);
 }
@@ -246,9 +242,8 @@ const char* result_name(int result) {
 std::string describe(const CallbackRecord& r) {
     char b[256];
     snprintf(b, sizeof b, "#%llu op=%d(id %d) call#%d (%s(%d), %s(%d), %d) tid=%d%s%s",
-             static_cast<unsigned long long>(r.seq), r.op, r.op_id, r.op_call_index,
-             action_name(r.action), r.action, result_name(r.result), r.result, r.amount,
-             static_cast<int>(r.tid), r.overlapped ? " OVERLAPPED" : "",
+             static_cast<unsigned long long>(r.seq), r.op, r.op_id, r.op_call_index, action_name(r.action), r.action,
+             result_name(r.result), r.result, r.amount, static_cast<int>(r.tid), r.overlapped ? " OVERLAPPED" : "",
              r.end_ns == 0 ? " (running)" : "");
     return b;
 }

@@ -23,8 +23,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
-#include <vector>
 #include <sys/types.h>
+#include <vector>
 
 #include "c_pal/completion_port_linux.h"
 
@@ -33,30 +33,30 @@ namespace cpk {
 class Recorder;
 
 struct CallbackRecord {
-    uint64_t seq;            /* 0-based order within the recorder */
-    int      op;             /* index of the op in its recorder */
-    int      op_id;          /* Op::id at the time of the call */
-    void*    context;        /* context as received */
-    int      action;         /* COMPLETION_PORT_EPOLL_ACTION as received */
-    int      result;         /* COMPLETION_PORT_RESULT as received */
-    int32_t  amount;
-    pid_t    tid;            /* thread that ran the callback */
-    int64_t  start_ns;       /* monotonic */
-    int64_t  end_ns;         /* monotonic; 0 while the callback (hook) still runs */
-    bool     overlapped;     /* another callback of this recorder was running when it started */
-    int      op_call_index;  /* 0 for the op's first callback, 1 for the second, ... */
+    uint64_t seq;  /* 0-based order within the recorder */
+    int op;        /* index of the op in its recorder */
+    int op_id;     /* Op::id at the time of the call */
+    void* context; /* context as received */
+    int action;    /* COMPLETION_PORT_EPOLL_ACTION as received */
+    int result;    /* COMPLETION_PORT_RESULT as received */
+    int32_t amount;
+    pid_t tid;         /* thread that ran the callback */
+    int64_t start_ns;  /* monotonic */
+    int64_t end_ns;    /* monotonic; 0 while the callback (hook) still runs */
+    bool overlapped;   /* another callback of this recorder was running when it started */
+    int op_call_index; /* 0 for the op's first callback, 1 for the second, ... */
 };
 
 struct Op {
     /* Called inside the callback after the record is written, before it is
      * marked finished. Set it before the add (std::function allocates when set). */
     std::function<void(Op&, const CallbackRecord&)> hook;
-    int id = 0;                      /* free label for the test */
-    void* user = nullptr;            /* free pointer for the test */
-    std::atomic<int> calls{0};       /* callbacks received */
+    int id = 0;                /* free label for the test */
+    void* user = nullptr;      /* free pointer for the test */
+    std::atomic<int> calls{0}; /* callbacks received */
     std::atomic<bool> in_callback{false};
-    Recorder* recorder = nullptr;    /* set by the Recorder */
-    int index = -1;                  /* set by the Recorder */
+    Recorder* recorder = nullptr; /* set by the Recorder */
+    int index = -1;               /* set by the Recorder */
 };
 
 class Recorder {
@@ -67,30 +67,30 @@ public:
     Recorder& operator=(const Recorder&) = delete;
 
     /* The ON_COMPLETION_PORT_EVENT_COMPLETE to pass to add. */
-    static void callback(void* context, COMPLETION_PORT_EPOLL_ACTION action,
-                         COMPLETION_PORT_RESULT result, int32_t amount);
+    static void callback(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
+                         int32_t amount);
 
     Op& op(size_t i);
     size_t max_ops() const { return ops_.size(); }
 
     /* An ingress for op i; callback = Recorder::callback, ctx = &op(i). */
-    COMPLETION_PORT_INGRESS_DATA ingress(size_t i, int epoll_op, int socket,
-                                         void* buffer = nullptr, uint32_t length = 0);
+    COMPLETION_PORT_INGRESS_DATA ingress(size_t i, int epoll_op, int socket, void* buffer = nullptr,
+                                         uint32_t length = 0);
 
-    size_t count() const;                 /* callbacks recorded (all ops) */
-    size_t finished_count() const;        /* callbacks whose hook has returned */
-    CallbackRecord at(size_t i) const;    /* allocation-free copy */
-    std::vector<CallbackRecord> all() const;              /* allocates */
-    std::vector<CallbackRecord> for_op(size_t i) const;   /* allocates */
+    size_t count() const;                               /* callbacks recorded (all ops) */
+    size_t finished_count() const;                      /* callbacks whose hook has returned */
+    CallbackRecord at(size_t i) const;                  /* allocation-free copy */
+    std::vector<CallbackRecord> all() const;            /* allocates */
+    std::vector<CallbackRecord> for_op(size_t i) const; /* allocates */
     int calls(size_t i) const { return ops_[i].calls.load(); }
     bool overflowed() const;
-    bool any_overlap() const;             /* some callback overlapped another */
+    bool any_overlap() const; /* some callback overlapped another */
     int in_flight() const { return in_flight_.load(); }
 
     /* Bounded waits (true = condition met before the timeout). */
-    bool wait_count(size_t n, int timeout_ms) const;           /* count() >= n */
-    bool wait_finished(size_t n, int timeout_ms) const;        /* finished_count() >= n */
-    bool wait_op(size_t i, int timeout_ms, int n = 1) const;   /* op i has >= n callbacks */
+    bool wait_count(size_t n, int timeout_ms) const;         /* count() >= n */
+    bool wait_finished(size_t n, int timeout_ms) const;      /* finished_count() >= n */
+    bool wait_op(size_t i, int timeout_ms, int n = 1) const; /* op i has >= n callbacks */
     /* Waits until op i has >= n callbacks whose hooks returned. */
     bool wait_op_finished(size_t i, int timeout_ms, int n = 1) const;
 
@@ -98,15 +98,15 @@ public:
      * no callback can run. */
     void reset();
 
-    std::string dump() const;             /* all records, for messages; allocates */
+    std::string dump() const; /* all records, for messages; allocates */
 
 private:
     void on_callback(Op& op, void* ctx, int action, int result, int32_t amount);
     template <typename Pred> bool wait_until(int timeout_ms, Pred pred) const;
     std::vector<Op> ops_;
-    std::vector<CallbackRecord> recs_;          /* written once, then ready_ is set */
+    std::vector<CallbackRecord> recs_; /* written once, then ready_ is set */
     std::vector<std::atomic<bool>> ready_;
-    std::vector<std::atomic<int64_t>> end_;     /* end time, set when the hook returned */
+    std::vector<std::atomic<int64_t>> end_; /* end time, set when the hook returned */
     std::atomic<size_t> next_{0};
     std::atomic<size_t> finished_{0};
     std::atomic<int> in_flight_{0};

@@ -2,13 +2,13 @@
  * interposer never sees (or faults) the test's own I/O. */
 #include "sockets.h"
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -98,13 +98,9 @@ SocketPair tcp_pair(bool nonblocking) {
     return p;
 }
 
-bool set_send_buffer(int fd, int bytes) {
-    return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0;
-}
+bool set_send_buffer(int fd, int bytes) { return setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) == 0; }
 
-bool set_recv_buffer(int fd, int bytes) {
-    return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0;
-}
+bool set_recv_buffer(int fd, int bytes) { return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0; }
 
 void fill_pattern(void* buf, size_t n, size_t offset) {
     uint8_t* b = static_cast<uint8_t*>(buf);
@@ -187,11 +183,20 @@ bool read_exact(int fd, void* buf, size_t n, int timeout_ms, size_t* got) {
             done += static_cast<size_t>(k);
             continue;
         }
-        if (k == 0) { ok = false; break; }
+        if (k == 0) {
+            ok = false;
+            break;
+        }
         if (errno == EINTR) continue;
-        if (errno != EAGAIN) { ok = false; break; }
+        if (errno != EAGAIN) {
+            ok = false;
+            break;
+        }
         int64_t left = deadline - now_ms();
-        if (left <= 0) { ok = false; break; }
+        if (left <= 0) {
+            ok = false;
+            break;
+        }
         wait_poll(fd, POLLIN, static_cast<int>(left));
     }
     if (got) *got = done;

@@ -23,10 +23,15 @@ public:
     int get() const { return fd_; }
     operator int() const { return fd_; }
     bool valid() const { return fd_ >= 0; }
-    int release() { int f = fd_; fd_ = -1; return f; }
+    int release() {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
     void close();
     /* SO_LINGER {1, 0} then close: a TCP peer sees a reset (ECONNRESET). */
     void reset_close();
+
 private:
     int fd_ = -1;
 };
@@ -34,8 +39,8 @@ private:
 /* Destruction and move-assignment close `a` first: the port's end leaves its
  * epoll set before the peer's close could raise events on it. */
 struct SocketPair {
-    Fd a;   /* give this one to the port */
-    Fd b;   /* the peer the test drives */
+    Fd a; /* give this one to the port */
+    Fd b; /* the peer the test drives */
     bool ok() const { return a.valid() && b.valid(); }
     SocketPair() = default;
     SocketPair(SocketPair&&) = default;
@@ -55,8 +60,8 @@ SocketPair unix_pair(bool nonblocking = true);
 SocketPair tcp_pair(bool nonblocking = true);
 
 bool set_nonblocking(int fd, bool on);
-bool set_send_buffer(int fd, int bytes);   /* SO_SNDBUF */
-bool set_recv_buffer(int fd, int bytes);   /* SO_RCVBUF */
+bool set_send_buffer(int fd, int bytes); /* SO_SNDBUF */
+bool set_recv_buffer(int fd, int bytes); /* SO_RCVBUF */
 
 /* Writes until the socket's send path is full (EAGAIN), temporarily
  * non-blocking; returns the bytes written: pattern bytes from

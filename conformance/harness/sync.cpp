@@ -52,8 +52,7 @@ struct AsyncCall::State {
     bool done = false;
 };
 
-AsyncCall::AsyncCall(std::function<void()> fn, const char* label)
-    : st_(std::make_shared<State>()), label_(label) {
+AsyncCall::AsyncCall(std::function<void()> fn, const char* label) : st_(std::make_shared<State>()), label_(label) {
     start_ns_ = mono_ns();
     /* The thread owns a reference to the state: it may outlive this object. */
     std::shared_ptr<State> st = st_;
@@ -79,8 +78,8 @@ AsyncCall::~AsyncCall() {
         th_.join();
         return;
     }
-    fprintf(stderr, "cpk: %s still blocked %d ms after the test stopped waiting; thread left running\n",
-            label_, kTeardownMs);
+    fprintf(stderr, "cpk: %s still blocked %d ms after the test stopped waiting; thread left running\n", label_,
+            kTeardownMs);
     fflush(stderr);
     th_.detach();
 }

@@ -18,11 +18,11 @@ namespace cpk {
  * environment (CPK_WAIT_MS, CPK_TEARDOWN_MS): the validator does so once a
  * probe has shown that the implementation hangs, so that a hanging
  * implementation is judged in bounded time. */
-extern const int kWaitMs;           /* a callback that must come (5000) */
-extern const int kTeardownMs;       /* anything behind a final dec_ref (10000; literal: 2 s) */
-constexpr int kQuietMs = 300;       /* window after a sentinel for "must not happen" */
+extern const int kWaitMs;     /* a callback that must come (5000) */
+extern const int kTeardownMs; /* anything behind a final dec_ref (10000; literal: 2 s) */
+constexpr int kQuietMs = 300; /* window after a sentinel for "must not happen" */
 
-int64_t mono_ns();                  /* CLOCK_MONOTONIC in ns */
+int64_t mono_ns(); /* CLOCK_MONOTONIC in ns */
 inline int64_t ms_to_ns(int64_t ms) { return ms * 1000000; }
 
 /* A one-shot gate: wait() blocks until open() (bounded). Allocation-free. */
@@ -30,7 +30,7 @@ class Latch {
 public:
     void open();
     bool is_open() const { return open_.load(); }
-    bool wait(int timeout_ms) const;  /* true if opened in time */
+    bool wait(int timeout_ms) const; /* true if opened in time */
 private:
     std::atomic<bool> open_{false};
     mutable std::mutex mu_;
@@ -49,11 +49,11 @@ public:
     ~AsyncCall();
     AsyncCall(const AsyncCall&) = delete;
     AsyncCall& operator=(const AsyncCall&) = delete;
-    bool wait(int timeout_ms);        /* true if fn returned in time */
+    bool wait(int timeout_ms); /* true if fn returned in time */
     bool done() const { return done_ns() != 0; }
     int64_t start_ns() const { return start_ns_; }
     int64_t done_ns() const;
-    pid_t tid() const;                /* the thread's kernel tid (waits for it to start) */
+    pid_t tid() const; /* the thread's kernel tid (waits for it to start) */
 private:
     struct State;
     std::shared_ptr<State> st_;

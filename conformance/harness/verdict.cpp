@@ -2,9 +2,9 @@
  * no test's descriptor snapshot ever sees it appear. */
 #include "verdict.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
 #include <cstring>
 #include <fcntl.h>
 #include <mutex>
@@ -36,8 +36,8 @@ struct ResultFile {
 void write_line(const std::string& body) {
     if (g_fd < 0) return;
     std::lock_guard<std::mutex> l(g_mu);
-    std::string line = "{\"seq\":" + std::to_string(g_seq++) + ",\"t_ms\":" +
-                       std::to_string(mono_ns() / 1000000) + "," + body + "}\n";
+    std::string line =
+        "{\"seq\":" + std::to_string(g_seq++) + ",\"t_ms\":" + std::to_string(mono_ns() / 1000000) + "," + body + "}\n";
     const char* p = line.data();
     size_t left = line.size();
     while (left > 0) {
@@ -137,7 +137,7 @@ void record_event(const char* type, const std::string& extra) {
  * interposer saw an EPOLL_CTL_MOD fail with ENOENT and no EPOLL_CTL_ADD
  * follow: that is the CPL_ADD_006 violation it follows from, recorded first
  * (once per process) so that the engine links the two. */
-long unfollowed_mod_enoent() __attribute__((weak));  /* interpose_sys.cpp, absent from the tools' fixture */
+long unfollowed_mod_enoent() __attribute__((weak)); /* interpose_sys.cpp, absent from the tools' fixture */
 
 static void record_add_fallback_evidence(const char* req) {
     static const char* const kAddOutcomes[] = {"CPL_ADD_007", "CPL_ADD_009", "CPL_ADD_016", "CPL_ADD_017",

@@ -45,6 +45,7 @@ public:
     ~CheckScope();
     CheckScope(const CheckScope&) = delete;
     CheckScope& operator=(const CheckScope&) = delete;
+
 private:
     const char* prev_req_;
     const char* prev_file_;
@@ -62,6 +63,7 @@ public:
     ~PhaseScope();
     PhaseScope(const PhaseScope&) = delete;
     PhaseScope& operator=(const PhaseScope&) = delete;
+
 private:
     const char* prev_;
 };
@@ -87,14 +89,14 @@ std::string current_test_requirement();
 
 /* One record of the result file. Each field is a JSON value already. */
 struct ViolationRecord {
-    const char* requirement = nullptr;  /* nullptr: unattributed; kKit: kit error */
-    std::string check;                  /* the check as written, e.g. CHECK( x == 0 ) */
-    std::string expanded;               /* with values, e.g. 3 == 0 */
-    std::string message;                /* FAIL text, exception text */
-    std::string info;                   /* INFO/CAPTURE context, lines joined */
-    std::string trace;                  /* property tests: the shrunk steps */
-    std::string replay;                 /* property tests: the command that replays the case */
-    const char* kind = "check";         /* check | exception | fatal | property */
+    const char* requirement = nullptr; /* nullptr: unattributed; kKit: kit error */
+    std::string check;                 /* the check as written, e.g. CHECK( x == 0 ) */
+    std::string expanded;              /* with values, e.g. 3 == 0 */
+    std::string message;               /* FAIL text, exception text */
+    std::string info;                  /* INFO/CAPTURE context, lines joined */
+    std::string trace;                 /* property tests: the shrunk steps */
+    std::string replay;                /* property tests: the command that replays the case */
+    const char* kind = "check";        /* check | exception | fatal | property */
     const char* file = "";
     int line = 0;
 };
@@ -112,10 +114,10 @@ std::string json_string(const std::string& s);
 
 } // namespace cpk
 
-#define CPK_SCOPED_(req, ...)                                           \
-    do {                                                                \
-        ::cpk::CheckScope cpk_check_scope_((req), __FILE__, __LINE__);  \
-        __VA_ARGS__;                                                    \
+#define CPK_SCOPED_(req, ...)                                                                                          \
+    do {                                                                                                               \
+        ::cpk::CheckScope cpk_check_scope_((req), __FILE__, __LINE__);                                                 \
+        __VA_ARGS__;                                                                                                   \
     } while (0)
 
 #define CPK_CHECK(req, ...) CPK_SCOPED_(req, CHECK(__VA_ARGS__))

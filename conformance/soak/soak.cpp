@@ -28,12 +28,12 @@
 #include <cstring>
 #include <random>
 #include <string>
-#include <thread>
-#include <vector>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/epoll.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "c_pal/completion_port_linux.h"
 #include "interpose.h"
@@ -47,9 +47,9 @@ long env_long(const char* name, long dflt) {
     return v && *v ? strtol(v, nullptr, 10) : dflt;
 }
 
-constexpr uint32_t kRecvLen = 256;    /* recv op buffer */
-constexpr uint32_t kSendMax = 300;    /* send op length: 1..kSendMax */
-constexpr unsigned kRing = 8;         /* contexts per direction, reused round robin */
+constexpr uint32_t kRecvLen = 256; /* recv op buffer */
+constexpr uint32_t kSendMax = 300; /* send op length: 1..kSendMax */
+constexpr unsigned kRing = 8;      /* contexts per direction, reused round robin */
 
 struct Pair;
 
@@ -63,18 +63,18 @@ struct Ctx {
 };
 
 struct Totals {
-    std::atomic<uint64_t> ops{0};          /* callbacks */
-    std::atomic<uint64_t> added{0};        /* successful adds */
+    std::atomic<uint64_t> ops{0};   /* callbacks */
+    std::atomic<uint64_t> added{0}; /* successful adds */
     std::atomic<uint64_t> add_failed{0};
-    std::atomic<uint64_t> duplicated{0};   /* callbacks past an op's first */
-    std::atomic<uint64_t> corrupt{0};      /* bytes not what the peer sent */
-    std::atomic<uint64_t> bad_amount{0};   /* amount outside 0..length, or a short OK send */
+    std::atomic<uint64_t> duplicated{0}; /* callbacks past an op's first */
+    std::atomic<uint64_t> corrupt{0};    /* bytes not what the peer sent */
+    std::atomic<uint64_t> bad_amount{0}; /* amount outside 0..length, or a short OK send */
     std::atomic<uint64_t> closing{0};
     std::atomic<uint64_t> hangups{0};
-    std::atomic<uint64_t> stuck{0};        /* a retired pair whose ops never completed */
-    std::atomic<uint64_t> written{0};      /* peer -> port, written by the peers */
-    std::atomic<uint64_t> bytes_in{0};     /* peer -> port, received and checked */
-    std::atomic<uint64_t> bytes_out{0};    /* port -> peer, checked */
+    std::atomic<uint64_t> stuck{0};     /* a retired pair whose ops never completed */
+    std::atomic<uint64_t> written{0};   /* peer -> port, written by the peers */
+    std::atomic<uint64_t> bytes_in{0};  /* peer -> port, received and checked */
+    std::atomic<uint64_t> bytes_out{0}; /* port -> peer, checked */
     std::atomic<uint64_t> retired[3] = {{0}, {0}, {0}};
 };
 Totals g;
@@ -83,13 +83,13 @@ COMPLETION_PORT_HANDLE g_port = nullptr;
 uint8_t stream_byte(uint64_t base, uint64_t off) { return cpk::pattern_byte(static_cast<size_t>(base + off)); }
 
 struct Pair {
-    int a = -1;                    /* the port's end */
-    int b = -1;                    /* the peer, driven by the owner thread */
-    uint64_t base_in = 0;          /* stream the peer writes */
-    uint64_t base_out = 0;         /* stream the port sends */
-    bool rdhup = false;            /* its recv ops also ask for EPOLLRDHUP */
+    int a = -1;            /* the port's end */
+    int b = -1;            /* the peer, driven by the owner thread */
+    uint64_t base_in = 0;  /* stream the peer writes */
+    uint64_t base_out = 0; /* stream the port sends */
+    bool rdhup = false;    /* its recv ops also ask for EPOLLRDHUP */
     std::atomic<bool> retiring{false};
-    std::atomic<int> pending{0};   /* ops added and not completed */
+    std::atomic<int> pending{0}; /* ops added and not completed */
     /* peer -> port: the owner writes at w_off; callbacks receive at r_off */
     uint64_t w_off = 0;
     std::atomic<uint64_t> r_off{0};
@@ -258,7 +258,7 @@ void retire(Pair& p, unsigned how) {
         close(p.b);
         p.b = -1;
     } else if (how == 2) {
-        close(p.b);  /* unread bytes in its queue make this a reset for the port's end */
+        close(p.b); /* unread bytes in its queue make this a reset for the port's end */
         p.b = -1;
     }
     if (how != 0) {
@@ -278,7 +278,7 @@ void retire(Pair& p, unsigned how) {
     } while (std::chrono::steady_clock::now() < deadline);
     if (p.pending.load() != 0) {
         g.stuck.fetch_add(1);
-        return;  /* left open: the final dec_ref must still close its ops */
+        return; /* left open: the final dec_ref must still close its ops */
     }
     close(p.a);
     if (p.b >= 0) close(p.b);
@@ -417,20 +417,22 @@ int main() {
 
     uint64_t ops = g.ops.load();
     std::printf("soak: %" PRIu64 " ops in %.1f s (%.0f/s), %zu socketpairs, %d threads; %" PRIu64 " adds (%" PRIu64
-                " failed), %" PRIu64 " closing, %" PRIu64 " hang-ups; pairs retired: %" PRIu64 " removed, %" PRIu64 " peer closed, %" PRIu64
-                " reset; bytes checked: %" PRIu64 " in (of %" PRIu64 " written)%s, %" PRIu64 " out\n",
-                ops, secs, ops / secs, npairs, nthreads, g.added.load(), g.add_failed.load(), g.closing.load(), g.hangups.load(),
-                g.retired[0].load(), g.retired[1].load(), g.retired[2].load(), g.bytes_in.load(), g.written.load(),
-                streams_flow ? "" : " STALLED", g.bytes_out.load());
-    std::printf("soak: lost %" PRIu64 ", duplicated %" PRIu64 ", corrupt %" PRIu64 ", bad amounts %" PRIu64
-                ", stuck pairs %" PRIu64 "; peak RSS %.1f MB (%.1f MB at warm-up, %+.1f MB after)%s; left: %d descriptor(s), %s, %zu allocation(s)%s\n",
-                lost, g.duplicated.load(), g.corrupt.load(), g.bad_amount.load(), g.stuck.load(), mb(rss_peak),
-                mb(rss_warm), mb(rss_growth), flat ? "" : " NOT FLAT", fds_left,
-                threads_back ? "no thread" : "a thread", cpk::live_tracked(),
-                cpk::alloc_track_overflow() ? " (tracker overflowed)" : "");
+                " failed), %" PRIu64 " closing, %" PRIu64 " hang-ups; pairs retired: %" PRIu64 " removed, %" PRIu64
+                " peer closed, %" PRIu64 " reset; bytes checked: %" PRIu64 " in (of %" PRIu64 " written)%s, %" PRIu64
+                " out\n",
+                ops, secs, ops / secs, npairs, nthreads, g.added.load(), g.add_failed.load(), g.closing.load(),
+                g.hangups.load(), g.retired[0].load(), g.retired[1].load(), g.retired[2].load(), g.bytes_in.load(),
+                g.written.load(), streams_flow ? "" : " STALLED", g.bytes_out.load());
+    std::printf(
+        "soak: lost %" PRIu64 ", duplicated %" PRIu64 ", corrupt %" PRIu64 ", bad amounts %" PRIu64
+        ", stuck pairs %" PRIu64
+        "; peak RSS %.1f MB (%.1f MB at warm-up, %+.1f MB after)%s; left: %d descriptor(s), %s, %zu allocation(s)%s\n",
+        lost, g.duplicated.load(), g.corrupt.load(), g.bad_amount.load(), g.stuck.load(), mb(rss_peak), mb(rss_warm),
+        mb(rss_growth), flat ? "" : " NOT FLAT", fds_left, threads_back ? "no thread" : "a thread", cpk::live_tracked(),
+        cpk::alloc_track_overflow() ? " (tracker overflowed)" : "");
     bool ok = !timed_out && ops >= target && lost == 0 && g.duplicated.load() == 0 && g.corrupt.load() == 0 &&
-              g.bad_amount.load() == 0 && g.stuck.load() == 0 && streams_flow && flat && fds_left <= 0 && threads_back && freed &&
-              !cpk::alloc_track_overflow();
+              g.bad_amount.load() == 0 && g.stuck.load() == 0 && streams_flow && flat && fds_left <= 0 &&
+              threads_back && freed && !cpk::alloc_track_overflow();
     if (timed_out) std::printf("soak: stopped after %ld s with %" PRIu64 " of %" PRIu64 " ops\n", seconds, ops, target);
     std::printf("soak: %s\n", ok ? "PASS" : "FAIL");
     return ok ? 0 : 1;

@@ -17,7 +17,8 @@ static_assert(std::is_same<decltype(&completion_port_create), COMPLETION_PORT_HA
 static_assert(std::is_same<decltype(&completion_port_inc_ref), void (*)(COMPLETION_PORT_HANDLE)>::value, "inc_ref");
 static_assert(std::is_same<decltype(&completion_port_dec_ref), void (*)(COMPLETION_PORT_HANDLE)>::value, "dec_ref");
 static_assert(std::is_same<decltype(&completion_port_add),
-                           int (*)(COMPLETION_PORT_HANDLE, const COMPLETION_PORT_INGRESS_DATA*)>::value, "add");
+                           int (*)(COMPLETION_PORT_HANDLE, const COMPLETION_PORT_INGRESS_DATA*)>::value,
+              "add");
 static_assert(std::is_same<decltype(&completion_port_remove), void (*)(COMPLETION_PORT_HANDLE, SOCKET_HANDLE)>::value,
               "remove");
 static_assert(std::is_same<ON_COMPLETION_PORT_EVENT_COMPLETE,
@@ -30,16 +31,20 @@ static_assert(offsetof(COMPLETION_PORT_INGRESS_DATA, epoll_op) == 0, "epoll_op f
 static_assert(offsetof(COMPLETION_PORT_INGRESS_DATA, socket) < offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback),
               "order");
 static_assert(offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback) <
-                  offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx), "order");
+                  offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx),
+              "order");
 static_assert(offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx) <
-                  offsetof(COMPLETION_PORT_INGRESS_DATA, buffer_data), "order");
+                  offsetof(COMPLETION_PORT_INGRESS_DATA, buffer_data),
+              "order");
 static_assert(std::is_same<decltype(COMPLETION_PORT_INGRESS_DATA::epoll_op), int>::value, "epoll_op is int");
 /* CPL_ABI_002 / CPL_ABI_003: MU_DEFINE_ENUM values. */
 static_assert(COMPLETION_PORT_EPOLL_ACTION_INVALID == 0 && COMPLETION_PORT_EPOLL_EPOLLRDHUP == 1 &&
                   COMPLETION_PORT_EPOLL_EPOLLIN == 2 && COMPLETION_PORT_EPOLL_EPOLLOUT == 3 &&
-                  COMPLETION_PORT_CLOSING == 4, "action values");
+                  COMPLETION_PORT_CLOSING == 4,
+              "action values");
 static_assert(COMPLETION_PORT_RESULT_INVALID == 0 && COMPLETION_PORT_RESULT_OK == 1 &&
-                  COMPLETION_PORT_RESULT_ERROR == 2 && COMPLETION_PORT_RESULT_ABANDONED == 3, "result values");
+                  COMPLETION_PORT_RESULT_ERROR == 2 && COMPLETION_PORT_RESULT_ABANDONED == 3,
+              "result values");
 /* CPL_ABI_004 */
 static_assert(std::is_same<SOCKET_HANDLE, int>::value && INVALID_SOCKET == -1, "SOCKET_HANDLE");
 
@@ -95,7 +100,8 @@ TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_
         INFO(rec.dump());
         /* What was recorded first (context, action, result, amount), then the bytes. */
         CPK_CHECK("CPL_ABI_001", r.context == &rec.op(0));
-        CPK_CHECK("CPL_ABI_001", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
+        CPK_CHECK("CPL_ABI_001",
+                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
         CPK_CHECK("CPL_ABI_001", memcmp(mem + 8, payload, 5) == 0);
         std::string outside;
         for (size_t i = 0; i < sizeof mem; ++i)
@@ -108,7 +114,8 @@ TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_
         COMPLETION_PORT_INGRESS_DATA o = rec.ingress(1, EPOLLOUT, sp.a, out, sizeof out);
         CPK_REQUIRE_ADD(p.handle, &o);
         CPK_REQUIRE("CPL_ABI_001", rec.wait_op(1, cpk::kWaitMs));
-        CPK_CHECK("CPL_ABI_001", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 7) == "");
+        CPK_CHECK("CPL_ABI_001",
+                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 7) == "");
         unsigned char got[7];
         CPK_CHECK("CPL_ABI_001", cpk::read_exact(sp.b, got, sizeof got));
         CPK_CHECK("CPL_ABI_001", memcmp(got, out, sizeof out) == 0);
@@ -180,7 +187,8 @@ TEST_CASE("abi: SOCKET_HANDLE is a plain int descriptor of any number", "[CPL_AB
         completion_port_remove(p.handle, INVALID_SOCKET);
         CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abc", 3));
         CPK_REQUIRE("CPL_ABI_004", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ABI_004", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_ABI_004",
+                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
         CPK_CHECK("CPL_ABI_004", memcmp(buf, "abc", 3) == 0);
         CPK_RELEASE(p.handle);
     }

@@ -25,7 +25,7 @@ void check_refused(const char* req, COMPLETION_PORT_HANDLE port, cpk::Recorder& 
     INFO(what);
     int rc;
     {
-        cpk::LsanIgnore lsan;  /* a leak of the refused add is CPL_ADD_015's */
+        cpk::LsanIgnore lsan; /* a leak of the refused add is CPL_ADD_015's */
         rc = completion_port_add(port, &in);
     }
     bool sentinel_ok = cpk::sentinel(port, rec, sentinel_op);
@@ -127,7 +127,7 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
             int id = cpk::inject(cpk::alloc_failure(nth));
             int rc;
             {
-                cpk::LsanIgnore lsan;  /* a leak of the failed add is CPL_ADD_015's */
+                cpk::LsanIgnore lsan; /* a leak of the failed add is CPL_ADD_015's */
                 rc = completion_port_add(p.handle, &in);
             }
             bool fired = cpk::fault_fired(id) > 0;
@@ -144,7 +144,8 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
             if (rc == 0) wrong += "allocation #" + std::to_string(nth) + " failed but add returned 0\n";
             if (rec.calls(nth) != 0)
                 wrong += "allocation #" + std::to_string(nth) + " failed but the op got a callback\n";
-            if (!sentinel_ok) wrong += "after allocation #" + std::to_string(nth) + " failed the port stopped working\n";
+            if (!sentinel_ok)
+                wrong += "after allocation #" + std::to_string(nth) + " failed the port stopped working\n";
             if (rc == 0) completion_port_remove(p.handle, sp.a);
         }
         INFO("allocations made by add and failed one at a time: " << failed_allocs);
@@ -184,8 +185,7 @@ TEST_CASE("add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EP
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the same events",
-          "[CPL_ADD_006]") {
+TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the same events", "[CPL_ADD_006]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -214,7 +214,8 @@ TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the 
         /* The registration made by ADD delivers the op's event. */
         CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
         CPK_REQUIRE("CPL_ADD_006", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ADD_006", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_006",
+                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
         CPK_CHECK("CPL_ADD_006", memcmp(buf, "abcd", 4) == 0);
         CPK_RELEASE(p.handle);
     }
@@ -240,8 +241,10 @@ TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
         CPK_CHECK("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
         INFO(rec.dump());
         /* What the completions said, then what moved. */
-        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
-        CPK_CHECK("CPL_SEND_001", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_RECV_005",
+                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
+        CPK_CHECK("CPL_SEND_001",
+                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 3) == "");
         CPK_CHECK("CPL_RECV_006", memcmp(rbuf, "abc", 3) == 0);
         char got[3];
         CPK_CHECK("CPL_SEND_001", cpk::read_exact(s.b, got, 3));
@@ -301,7 +304,8 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
         CPK_KIT_REQUIRE(cpk::write_all(s2.b, "data", 4));
         CPK_KIT_REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
         COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
-        check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3, "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
+        check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3,
+                      "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
         cpk::clear_faults();
         /* Only the first MOD fails, with ENOMEM: an add that falls back to
          * EPOLL_CTL_ADD on any error (not only ENOENT) would succeed here. */
@@ -553,13 +557,13 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
             cpk::SocketPair sp = cpk::unix_pair();
             cpk::Fault f = cpk::alloc_failure(nth);
             if (!attempt("allocation #" + std::to_string(nth) + " fails", sp.a, &f, 10 + nth)) {
-                out.pop_back();  /* add ran untouched */
+                out.pop_back(); /* add ran untouched */
                 break;
             }
         }
         for (const Outcome& o : out) {
             INFO(o.what);
-            if (o.rc == 0) continue;  /* not a failed add: CPL_ADD_003/008 report it */
+            if (o.rc == 0) continue; /* not a failed add: CPL_ADD_003/008 report it */
             INFO(o.live << " allocation(s) of the failed add still live; descriptors left: " << o.fds);
             CPK_CHECK("CPL_ADD_015", o.live == 0);
             CPK_CHECK("CPL_ADD_015", !o.registered);
@@ -588,7 +592,8 @@ TEST_CASE("add: a send added while a recv is pending on the socket both complete
             INFO(rec.dump());
             CPK_REQUIRE("CPL_ADD_016", rec.wait_op(1, cpk::kWaitMs));
         }
-        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 5) == "");
+        CPK_CHECK("CPL_ADD_016",
+                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 5) == "");
         char got[5];
         CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
         CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
@@ -596,7 +601,8 @@ TEST_CASE("add: a send added while a recv is pending on the socket both complete
         bool recv_done = rec.wait_op(0, cpk::kWaitMs);
         INFO(rec.dump());
         CPK_REQUIRE("CPL_ADD_016", recv_done);
-        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_016",
+                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
         CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "abcd", 4) == 0);
         CPK_RELEASE(p.handle);
     }
@@ -627,7 +633,8 @@ TEST_CASE("add: a recv added while a send is pending on the socket both complete
             INFO(rec.dump());
             CPK_REQUIRE("CPL_ADD_016", recv_done);
         }
-        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+        CPK_CHECK("CPL_ADD_016",
+                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
         CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "wxyz", 4) == 0);
         /* Drain the peer: the send finishes with its whole buffer. */
         std::unique_ptr<char[]> all(new char[filled + sizeof sbuf]);
@@ -675,19 +682,19 @@ TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]
         INFO(rec.dump());
         CPK_REQUIRE("CPL_ADD_017", rearmed_done);
         /* The recorded completion (action, result, amount) before the bytes it moved. */
-        CPK_CHECK("CPL_ADD_017", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 2) == "");
+        CPK_CHECK("CPL_ADD_017",
+                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 2) == "");
         CPK_CHECK("CPL_ADD_017", memcmp(b1, "34", 2) == 0);
         CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once completions",
-          "[CPL_ADD_018]") {
+TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once completions", "[CPL_ADD_018]") {
     cpk::Guard guard;
     constexpr int kThreads = 4;
     constexpr int kIters = 40;
-    constexpr int kShown = 5;  /* bad ops described in full; the rest are counted */
+    constexpr int kShown = 5; /* bad ops described in full; the rest are counted */
     cpk::Recorder& rec = cpk::persistent_recorder(2 * kThreads * kIters + 8, 16384);
     {
         cpk::PortInfo p = cpk::create_port();
@@ -750,8 +757,8 @@ TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once comp
         int n_repeated = 0, n_wrong = 0;
         for (int t = 0; t < kThreads; ++t) {
             if (results[t].add_failed)
-                failed_adds += "thread " + std::to_string(t) + ": " + std::to_string(results[t].add_failed) +
-                               " add(s) failed\n";
+                failed_adds +=
+                    "thread " + std::to_string(t) + ": " + std::to_string(results[t].add_failed) + " add(s) failed\n";
             for (int i = 0; i < kIters; ++i) {
                 size_t op = static_cast<size_t>(t * kIters + i);
                 size_t side = op + kThreads * kIters;
@@ -770,7 +777,8 @@ TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once comp
                     }
                 }
                 std::vector<cpk::CallbackRecord> sv = rec.for_op(side);
-                if (sv.size() > 1 && n_repeated++ < kShown) repeated += bad_op(side, sv, "removed op, more than one callback");
+                if (sv.size() > 1 && n_repeated++ < kShown)
+                    repeated += bad_op(side, sv, "removed op, more than one callback");
             }
         }
         if (n_repeated > kShown) repeated += "... and " + std::to_string(n_repeated - kShown) + " more\n";

@@ -23,7 +23,7 @@ enum class Work : uint8_t { refcount, ops, refcount_with_callback };
 struct ConRow {
     const char* name;
     Work work;
-    int threads;      /* test threads (the callback row adds the worker) */
+    int threads; /* test threads (the callback row adds the worker) */
     int duration_ms;
 };
 
@@ -34,9 +34,9 @@ const ConRow kRows[] = {
 };
 
 constexpr int kMaxThreads = 4;
-constexpr int kSlotsPerThread = 64;     /* Work::ops: op slots a thread reuses round after round */
-constexpr int kPipeline = 8;            /* Work::ops: sockets per thread, one recv op pending on each */
-constexpr int kMaxRounds = 20000;       /* Work::ops: rounds per thread at most (the duration ends them first) */
+constexpr int kSlotsPerThread = 64; /* Work::ops: op slots a thread reuses round after round */
+constexpr int kPipeline = 8;        /* Work::ops: sockets per thread, one recv op pending on each */
+constexpr int kMaxRounds = 20000;   /* Work::ops: rounds per thread at most (the duration ends them first) */
 constexpr size_t kOpSlots = 2 * kMaxThreads * kSlotsPerThread;
 constexpr size_t kRecords = 2 * kMaxThreads * kMaxRounds + 64;
 
@@ -168,7 +168,8 @@ TEST_CASE("matrix: add remove inc_ref and dec_ref from 4 threads keep the count 
                 pairs_until(h, deadline, &n);
                 g_callback_pairs = n;
             };
-            COMPLETION_PORT_INGRESS_DATA in = rec.ingress(kOpSlots, EPOLLIN, g_side[kMaxThreads - 1].a, g_bufs[kOpSlots], 1);
+            COMPLETION_PORT_INGRESS_DATA in =
+                rec.ingress(kOpSlots, EPOLLIN, g_side[kMaxThreads - 1].a, g_bufs[kOpSlots], 1);
             CPK_REQUIRE_ADD(h, &in);
             CPK_KIT_REQUIRE(cpk::write_all(g_side[kMaxThreads - 1].b, "c", 1));
             CPK_REQUIRE("CPL_ADD_007", rec.wait_op(kOpSlots, cpk::kWaitMs));
@@ -180,15 +181,18 @@ TEST_CASE("matrix: add remove inc_ref and dec_ref from 4 threads keep the count 
                 Work w = row.work;
                 threads.emplace_back(new cpk::AsyncCall(
                     [h, r, t, w, deadline] {
-                        if (w == Work::ops) ops_until(h, *r, t, deadline);
-                        else pairs_until(h, deadline, &g_results[t].pairs);
+                        if (w == Work::ops)
+                            ops_until(h, *r, t, deadline);
+                        else
+                            pairs_until(h, deadline, &g_results[t].pairs);
                     },
                     "concurrent API calls"));
             }
             bool all_done = true;
             for (auto& th : threads) all_done = th->wait(row.duration_ms + 4 * cpk::kWaitMs) && all_done;
             CPK_REQUIRE("CPL_ADD_018", all_done);
-            if (row.work == Work::refcount_with_callback) CPK_REQUIRE("CPL_ADD_018", rec.wait_op_finished(kOpSlots, cpk::kWaitMs));
+            if (row.work == Work::refcount_with_callback)
+                CPK_REQUIRE("CPL_ADD_018", rec.wait_op_finished(kOpSlots, cpk::kWaitMs));
         }
         long pairs = g_callback_pairs;
         for (int t = 0; t < row.threads; ++t) pairs += g_results[t].pairs;

@@ -8,9 +8,7 @@
 namespace {
 
 /* Every epoll_create / epoll_create1 fails with EMFILE. */
-cpk::Fault epoll_create_fails() {
-    return cpk::failing(cpk::Fn::epoll_any_create, -1, EMFILE, 1, 0);
-}
+cpk::Fault epoll_create_fails() { return cpk::failing(cpk::Fn::epoll_any_create, -1, EMFILE, 1, 0); }
 
 /* Every pthread_create of the calling thread fails with EAGAIN. */
 cpk::Fault thread_start_fails() {
@@ -22,8 +20,8 @@ cpk::Fault thread_start_fails() {
 /* What one create call under a fault did (create_under). */
 struct UnderFault {
     COMPLETION_PORT_HANDLE handle = nullptr;
-    unsigned fired = 0;     /* calls the fault affected */
-    bool injected = false;  /* a fault slot was free */
+    unsigned fired = 0;    /* calls the fault affected */
+    bool injected = false; /* a fault slot was free */
 };
 
 /* One completion_port_create under fault f (removed afterwards). Nothing that
@@ -32,7 +30,7 @@ UnderFault create_under(const cpk::Fault& f) {
     UnderFault r;
     int id = cpk::inject(f);
     {
-        cpk::LsanIgnore lsan;  /* a leak here is CPL_CREATE_008's */
+        cpk::LsanIgnore lsan; /* a leak here is CPL_CREATE_008's */
         r.handle = completion_port_create();
     }
     r.fired = cpk::fault_fired(id);
@@ -170,7 +168,8 @@ TEST_CASE("create: returns NULL when epoll_create fails", "[CPL_CREATE_005]") {
 
 TEST_CASE("create: returns NULL when the worker thread cannot start", "[CPL_CREATE_006]") {
     cpk::Guard guard;
-    check_create_returns_null("CPL_CREATE_006", thread_start_fails(), "create must start its thread with pthread_create");
+    check_create_returns_null("CPL_CREATE_006", thread_start_fails(),
+                              "create must start its thread with pthread_create");
     finish_lenient(guard);
 }
 
@@ -212,7 +211,7 @@ TEST_CASE("create: failed creates leave no descriptor thread or allocation behin
         cpk::clear_faults();
         cpk::alloc_track_stop();
         r.returned_null = h == nullptr;
-        if (h && !r.fired) completion_port_dec_ref(h);  /* a half-made port is left alone */
+        if (h && !r.fired) completion_port_dec_ref(h); /* a half-made port is left alone */
         r.threads_back = cpk::wait_thread_count_at_most(threads, 3000);
         r.live = cpk::live_tracked();
         r.leaked_fds = cpk::fd_diff(fds, cpk::list_fds());
@@ -232,7 +231,7 @@ TEST_CASE("create: failed creates leave no descriptor thread or allocation behin
     }
     for (size_t i = 0; i < res.size(); ++i) {
         INFO(what[i]);
-        if (!res[i].fired || !res[i].returned_null) continue;  /* CPL_CREATE_005..007 report these */
+        if (!res[i].fired || !res[i].returned_null) continue; /* CPL_CREATE_005..007 report these */
         CPK_CHECK("CPL_CREATE_008", res[i].leaked_fds == "");
         CPK_CHECK("CPL_CREATE_008", res[i].threads_back);
         INFO(res[i].live << " allocation(s) made by the failed create still live");

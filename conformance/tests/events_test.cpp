@@ -14,8 +14,8 @@
 
 namespace {
 
-using cpk::Recorder;
 using cpk::kAnyAmount;
+using cpk::Recorder;
 
 /* The next event epoll_wait returns for `fd` on `epfd` carries exactly `events`. */
 int rewrite_event(int epfd, int fd, uint32_t events) {
@@ -42,7 +42,12 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
     cpk::PortInfo p = cpk::create_port();
     CPK_REQUIRE_PORT(p);
     CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
-    struct Case { int epoll_op; uint32_t seen; int action; const char* what; };
+    struct Case {
+        int epoll_op;
+        uint32_t seen;
+        int action;
+        const char* what;
+    };
     const Case cases[] = {
         {EPOLLIN, EPOLLERR, COMPLETION_PORT_EPOLL_EPOLLIN, "recv op, EPOLLERR"},
         {EPOLLIN, EPOLLHUP, COMPLETION_PORT_EPOLL_EPOLLIN, "recv op, EPOLLHUP"},
@@ -73,8 +78,9 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
     CPK_CHECK("CPL_EVENT_001", cpk::wait_all_ops(rec, 0, kN, cpk::kWaitMs));
     for (size_t i = 0; i < kN; ++i) {
         INFO(cases[i].what);
-        CPK_CHECK("CPL_EVENT_001", cpk::one_callback(rec, i, cases[i].action, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
-        CPK_CHECK("CPL_EVENT_001", cpk::fault_fired(fault[i]) == 1);  /* the worker did get the rewritten event */
+        CPK_CHECK("CPL_EVENT_001",
+                  cpk::one_callback(rec, i, cases[i].action, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+        CPK_CHECK("CPL_EVENT_001", cpk::fault_fired(fault[i]) == 1); /* the worker did get the rewritten event */
     }
     CPK_RELEASE(p.handle);
     for (auto& s : sp) s = cpk::SocketPair();
@@ -127,7 +133,8 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
     CPK_KIT_REQUIRE((cpk::wait_poll(sp[7].a, POLLIN, cpk::kWaitMs) & POLLIN) != 0);
     sp[7].b.reset_close();
     const int tcp_fd = sp[7].a;
-    CPK_KIT_REQUIRE(cpk::eventually([tcp_fd] { return (cpk::wait_poll(tcp_fd, POLLIN, 0) & POLLERR) != 0; }, cpk::kWaitMs));
+    CPK_KIT_REQUIRE(
+        cpk::eventually([tcp_fd] { return (cpk::wait_poll(tcp_fd, POLLIN, 0) & POLLERR) != 0; }, cpk::kWaitMs));
     /* op 8: never ready; removed: no callback, or a closing one with 0 */
 
     for (size_t i : {0, 1, 5}) CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 100));
@@ -167,16 +174,27 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
         CPK_CHECK(continued_req[i], reached[i]);
     }
     /* the requirement that fixes each op's (action, result), then its amount */
-    struct Want { int action; int result; int32_t amount; const char* outcome; const char* what; };
+    struct Want {
+        int action;
+        int result;
+        int32_t amount;
+        const char* outcome;
+        const char* what;
+    };
     const Want want[8] = {
-        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 20, "CPL_RECV_003", "recv 20, then ECONNRESET"},
+        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 20, "CPL_RECV_003",
+         "recv 20, then ECONNRESET"},
         {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 10, "CPL_RECV_008", "recv 10, then EIO"},
-        {COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, 200, "CPL_SEND_002", "send 200, then ECONNRESET"},
+        {COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, 200, "CPL_SEND_002",
+         "send 200, then ECONNRESET"},
         {COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, 100, "CPL_SEND_003", "send 100, then EIO"},
         {COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED, 0, "CPL_RDHUP_001", "hang-up"},
-        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0, "CPL_EVENT_001", "EPOLLERR alone on a recv op"},
-        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30, "CPL_RECV_003", "recv 30, then a unix reset"},
-        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30, "CPL_RECV_003", "recv 30, then a TCP reset"},
+        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0, "CPL_EVENT_001",
+         "EPOLLERR alone on a recv op"},
+        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30, "CPL_RECV_003",
+         "recv 30, then a unix reset"},
+        {COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 30, "CPL_RECV_003",
+         "recv 30, then a TCP reset"},
     };
     for (size_t i = 0; i < 8; ++i) {
         if (!reached[i]) continue;

@@ -73,7 +73,7 @@ TEST_CASE("exhaustion: with no descriptor left create returns NULL and a live po
         cpk::alloc_track_start();
         COMPLETION_PORT_HANDLE h;
         {
-            cpk::LsanIgnore lsan;  /* what a failed create leaks is checked below */
+            cpk::LsanIgnore lsan; /* what a failed create leaks is checked below */
             h = completion_port_create();
         }
         cpk::alloc_track_stop();
@@ -107,7 +107,8 @@ TEST_CASE("exhaustion: with no descriptor left create returns NULL and a live po
         {
             INFO("add returned " << rc2 << " with the descriptor table full\n" << rec.dump());
             CPK_CHECK("CPL_ADD_020", done1);
-            CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 1) == "");
+            CPK_CHECK("CPL_ADD_020",
+                      cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 1) == "");
             if (rc2 == 0) {
                 CPK_CHECK("CPL_ADD_020", done2);
                 CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
@@ -160,26 +161,33 @@ TEST_CASE("exhaustion: while every allocation fails the port completes each op o
         int id = cpk::inject(cpk::failing(cpk::Fn::alloc, -1, ENOMEM, 1, 0));
         bool wrote = cpk::write_all(sp[0].b, "abcd", 4) && cpk::write_all(sp[1].b, "efgh", 4);
         bool shut = cpk::shutdown_wr(sp[2].b);
-        bool done = rec.wait_op_finished(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs) && rec.wait_op(3, cpk::kWaitMs);
+        bool done =
+            rec.wait_op_finished(1, cpk::kWaitMs) && rec.wait_op(2, cpk::kWaitMs) && rec.wait_op(3, cpk::kWaitMs);
         int rc7 = completion_port_add(p.handle, &in7);
         completion_port_remove(p.handle, sp[3].a);
         unsigned failed_allocs = cpk::fault_fired(id);
         cpk::clear_faults();
 
-        std::printf("exhaustion: memory: %u allocation(s) failed during the shortage; add %s, re-arm from a callback %s\n",
-                    failed_allocs, rc7 == 0 ? "returned 0" : "failed",
-                    !g_rearm.ran ? "did not run" : g_rearm.rc == 0 ? "returned 0" : "failed");
+        std::printf(
+            "exhaustion: memory: %u allocation(s) failed during the shortage; add %s, re-arm from a callback %s\n",
+            failed_allocs, rc7 == 0 ? "returned 0" : "failed",
+            !g_rearm.ran      ? "did not run"
+            : g_rearm.rc == 0 ? "returned 0"
+                              : "failed");
         std::fflush(stdout);
         CPK_KIT_REQUIRE(id >= 0);
         CPK_KIT_REQUIRE(wrote);
         CPK_KIT_REQUIRE(shut);
         INFO(failed_allocs << " allocation(s) failed during the shortage; add returned " << rc7
-             << ", the re-arm from op 1's callback " << (g_rearm.ran ? std::to_string(g_rearm.rc) : std::string("did not run")));
+                           << ", the re-arm from op 1's callback "
+                           << (g_rearm.ran ? std::to_string(g_rearm.rc) : std::string("did not run")));
         {
             INFO("ops pending when memory ran out complete once\n" << rec.dump());
             CPK_CHECK("CPL_ADD_020", done);
-            CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-            CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+            CPK_CHECK("CPL_ADD_020",
+                      cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+            CPK_CHECK("CPL_ADD_020",
+                      cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
             CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 3, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
             CPK_CHECK("CPL_ADD_020", rec.calls(4) <= 1);
         }
@@ -190,7 +198,8 @@ TEST_CASE("exhaustion: while every allocation fails the port completes each op o
         {
             INFO("after memory came back\n" << rec.dump());
             CPK_CHECK("CPL_ADD_020", rec.wait_op(5, cpk::kWaitMs));
-            CPK_CHECK("CPL_ADD_020", cpk::one_callback(rec, 5, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+            CPK_CHECK("CPL_ADD_020",
+                      cpk::one_callback(rec, 5, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
             if (rc7 == 0) CPK_CHECK("CPL_ADD_020", rec.wait_op(7, cpk::kWaitMs));
             if (g_rearm.ran && g_rearm.rc == 0) CPK_CHECK("CPL_ADD_020", rec.wait_op(8, cpk::kWaitMs));
             CPK_CHECK("CPL_ADD_020", cpk::sentinel(p.handle, rec, 9, 50));

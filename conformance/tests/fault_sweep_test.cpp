@@ -24,10 +24,8 @@ struct CallClass {
     const char* name;
 };
 const CallClass kClasses[] = {
-    {cpk::Fn::alloc, ENOMEM, "allocation"},
-    {cpk::Fn::epoll_any_create, EMFILE, "epoll_create"},
-    {cpk::Fn::eventfd, EMFILE, "eventfd"},
-    {cpk::Fn::pthread_create, EAGAIN, "pthread_create"},
+    {cpk::Fn::alloc, ENOMEM, "allocation"},    {cpk::Fn::epoll_any_create, EMFILE, "epoll_create"},
+    {cpk::Fn::eventfd, EMFILE, "eventfd"},     {cpk::Fn::pthread_create, EAGAIN, "pthread_create"},
     {cpk::Fn::epoll_ctl, ENOMEM, "epoll_ctl"},
 };
 constexpr size_t kNClasses = sizeof kClasses / sizeof kClasses[0];
@@ -35,7 +33,7 @@ constexpr size_t kNClasses = sizeof kClasses / sizeof kClasses[0];
 /* How many calls of each class an operation made on its thread. */
 struct Counts {
     unsigned n[kNClasses] = {};
-    bool injected = true;  /* every counting slot was free */
+    bool injected = true; /* every counting slot was free */
     unsigned total() const {
         unsigned t = 0;
         for (unsigned v : n) t += v;
@@ -64,12 +62,15 @@ public:
     Counts finish(bool clear = true) {
         Counts c;
         for (size_t i = 0; i < kNClasses; ++i) {
-            if (ids_[i] < 0) c.injected = false;
-            else c.n[i] = cpk::fault_hits(ids_[i]);
+            if (ids_[i] < 0)
+                c.injected = false;
+            else
+                c.n[i] = cpk::fault_hits(ids_[i]);
         }
         if (clear) cpk::clear_faults();
         return c;
     }
+
 private:
     int ids_[kNClasses];
 };
@@ -79,7 +80,7 @@ struct Point {
     size_t cls;
     unsigned k;
     bool persistent;
-    bool on_worker = false;  /* a call of the port's worker thread, not the caller's */
+    bool on_worker = false; /* a call of the port's worker thread, not the caller's */
     std::string name() const {
         return std::string(kClasses[cls].name) + " #" + std::to_string(k) + (persistent ? " and every later one" : "") +
                (on_worker ? " on the worker" : "");
@@ -106,13 +107,13 @@ std::vector<Point> points_of(const Counts& c, bool on_worker = false) {
 struct Tally {
     const char* operation;
     Counts counts;
-    unsigned failed = 0;       /* the operation reported failure */
-    unsigned succeeded = 0;    /* it succeeded despite the fault */
-    unsigned not_reached = 0;  /* the k-th call did not happen in that run */
+    unsigned failed = 0;      /* the operation reported failure */
+    unsigned succeeded = 0;   /* it succeeded despite the fault */
+    unsigned not_reached = 0; /* the k-th call did not happen in that run */
     unsigned problems = 0;
     std::string line() const {
-        std::string s = std::string("fault sweep: ") + operation + ": " + std::to_string(counts.total()) +
-                        " calls, " + std::to_string(2 * counts.total()) + " fault points (";
+        std::string s = std::string("fault sweep: ") + operation + ": " + std::to_string(counts.total()) + " calls, " +
+                        std::to_string(2 * counts.total()) + " fault points (";
         for (size_t i = 0; i < kNClasses; ++i)
             s += std::string(i ? ", " : "") + kClasses[i].name + " " + std::to_string(counts.n[i]);
         s += "): " + std::to_string(failed) + " failed cleanly, " + std::to_string(succeeded) + " succeeded, " +
@@ -134,7 +135,7 @@ void note(std::string& problems, Tally& t, const Point& p, const std::string& wh
 /* Callbacks of op `op` after its first: the exactly-once part of a check. */
 bool at_most_once(const cpk::Recorder& rec, size_t op) { return rec.calls(op) <= 1; }
 
-char g_bufs[1024][4];  /* outlive a late callback of a broken port */
+char g_bufs[1024][4]; /* outlive a late callback of a broken port */
 
 } // namespace
 
@@ -161,10 +162,10 @@ TEST_CASE("fault sweep: create fails cleanly or works at every call it makes", "
         CPK_RELEASE(h);
         settle();
     }
-    std::string leaks;     /* CPL_CREATE_008 */
-    std::string problems;  /* CPL_CREATE_009 */
+    std::string leaks;    /* CPL_CREATE_008 */
+    std::string problems; /* CPL_CREATE_009 */
     for (const Point& p : points_of(t.counts)) {
-        cpk::RunningScope running("CPL_CREATE_009", p.name());  /* a crash here is this point's */
+        cpk::RunningScope running("CPL_CREATE_009", p.name()); /* a crash here is this point's */
         cpk::FdList fds = cpk::list_fds();
         int threads = cpk::count_threads();
         cpk::Fault f = p.fault();
@@ -172,7 +173,7 @@ TEST_CASE("fault sweep: create fails cleanly or works at every call it makes", "
         int id = cpk::inject(f);
         COMPLETION_PORT_HANDLE h;
         {
-            cpk::LsanIgnore lsan;  /* what a failed create leaks is reported below */
+            cpk::LsanIgnore lsan; /* what a failed create leaks is reported below */
             h = completion_port_create();
         }
         bool fired = cpk::fault_fired(id) > 0;
@@ -186,10 +187,13 @@ TEST_CASE("fault sweep: create fails cleanly or works at every call it makes", "
             settle();
             continue;
         }
-        if (h) ++t.succeeded;
-        else ++t.failed;
+        if (h)
+            ++t.succeeded;
+        else
+            ++t.failed;
         if (h) {
-            if (!cpk::completes_a_recv(h, rec, next_op++)) note(problems, t, p, "create returned a port that does not complete a recv");
+            if (!cpk::completes_a_recv(h, rec, next_op++))
+                note(problems, t, p, "create returned a port that does not complete a recv");
             if (!cpk::release_port(h)) {
                 note(problems, t, p, "the final dec_ref of the port it returned did not return");
                 continue;
@@ -250,8 +254,8 @@ TEST_CASE("fault sweep: add fails cleanly or completes at every call it makes", 
             CPK_REQUIRE("CPL_ADD_007", rec.wait_op(op, cpk::kWaitMs));
             completion_port_remove(p.handle, sp.a);
         }
-        std::string leaks;     /* CPL_ADD_015 */
-        std::string problems;  /* CPL_ADD_019 */
+        std::string leaks;    /* CPL_ADD_015 */
+        std::string problems; /* CPL_ADD_019 */
         for (const Point& pt : points_of(t.counts)) {
             cpk::RunningScope running("CPL_ADD_019", pt.name());
             cpk::SocketPair sp = cpk::unix_pair();
@@ -273,9 +277,12 @@ TEST_CASE("fault sweep: add fails cleanly or completes at every call it makes", 
             bool registered = p.epfd >= 0 && cpk::epoll_registered(p.epfd, sp.a);
             std::string fd_left = cpk::fd_diff(fds, cpk::list_fds());
             CPK_KIT_REQUIRE(cpk::write_all(sp.b, "x", 1));
-            if (!fired) ++t.not_reached;
-            else if (rc == 0) ++t.succeeded;
-            else ++t.failed;
+            if (!fired)
+                ++t.not_reached;
+            else if (rc == 0)
+                ++t.succeeded;
+            else
+                ++t.failed;
             if (rc == 0) {
                 if (!rec.wait_op(op, cpk::kWaitMs)) note(problems, t, pt, "add returned 0 but the op never completed");
             } else if (fired) {
@@ -283,9 +290,11 @@ TEST_CASE("fault sweep: add fails cleanly or completes at every call it makes", 
                 if (registered) note(leaks, t, pt, "add failed and left the socket registered");
                 if (!fd_left.empty()) note(leaks, t, pt, "add failed and left descriptors: " + fd_left);
             }
-            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20)) note(problems, t, pt, "the port stopped completing ops");
+            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20))
+                note(problems, t, pt, "the port stopped completing ops");
             if (rc != 0 && rec.calls(op) != 0) note(problems, t, pt, "add failed but the op got a callback");
-            if (!at_most_once(rec, op)) note(problems, t, pt, "the op got " + std::to_string(rec.calls(op)) + " callbacks");
+            if (!at_most_once(rec, op))
+                note(problems, t, pt, "the op got " + std::to_string(rec.calls(op)) + " callbacks");
             completion_port_remove(p.handle, sp.a);
         }
         t.print();
@@ -392,18 +401,25 @@ TEST_CASE("fault sweep: an add from inside a callback fails cleanly or completes
                 break;
             }
             CPK_KIT_REQUIRE(g_rearm.injected);
-            if (!g_rearm.fired) ++t.not_reached;
-            else if (g_rearm.rc == 0) ++t.succeeded;
-            else ++t.failed;
+            if (!g_rearm.fired)
+                ++t.not_reached;
+            else if (g_rearm.rc == 0)
+                ++t.succeeded;
+            else
+                ++t.failed;
             CPK_KIT_REQUIRE(cpk::write_all(sp.b, "y", 1));
             if (g_rearm.rc == 0) {
-                if (!rec.wait_op(second, cpk::kWaitMs)) note(problems, t, pt, "the re-arm returned 0 but its op never completed");
+                if (!rec.wait_op(second, cpk::kWaitMs))
+                    note(problems, t, pt, "the re-arm returned 0 but its op never completed");
             } else if (g_rearm.fired && g_rearm.live != 0) {
                 note(leaks, t, pt, "the re-arm failed and left " + std::to_string(g_rearm.live) + " allocation(s)");
             }
-            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20)) note(problems, t, pt, "the port stopped completing ops");
-            if (g_rearm.rc != 0 && rec.calls(second) != 0) note(problems, t, pt, "the re-arm failed but its op got a callback");
-            if (!at_most_once(rec, first) || !at_most_once(rec, second)) note(problems, t, pt, "an op got more than one callback");
+            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20))
+                note(problems, t, pt, "the port stopped completing ops");
+            if (g_rearm.rc != 0 && rec.calls(second) != 0)
+                note(problems, t, pt, "the re-arm failed but its op got a callback");
+            if (!at_most_once(rec, first) || !at_most_once(rec, second))
+                note(problems, t, pt, "an op got more than one callback");
             completion_port_remove(p.handle, sp.a);
         }
         t.print();
@@ -429,9 +445,9 @@ struct RemoveRun {
     bool fired = false;
     bool injected = true;
     Counts counts;
-    int calls_at_return = 0;   /* callbacks of the op when remove returned */
-    size_t live = 0;           /* allocations of the add and remove still live */
-    bool late_event = false;   /* an event-driven callback after remove returned */
+    int calls_at_return = 0; /* callbacks of the op when remove returned */
+    size_t live = 0;         /* allocations of the add and remove still live */
+    bool late_event = false; /* an event-driven callback after remove returned */
     bool port_works = false;
 };
 
@@ -444,7 +460,7 @@ RemoveRun remove_under(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, size_t o
     CPK_KIT_REQUIRE(sp.ok());
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, sp.a, g_bufs[op], 1);
     cpk::alloc_track_start();
-    r.added = cpk::row_add(port, &in);  /* a failure is checked as what it violates */
+    r.added = cpk::row_add(port, &in); /* a failure is checked as what it violates */
     if (!r.added) {
         cpk::alloc_track_stop();
         return r;
@@ -506,15 +522,21 @@ TEST_CASE("fault sweep: remove keeps its promises at every call it makes", "[CPL
                 note(problems, t, pt, "the add before remove failed");
                 continue;
             }
-            if (!r.fired) ++t.not_reached;
-            else ++t.succeeded;
+            if (!r.fired)
+                ++t.not_reached;
+            else
+                ++t.succeeded;
             if (r.calls_at_return != base.calls_at_return)
-                note(problems, t, pt, "the op had " + std::to_string(r.calls_at_return) + " callback(s) when remove returned, " +
-                                          std::to_string(base.calls_at_return) + " without the fault");
+                note(problems, t, pt,
+                     "the op had " + std::to_string(r.calls_at_return) + " callback(s) when remove returned, " +
+                         std::to_string(base.calls_at_return) + " without the fault");
             if (r.late_event) note(problems, t, pt, "an event-driven callback reached the op after remove returned");
-            if (!at_most_once(rec, o)) note(problems, t, pt, "the op got " + std::to_string(rec.calls(o)) + " callbacks");
+            if (!at_most_once(rec, o))
+                note(problems, t, pt, "the op got " + std::to_string(rec.calls(o)) + " callbacks");
             if (r.live > base.live)
-                note(problems, t, pt, std::to_string(r.live) + " allocation(s) left, " + std::to_string(base.live) + " without the fault");
+                note(problems, t, pt,
+                     std::to_string(r.live) + " allocation(s) left, " + std::to_string(base.live) +
+                         " without the fault");
             if (!r.port_works) note(problems, t, pt, "the port stopped completing ops");
         }
         t.print();
@@ -533,8 +555,8 @@ struct DecRefRun {
     bool added = false;
     bool fired = false;
     bool injected = true;
-    Counts counts;          /* calls of the caller's thread */
-    Counts worker_counts;   /* calls of the worker from the dec_ref on */
+    Counts counts;        /* calls of the caller's thread */
+    Counts worker_counts; /* calls of the worker from the dec_ref on */
     int calls_at_return[2] = {0, 0};
     bool late_callback = false;
     bool threads_back = false;
@@ -564,7 +586,7 @@ DecRefRun dec_ref_under(cpk::Recorder& rec, size_t op0, const Point* pt, bool co
     r.added = true;
     for (int i = 0; i < 2; ++i) {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op0 + i, EPOLLIN, sp[i].a, g_bufs[op0 + i], 1);
-        if (!cpk::row_add(h, &in)) r.added = false;  /* checked as what it violates */
+        if (!cpk::row_add(h, &in)) r.added = false; /* checked as what it violates */
     }
     /* The worker's calls are counted from a quiet point: blocked in its wait. */
     cpk::wait_blocked_in_epoll_wait(1000);
@@ -588,8 +610,8 @@ DecRefRun dec_ref_under(cpk::Recorder& rec, size_t op0, const Point* pt, bool co
     for (int i = 0; i < 2; ++i) CPK_KIT_REQUIRE(cpk::write_all(sp[i].b, "x", 1));
     r.threads_back = cpk::wait_thread_count_at_most(threads, 3000);
     /* Nothing may call back now: a wrong one has had the time the port needed. */
-    r.late_callback = cpk::eventually([&] { return rec.calls(op0) != r.calls_at_return[0] ||
-                                                  rec.calls(op0 + 1) != r.calls_at_return[1]; }, 50);
+    r.late_callback = cpk::eventually(
+        [&] { return rec.calls(op0) != r.calls_at_return[0] || rec.calls(op0 + 1) != r.calls_at_return[1]; }, 50);
     cpk::eventually([] { return cpk::live_tracked() == 0; }, 1000);
     r.live = cpk::live_tracked();
     r.fds = cpk::fd_diff(fds, cpk::list_fds());
@@ -629,13 +651,16 @@ TEST_CASE("fault sweep: the final dec_ref keeps its promises at every call it ma
             note(problems, tt, pt, "the port could not be set up");
             continue;
         }
-        if (!r.fired) ++tt.not_reached;
-        else ++tt.succeeded;
+        if (!r.fired)
+            ++tt.not_reached;
+        else
+            ++tt.succeeded;
         for (int i = 0; i < 2; ++i)
             if (r.calls_at_return[i] != base.calls_at_return[i])
-                note(problems, tt, pt, "op " + std::to_string(i) + " had " + std::to_string(r.calls_at_return[i]) +
-                                           " callback(s) when dec_ref returned, " + std::to_string(base.calls_at_return[i]) +
-                                           " without the fault");
+                note(problems, tt, pt,
+                     "op " + std::to_string(i) + " had " + std::to_string(r.calls_at_return[i]) +
+                         " callback(s) when dec_ref returned, " + std::to_string(base.calls_at_return[i]) +
+                         " without the fault");
         if (r.late_callback) note(problems, tt, pt, "a callback ran after the final dec_ref returned");
         if (!r.threads_back) note(problems, tt, pt, "the worker thread is left");
         if (r.live > base.live) note(problems, tt, pt, std::to_string(r.live) + " allocation(s) left");

@@ -21,16 +21,16 @@ using cpk::Recorder;
 const uint32_t kBases[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP, EPOLLOUT | EPOLLRDHUP};
 const uint32_t kFlags[] = {0, EPOLLONESHOT, EPOLLET, EPOLLONESHOT | EPOLLET};
 constexpr size_t kCombos = 20;
-constexpr uint32_t kChunk = 4;  /* every op's buffer */
+constexpr uint32_t kChunk = 4; /* every op's buffer */
 
 /* One row: a mask, built from the two lists above (the table is their product). */
 struct MaskRow {
     uint32_t mask;
     std::string name;
-    int action;          /* the completion the mask gets on its socket */
+    int action; /* the completion the mask gets on its socket */
     int result;
     long amount;
-    const char* req;     /* the requirement of that completion */
+    const char* req; /* the requirement of that completion */
 };
 
 std::vector<MaskRow> mask_rows() {
@@ -93,8 +93,8 @@ std::string first_registration(const std::vector<cpk::CallRecord>& ctls, uint32_
 
 struct DuplexRow {
     const char* name;
-    uint32_t pending;    /* X: added first, stays pending */
-    uint32_t completes;  /* Y: completes at once, then is re-armed */
+    uint32_t pending;   /* X: added first, stays pending */
+    uint32_t completes; /* Y: completes at once, then is re-armed */
 };
 
 const DuplexRow kDuplex[] = {
@@ -143,13 +143,14 @@ bool armed_for(int epfd, int fd, uint32_t mask) {
 
 } // namespace
 
-TEST_CASE("matrix: every epoll_op mask is registered and completed and re-armed after a completion or a remove",
-          "[CPL_ADD_005][CPL_ADD_006][CPL_ADD_009][CPL_ADD_010][CPL_REMOVE_003][CPL_RECV_005][CPL_SEND_001][CPL_RDHUP_001]") {
+TEST_CASE(
+    "matrix: every epoll_op mask is registered and completed and re-armed after a completion or a remove",
+    "[CPL_ADD_005][CPL_ADD_006][CPL_ADD_009][CPL_ADD_010][CPL_REMOVE_003][CPL_RECV_005][CPL_SEND_001][CPL_RDHUP_001]") {
     cpk::Guard guard;
     const std::vector<MaskRow> rows = mask_rows();
     const size_t n = rows.size();
     CPK_KIT_REQUIRE(n == kCombos);
-    constexpr size_t kOps = 4;  /* first add, re-arm after the completion, add after a remove, spare */
+    constexpr size_t kOps = 4; /* first add, re-arm after the completion, add after a remove, spare */
     Recorder& rec = cpk::persistent_recorder(n * kOps + 2);
     std::vector<cpk::SocketPair> sp(n);
     {
@@ -163,8 +164,10 @@ TEST_CASE("matrix: every epoll_op mask is registered and completed and re-armed 
             CPK_KIT_REQUIRE(sp[i].ok());
             /* Every completion's condition holds before the add, and still after
              * three completions: a level-triggered re-fire would find it. */
-            if (rows[i].mask & EPOLLIN) CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 4 * kChunk));
-            else if (!(rows[i].mask & EPOLLOUT)) CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[i].b));
+            if (rows[i].mask & EPOLLIN)
+                CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 4 * kChunk));
+            else if (!(rows[i].mask & EPOLLOUT))
+                CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[i].b));
         }
         cpk::record_start();
         /* Each step: one op per row, then every row's completion. */
@@ -173,7 +176,7 @@ TEST_CASE("matrix: every epoll_op mask is registered and completed and re-armed 
                 if (!ok[i]) continue;
                 INFO("row " << i << ": " << rows[i].name << ", step " << step);
                 if (step == 2) completion_port_remove(p.handle, sp[i].a);
-                if (step > 0) own_ctls(sp[i].a, me, &seen[i]);  /* skip what came before this add */
+                if (step > 0) own_ctls(sp[i].a, me, &seen[i]); /* skip what came before this add */
                 COMPLETION_PORT_INGRESS_DATA in = op_for(rec, i * kOps + step, rows[i].mask, sp[i].a, g_bufs[i][step]);
                 ok[i] = cpk::row_add(p.handle, &in);
                 if (step != 1) {
@@ -212,7 +215,9 @@ TEST_CASE("matrix: every epoll_op mask is registered and completed and re-armed 
             INFO("row " << i << ": " << rows[i].name);
             std::string twice;
             for (size_t k = 0; k < 3; ++k)
-                if (rec.calls(i * kOps + k) > 1) twice += "op " + std::to_string(k) + ": " + std::to_string(rec.calls(i * kOps + k)) + " callbacks\n";
+                if (rec.calls(i * kOps + k) > 1)
+                    twice +=
+                        "op " + std::to_string(k) + ": " + std::to_string(rec.calls(i * kOps + k)) + " callbacks\n";
             INFO(twice);
             CPK_CHECK("CPL_ADD_010", twice == "");
         }
@@ -232,7 +237,9 @@ TEST_CASE("matrix: two ops on one socket under every flag stay served after each
     };
     std::vector<Row> rows;
     for (const DuplexRow& d : kDuplex)
-        for (uint32_t f : kFlags) rows.push_back({&d, f, std::string(d.name) + " (" + (f ? cpk::events_name(f) : std::string("level-triggered")) + ")"});
+        for (uint32_t f : kFlags)
+            rows.push_back(
+                {&d, f, std::string(d.name) + " (" + (f ? cpk::events_name(f) : std::string("level-triggered")) + ")"});
     const size_t n = rows.size();
     enum : size_t { kX = 0, kY1 = 1, kY2 = 2, kX2 = 3, kOps = 4 };
     Recorder& rec = cpk::persistent_recorder(n * kOps + 2);
@@ -260,14 +267,16 @@ TEST_CASE("matrix: two ops on one socket under every flag stay served after each
         /* The pending op's bits stay armed: every row, within one bound. */
         auto check_armed = [&](const char* when) {
             std::vector<bool> armed(n, false);
-            cpk::eventually([&] {
-                bool all = true;
-                for (size_t i = 0; i < n; ++i) {
-                    if (!armed[i]) armed[i] = armed_for(p.epfd, sp[i].a, rows[i].d->pending);
-                    all = all && (armed[i] || !ok[i]);
-                }
-                return all;
-            }, 1000);
+            cpk::eventually(
+                [&] {
+                    bool all = true;
+                    for (size_t i = 0; i < n; ++i) {
+                        if (!armed[i]) armed[i] = armed_for(p.epfd, sp[i].a, rows[i].d->pending);
+                        all = all && (armed[i] || !ok[i]);
+                    }
+                    return all;
+                },
+                1000);
             for (size_t i = 0; i < n; ++i) {
                 if (!ok[i]) continue;
                 uint32_t ev = 0;
@@ -295,7 +304,8 @@ TEST_CASE("matrix: two ops on one socket under every flag stay served after each
         for (size_t i = 0; i < n; ++i) {
             if (!ok[i]) continue;
             INFO("row " << i << ": " << rows[i].name);
-            COMPLETION_PORT_INGRESS_DATA yin = op_for(rec, i * kOps + kY2, rows[i].d->completes | rows[i].flags, sp[i].a, g_bufs[i][kY2]);
+            COMPLETION_PORT_INGRESS_DATA yin =
+                op_for(rec, i * kOps + kY2, rows[i].d->completes | rows[i].flags, sp[i].a, g_bufs[i][kY2]);
             ok[i] = second_add(p.handle, &yin);
         }
         wait_step(kY2);
@@ -305,16 +315,20 @@ TEST_CASE("matrix: two ops on one socket under every flag stay served after each
         for (size_t i = 0; i < n; ++i) {
             if (!ok[i]) continue;
             const uint32_t x = rows[i].d->pending;
-            if (x & EPOLLIN) CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 2 * kChunk));
-            else if (x & EPOLLOUT) cpk::drain(sp[i].b);
-            else CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[i].b));
+            if (x & EPOLLIN)
+                CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 2 * kChunk));
+            else if (x & EPOLLOUT)
+                cpk::drain(sp[i].b);
+            else
+                CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[i].b));
         }
         wait_step(kX);
         check_step(kX, "the op pending since the start completes on its event");
         for (size_t i = 0; i < n; ++i) {
             if (!ok[i]) continue;
             INFO("row " << i << ": " << rows[i].name);
-            COMPLETION_PORT_INGRESS_DATA xin = op_for(rec, i * kOps + kX2, rows[i].d->pending | rows[i].flags, sp[i].a, g_bufs[i][kX2]);
+            COMPLETION_PORT_INGRESS_DATA xin =
+                op_for(rec, i * kOps + kX2, rows[i].d->pending | rows[i].flags, sp[i].a, g_bufs[i][kX2]);
             ok[i] = cpk::row_add(p.handle, &xin);
         }
         wait_step(kX2);

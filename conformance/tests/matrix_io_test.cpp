@@ -35,22 +35,22 @@ struct Fail {
     unsigned times;
 };
 
-constexpr long kAny = cpk::kAnyAmount;  /* any amount >= 0 */
-constexpr long kMoved = -2;             /* what the op's calls moved before the failure */
-constexpr int kOkOrError = -1;          /* result: a retried EINTR gives OK and the length, else ERROR */
+constexpr long kAny = cpk::kAnyAmount; /* any amount >= 0 */
+constexpr long kMoved = -2;            /* what the op's calls moved before the failure */
+constexpr int kOkOrError = -1;         /* result: a retried EINTR gives OK and the length, else ERROR */
 
 struct IoRow {
     const char* name;
-    const char* req;   /* the requirement the outcome check names */
+    const char* req; /* the requirement the outcome check names */
     bool tcp;
-    uint32_t length;   /* the op's buffer */
-    size_t sent;       /* recv: bytes the peer wrote before the add */
+    uint32_t length; /* the op's buffer */
+    size_t sent;     /* recv: bytes the peer wrote before the add */
     Peer peer;
     Mid mid;
-    size_t cap;        /* 0: every call moves what it can; else at most cap */
+    size_t cap; /* 0: every call moves what it can; else at most cap */
     Fail fail[2];
-    int result;        /* COMPLETION_PORT_RESULT or kOkOrError */
-    long amount;       /* exact, kAny or kMoved */
+    int result;  /* COMPLETION_PORT_RESULT or kOkOrError */
+    long amount; /* exact, kAny or kMoved */
 };
 
 constexpr Fail kNo = {0, 0, 0};
@@ -60,6 +60,8 @@ constexpr int ABN = COMPLETION_PORT_RESULT_ABANDONED;
 
 /* ---- recv ----------------------------------------------------------------- */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const IoRow kRecvRows[] = {
     {"all bytes at the first call", "CPL_RECV_005", false, 64, 64, Peer::stays, Mid::none, 0, {kNo, kNo}, OK, 64},
     {"short calls until the buffer is full", "CPL_RECV_005", false, 64, 64, Peer::stays, Mid::none, 16, {kNo, kNo}, OK, 64},
@@ -80,7 +82,10 @@ const IoRow kRecvRows[] = {
     {"TCP: a real reset before any data", "CPL_RECV_003", true, 64, 0, Peer::rst, Mid::none, 0, {kNo, kNo}, ABN, kAny},
     {"TCP: data, then a real reset", "CPL_RECV_003", true, 64, 10, Peer::rst, Mid::none, 0, {kNo, kNo}, ABN, kAny},
 };
+/* clang-format on */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const IoRow kRecvRecommendedRows[] = {
     {"EINTR at the first calls is retried", "CPL_RECV_009", false, 64, 64, Peer::stays, Mid::none, 0, {{1, EINTR, 2}, kNo}, OK, 64},
     {"short, then EINTR, is retried", "CPL_RECV_009", false, 64, 64, Peer::stays, Mid::none, 16, {{2, EINTR, 1}, kNo}, OK, 64},
@@ -89,11 +94,14 @@ const IoRow kRecvRecommendedRows[] = {
     {"short, short, then ECONNRESET: the amount received", "CPL_EVENT_002", false, 64, 64, Peer::stays, Mid::none, 16, {{3, ECONNRESET, 1}, kNo}, ABN, 32},
     {"TCP: data, then a real reset: the amount received", "CPL_EVENT_002", true, 64, 10, Peer::rst, Mid::none, 0, {kNo, kNo}, ABN, 10},
 };
+/* clang-format on */
 
 /* ---- send ----------------------------------------------------------------- */
 
-constexpr uint32_t kBig = 1u << 20;  /* never fits the small socket buffers of a Mid row */
+constexpr uint32_t kBig = 1u << 20; /* never fits the small socket buffers of a Mid row */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const IoRow kSendRows[] = {
     {"the whole buffer at the first call", "CPL_SEND_001", false, 1000, 0, Peer::stays, Mid::none, 0, {kNo, kNo}, OK, 1000},
     {"short calls until all is sent", "CPL_SEND_001", false, 1000, 0, Peer::stays, Mid::none, 7, {kNo, kNo}, OK, 1000},
@@ -113,8 +121,11 @@ const IoRow kSendRows[] = {
     {"EINTR at the first call: retried, or ERROR", "CPL_SEND_003", false, 1000, 0, Peer::stays, Mid::none, 0, {{1, EINTR, 1}, kNo}, kOkOrError, kAny},
     {"short, then EINTR: retried, or ERROR", "CPL_SEND_003", false, 1000, 0, Peer::stays, Mid::none, 100, {{2, EINTR, 1}, kNo}, kOkOrError, kAny},
 };
+/* clang-format on */
 
 /* After EAGAIN, the seed says only that it is no error: resuming is CPL_SEND_006. */
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const IoRow kSendRecommendedRows[] = {
     {"EAGAIN at the first call, then resume", "CPL_SEND_006", false, 1000, 0, Peer::stays, Mid::none, 0, {{1, EAGAIN, 1}, kNo}, OK, 1000},
     {"short, EAGAIN, then resume where it stopped", "CPL_SEND_006", false, 1000, 0, Peer::stays, Mid::none, 100, {{2, EAGAIN, 1}, kNo}, OK, 1000},
@@ -129,11 +140,12 @@ const IoRow kSendRecommendedRows[] = {
     {"TCP: a real reset while suspended: the amount sent", "CPL_EVENT_002", true, kBig, 0, Peer::stays, Mid::rst, 0, {kNo, kNo}, ABN, kMoved},
     {"a full socket and an idle peer: the op waits without a busy loop", "CPL_SEND_006", false, kBig, 0, Peer::stays, Mid::idle, 0, {kNo, kNo}, OK, kBig},
 };
+/* clang-format on */
 
 /* ---- running rows ---------------------------------------------------------- */
 
 constexpr size_t kMaxRows = 32;
-constexpr uint32_t kDrainAbove = 16384;  /* send rows this long are read while they run */
+constexpr uint32_t kDrainAbove = 16384; /* send rows this long are read while they run */
 constexpr int kAfterTimeoutMs = 1000;
 constexpr size_t kRecvSlot = 4096;
 constexpr unsigned char kUntouched = 0xEE;
@@ -148,19 +160,19 @@ enum class Level { normative, recommended };
 struct Observed {
     bool added = false;
     bool completed = false;
-    long moved = 0;            /* bytes the op's calls returned as moved */
-    size_t peer_read = 0;      /* send, Mid::drain and full-wire rows: bytes the peer read */
+    long moved = 0;       /* bytes the op's calls returned as moved */
+    size_t peer_read = 0; /* send, Mid::drain and full-wire rows: bytes the peer read */
     bool peer_read_ok = true;
-    bool wire_read = false;    /* the peer read the wire during the row */
-    uint64_t idle_sends = 0;   /* Mid::idle: send calls while the peer read nothing */
-    bool saw_full = true;      /* Mid rows: a send call met a really full socket */
-    bool stopped_short = false;/* completed after a short call, with bytes left to move */
-    bool ended_at_eagain = false; /* send: completed at an EAGAIN, or before the peer's mid-row action */
+    bool wire_read = false;               /* the peer read the wire during the row */
+    uint64_t idle_sends = 0;              /* Mid::idle: send calls while the peer read nothing */
+    bool saw_full = true;                 /* Mid rows: a send call met a really full socket */
+    bool stopped_short = false;           /* completed after a short call, with bytes left to move */
+    bool ended_at_eagain = false;         /* send: completed at an EAGAIN, or before the peer's mid-row action */
     std::string continuity_before_eagain; /* send: the calls up to the first EAGAIN */
     bool freed = true;
     size_t live_after = 0;
-    std::string calls;         /* the op's recv/send calls, for messages */
-    std::string continuity;    /* discontinuous_calls */
+    std::string calls;      /* the op's recv/send calls, for messages */
+    std::string continuity; /* discontinuous_calls */
 };
 
 bool saw_eagain(int fd) {
@@ -179,25 +191,20 @@ bool prepare_peer(const IoRow& row, Kind kind, cpk::SocketPair& sp) {
             return false;
     }
     switch (row.peer) {
-    case Peer::stays:
-        return true;
+    case Peer::stays: return true;
     case Peer::shut:
         if (!cpk::shutdown_wr(sp.b)) return false;
         return (cpk::wait_poll(sp.a, POLLRDHUP, cpk::kWaitMs) & POLLRDHUP) != 0;
-    case Peer::close:
-        sp.b.close();
-        return (cpk::wait_poll(sp.a, POLLRDHUP, cpk::kWaitMs) & (POLLRDHUP | POLLHUP)) != 0;
-    case Peer::rst:
-        sp.b.reset_close();
-        return (cpk::wait_poll(sp.a, POLLIN, cpk::kWaitMs) & (POLLERR | POLLHUP)) != 0;
+    case Peer::close: sp.b.close(); return (cpk::wait_poll(sp.a, POLLRDHUP, cpk::kWaitMs) & (POLLRDHUP | POLLHUP)) != 0;
+    case Peer::rst: sp.b.reset_close(); return (cpk::wait_poll(sp.a, POLLIN, cpk::kWaitMs) & (POLLERR | POLLHUP)) != 0;
     }
     return false;
 }
 
 /* Sets up one row, adds its op (rec.op(op)), plays the peer until the op
  * completes; the sockets stay open in `sp` until the table ends. */
-Observed run_row(const IoRow& row, Kind kind, COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op,
-                 unsigned char* buf, cpk::SocketPair& sp, int wait_ms) {
+Observed run_row(const IoRow& row, Kind kind, COMPLETION_PORT_HANDLE port, Recorder& rec, size_t op, unsigned char* buf,
+                 cpk::SocketPair& sp, int wait_ms) {
     Observed o;
     sp = row.tcp ? cpk::tcp_pair() : cpk::unix_pair();
     CPK_KIT_REQUIRE(sp.ok());
@@ -220,7 +227,7 @@ Observed run_row(const IoRow& row, Kind kind, COMPLETION_PORT_HANDLE port, Recor
     cpk::alloc_track_start();
     o.added = cpk::row_add(port, &in);
     {
-        cpk::NoTrack quiet;  /* the peer's side is the test's, not the port's */
+        cpk::NoTrack quiet; /* the peer's side is the test's, not the port's */
         if (o.added) {
             /* A buffer larger than the socket's can only be sent while the peer reads. */
             const bool read_now = kind == Kind::send && row.length > kDrainAbove && row.result == OK;
@@ -250,18 +257,23 @@ Observed run_row(const IoRow& row, Kind kind, COMPLETION_PORT_HANDLE port, Recor
     std::vector<cpk::CallRecord> calls = cpk::records(fn, sp.a);
     for (const cpk::CallRecord& r : calls)
         if (r.result > 0) o.moved += r.result;
-    o.stopped_short = o.completed && !calls.empty() && calls.back().result > 0 &&
-                      o.moved < static_cast<long>(row.length);
-    if (o.completed && !calls.empty() && calls.back().result < 0 && calls.back().err == EAGAIN) o.ended_at_eagain = true;
+    o.stopped_short =
+        o.completed && !calls.empty() && calls.back().result > 0 && o.moved < static_cast<long>(row.length);
+    if (o.completed && !calls.empty() && calls.back().result < 0 && calls.back().err == EAGAIN)
+        o.ended_at_eagain = true;
     std::vector<cpk::CallRecord> before;
     for (const cpk::CallRecord& r : calls) {
         before.push_back(r);
         if (r.result < 0 && r.err == EAGAIN) break;
     }
-    o.continuity_before_eagain = cpk::discontinuous_calls(before, kind == Kind::recv ? static_cast<const void*>(buf) : g_out, row.length);
-    if (calls.size() <= 64) o.calls = cpk::describe_calls(calls);
-    else o.calls = std::to_string(calls.size()) + " calls";
-    o.continuity = cpk::discontinuous_calls(calls, kind == Kind::recv ? static_cast<const void*>(buf) : g_out, row.length);
+    o.continuity_before_eagain =
+        cpk::discontinuous_calls(before, kind == Kind::recv ? static_cast<const void*>(buf) : g_out, row.length);
+    if (calls.size() <= 64)
+        o.calls = cpk::describe_calls(calls);
+    else
+        o.calls = std::to_string(calls.size()) + " calls";
+    o.continuity =
+        cpk::discontinuous_calls(calls, kind == Kind::recv ? static_cast<const void*>(buf) : g_out, row.length);
     return o;
 }
 
@@ -294,8 +306,7 @@ void check_bytes(const IoRow& row, Kind kind, Level level, const Recorder& rec, 
     if (v[0].result == OK && row.mid != Mid::close && row.mid != Mid::rst) {
         /* The peer read the whole buffer (a long one while the row ran, a short
          * one now); nothing else followed. */
-        if (!o.wire_read)
-            o.peer_read_ok = cpk::read_exact(sp.b, g_got, row.length, cpk::kWaitMs, &o.peer_read);
+        if (!o.wire_read) o.peer_read_ok = cpk::read_exact(sp.b, g_got, row.length, cpk::kWaitMs, &o.peer_read);
         INFO("peer read " << o.peer_read << " of " << row.length << " bytes; pattern differs at "
                           << cpk::check_pattern(g_got, o.peer_read) << "; bytes after: " << cpk::readable_bytes(sp.b));
         const char* wire = level == Level::normative ? "CPL_SEND_001" : row.req;
@@ -334,7 +345,7 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
         int wait_ms = cpk::kWaitMs;
         for (size_t i = 0; i < count; ++i) {
             INFO("row " << i << ": " << rows[i].name);
-            cpk::RunningScope running(rows[i].req, rows[i].name);  /* a crash here is this row's */
+            cpk::RunningScope running(rows[i].req, rows[i].name); /* a crash here is this row's */
             seen[i] = run_row(rows[i], kind, p.handle, rec, i + 1, g_recv_bufs[i], sps[i], wait_ms);
             /* One op that never completes costs the table one full wait, not one per row. */
             if (seen[i].added && !seen[i].completed) wait_ms = kAfterTimeoutMs;
@@ -372,8 +383,10 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
                 CPK_CHECK(done_req, o.freed);
                 CPK_CHECK(done_req, rec.calls(i + 1) <= 1);
             }
-            if (level == Level::recommended && row.req == std::string("CPL_SEND_006")) CPK_CHECK(row.req, o.continuity == "");
-            if (level == Level::recommended && row.req == std::string("CPL_SEND_006")) CPK_CHECK(row.req, o.continuity == "");
+            if (level == Level::recommended && row.req == std::string("CPL_SEND_006"))
+                CPK_CHECK(row.req, o.continuity == "");
+            if (level == Level::recommended && row.req == std::string("CPL_SEND_006"))
+                CPK_CHECK(row.req, o.continuity == "");
             if (row.mid == Mid::idle) {
                 INFO("send calls while the peer read nothing for " << cpk::kQuietMs << " ms: " << o.idle_sends);
                 CPK_CHECK("CPL_SEND_006", o.idle_sends <= 4);

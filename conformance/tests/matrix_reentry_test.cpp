@@ -31,15 +31,24 @@ enum class From : uint8_t {
     release_close /* the closing completion of the final dec_ref */
 };
 
-enum class Call : uint8_t { add_same, add_other, remove_same, remove_other, remove_two, inc_ref, dec_ref, final_dec_ref };
+enum class Call : uint8_t {
+    add_same,
+    add_other,
+    remove_same,
+    remove_other,
+    remove_two,
+    inc_ref,
+    dec_ref,
+    final_dec_ref
+};
 
 struct ReRow {
     const char* name;
     From from;
     Call call;
-    const char* returns_req;  /* the call made in the callback returns (recommended table) */
-    const char* effect_req;   /* what the call must have done */
-    bool send_other;          /* the other socket's op is a send (else a recv) */
+    const char* returns_req; /* the call made in the callback returns (recommended table) */
+    const char* effect_req;  /* what the call must have done */
+    bool send_other;         /* the other socket's op is a send (else a recv) */
 };
 
 /* Op indices of a row, from its base. */
@@ -51,18 +60,18 @@ struct Act {
     Call call = Call::inc_ref;
     Recorder* rec = nullptr;
     size_t base = 0;
-    int own_fd = -1;           /* the socket of the op whose callback calls */
+    int own_fd = -1; /* the socket of the op whose callback calls */
     int other_fd = -1;
     int bystander_fd = -1;
     int add_other_fd = -1;
-    cpk::Latch* open_first = nullptr;  /* opened before the call (a held worker the call joins) */
+    cpk::Latch* open_first = nullptr; /* opened before the call (a held worker the call joins) */
     std::atomic<bool> claimed{false};
     std::atomic<bool> finished{false};
     int rc = -1;
     int64_t from_ns = 0;
     int64_t by_ns = 0;
     pid_t tid = 0;
-    size_t target = 0;          /* remove_other under release_close: the op it removed */
+    size_t target = 0; /* remove_other under release_close: the op it removed */
 };
 
 constexpr size_t kMaxRows = 24;
@@ -77,18 +86,18 @@ void act(Act& a, size_t own_index) {
     a.from_ns = cpk::mono_ns();
     switch (a.call) {
     case Call::add_same: {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(a.base + kAdded, EPOLLIN, a.own_fd, g_bufs[a.base / kOpsPerRow][kAdded], 1);
+        COMPLETION_PORT_INGRESS_DATA in =
+            rec.ingress(a.base + kAdded, EPOLLIN, a.own_fd, g_bufs[a.base / kOpsPerRow][kAdded], 1);
         a.rc = completion_port_add(a.port, &in);
         break;
     }
     case Call::add_other: {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(a.base + kAdded, EPOLLIN, a.add_other_fd, g_bufs[a.base / kOpsPerRow][kAdded], 1);
+        COMPLETION_PORT_INGRESS_DATA in =
+            rec.ingress(a.base + kAdded, EPOLLIN, a.add_other_fd, g_bufs[a.base / kOpsPerRow][kAdded], 1);
         a.rc = completion_port_add(a.port, &in);
         break;
     }
-    case Call::remove_same:
-        completion_port_remove(a.port, a.own_fd);
-        break;
+    case Call::remove_same: completion_port_remove(a.port, a.own_fd); break;
     case Call::remove_other: {
         /* Under the final dec_ref the op still pending is chosen when the call is made. */
         size_t target = a.base + kOther;
@@ -105,13 +114,9 @@ void act(Act& a, size_t own_index) {
         completion_port_remove(a.port, a.other_fd);
         completion_port_remove(a.port, a.bystander_fd);
         break;
-    case Call::inc_ref:
-        completion_port_inc_ref(a.port);
-        break;
+    case Call::inc_ref: completion_port_inc_ref(a.port); break;
     case Call::dec_ref:
-    case Call::final_dec_ref:
-        completion_port_dec_ref(a.port);
-        break;
+    case Call::final_dec_ref: completion_port_dec_ref(a.port); break;
     }
     a.by_ns = cpk::mono_ns();
     a.finished = true;
@@ -121,13 +126,13 @@ void act(Act& a, size_t own_index) {
 struct RowRun {
     bool ran = false;
     cpk::PortInfo port;
-    bool released = false;         /* the row's final dec_ref happened */
-    bool batch = false;            /* one epoll_wait returned the own and the other socket together */
+    bool released = false;                    /* the row's final dec_ref happened */
+    bool batch = false;                       /* one epoll_wait returned the own and the other socket together */
     int64_t remove_from = 0, remove_by = 0;   /* remove_close: the outer remove */
     int64_t release_from = 0, release_by = 0; /* release_close: the final dec_ref */
     pid_t release_tid = 0;
-    bool works_after = true;       /* inc_ref / dec_ref / remove_same: the port still completes a recv */
-    bool worker_gone = true;       /* final_dec_ref from an event: the worker left by itself */
+    bool works_after = true; /* inc_ref / dec_ref / remove_same: the port still completes a recv */
+    bool worker_gone = true; /* final_dec_ref from an event: the worker left by itself */
     cpk::SocketPair gate, own, other, bystander, add_other, removed;
 };
 
@@ -151,7 +156,8 @@ void make_pair(cpk::SocketPair& sp) {
 }
 
 /* Runs one row up to its call and what follows it directly. */
-void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::vector<COMPLETION_PORT_HANDLE>& to_release) {
+void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run,
+             std::vector<COMPLETION_PORT_HANDLE>& to_release) {
     const size_t b = index * kOpsPerRow;
     Act& a = g_acts[index];
     a.claimed = false;
@@ -173,20 +179,23 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     a.other_fd = run.other.a;
     a.bystander_fd = run.bystander.a;
     a.add_other_fd = run.add_other.a;
-    CPK_KIT_REQUIRE(cpk::write_all(run.add_other.b, "n", 1));  /* the socket add_other adds is readable */
+    CPK_KIT_REQUIRE(cpk::write_all(run.add_other.b, "n", 1)); /* the socket add_other adds is readable */
     const int other_ev = row.send_other ? EPOLLOUT : EPOLLIN;
     COMPLETION_PORT_INGRESS_DATA other = rec.ingress(b + kOther, other_ev, run.other.a, g_bufs[index][kOther], 1);
-    COMPLETION_PORT_INGRESS_DATA bystander = rec.ingress(b + kBystander, EPOLLIN, run.bystander.a, g_bufs[index][kBystander], 1);
-    if (row.call == Call::dec_ref) completion_port_inc_ref(h);  /* the callback's dec_ref is not the final one */
+    COMPLETION_PORT_INGRESS_DATA bystander =
+        rec.ingress(b + kBystander, EPOLLIN, run.bystander.a, g_bufs[index][kBystander], 1);
+    if (row.call == Call::dec_ref) completion_port_inc_ref(h); /* the callback's dec_ref is not the final one */
 
     if (row.from == From::release_close) {
         /* Three ops pending with no event; the first closing completion calls. */
         a.own_fd = -1;
-        COMPLETION_PORT_INGRESS_DATA rem = rec.ingress(b + kRemoved, EPOLLIN, run.removed.a, g_bufs[index][kRemoved], 1);
+        COMPLETION_PORT_INGRESS_DATA rem =
+            rec.ingress(b + kRemoved, EPOLLIN, run.removed.a, g_bufs[index][kRemoved], 1);
         for (size_t k : {kRemoved, kOther, kBystander}) {
             Act* ap = &g_acts[index];
-            int fd = k == kRemoved ? static_cast<int>(run.removed.a) : k == kOther ? static_cast<int>(run.other.a)
-                                                                                      : static_cast<int>(run.bystander.a);
+            int fd = k == kRemoved ? static_cast<int>(run.removed.a)
+                     : k == kOther ? static_cast<int>(run.other.a)
+                                   : static_cast<int>(run.bystander.a);
             rec.op(b + k).hook = [ap, fd, k, b](cpk::Op&, const cpk::CallbackRecord&) {
                 if (ap->claimed.load()) return;
                 ap->own_fd = fd;
@@ -211,7 +220,7 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     make_pair(run.gate);
     make_pair(run.own);
     a.own_fd = run.own.a;
-    auto* gate = new cpk::Latch();   /* never freed: a late callback may still wait on it */
+    auto* gate = new cpk::Latch(); /* never freed: a late callback may still wait on it */
     rec.op(b + kGate).hook = [gate](cpk::Op&, const cpk::CallbackRecord&) { gate->wait(cpk::kWaitMs); };
     cpk::Latch* hold = nullptr;
     Act* ap = &a;
@@ -232,7 +241,7 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     to_release.push_back(h);
     if (!cpk::row_add(h, &g)) return;
     CPK_KIT_REQUIRE(cpk::write_all(run.gate.b, "g", 1));
-    CPK_CHECK("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs));  /* setup: the op of a valid add completes */
+    CPK_CHECK("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs)); /* setup: the op of a valid add completes */
     if (!cpk::row_add(h, &own) || !cpk::row_add(h, &other) || !cpk::row_add(h, &bystander)) {
         gate->open();
         return;
@@ -254,7 +263,7 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
     if (row.from == From::event) {
         rec.wait_op_finished(b + kOwn, cpk::kWaitMs);
     } else {
-        rec.wait_op(b + kOwn, cpk::kWaitMs);  /* the worker holds the fetched batch */
+        rec.wait_op(b + kOwn, cpk::kWaitMs); /* the worker holds the fetched batch */
         run.remove_from = cpk::mono_ns();
         completion_port_remove(h, run.removed.a);
         run.remove_by = cpk::mono_ns();
@@ -269,7 +278,7 @@ void run_row(const ReRow& row, size_t index, Recorder& rec, RowRun& run, std::ve
         if (row.from == From::event) run.worker_gone = cpk::wait_thread_gone(run.port.worker, cpk::kTeardownMs);
         return;
     }
-    if (row.call == Call::final_dec_ref) return;  /* never made: the port is released with the others */
+    if (row.call == Call::final_dec_ref) return; /* never made: the port is released with the others */
     /* What the call left must go on working. */
     if (row.call == Call::add_same && a.rc == 0) {
         const int fd = row.from == From::event ? static_cast<int>(run.own.b) : static_cast<int>(run.removed.b);
@@ -297,7 +306,7 @@ void run_rows(const ReRow* rows, size_t n, Recorder& rec, Table& t) {
     t.runs.resize(n);
     for (size_t i = 0; i < n; ++i) {
         INFO("row " << i << ": " << rows[i].name);
-        cpk::RunningScope running(rows[i].effect_req, rows[i].name);  /* a crash here is this row's */
+        cpk::RunningScope running(rows[i].effect_req, rows[i].name); /* a crash here is this row's */
         run_row(rows[i], i, rec, t.runs[i], t.to_release);
     }
     for (RowRun& r : t.runs)
@@ -314,6 +323,8 @@ void finish(Table& t, cpk::Guard& guard) {
 
 /* ---- normative: calls from an event-driven callback ------------------------- */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const ReRow kEventRows[] = {
     {"event callback: add on its own socket", From::event, Call::add_same, nullptr, "CPL_ADD_010", false},
     {"event callback: add on another socket", From::event, Call::add_other, nullptr, "CPL_ADD_010", false},
@@ -321,18 +332,24 @@ const ReRow kEventRows[] = {
     {"event callback: inc_ref", From::event, Call::inc_ref, nullptr, "CPL_INCREF_002", false},
     {"event callback: a dec_ref that is not the final one", From::event, Call::dec_ref, nullptr, "CPL_DECREF_001", false},
 };
+/* clang-format on */
 
 /* ---- normative: remove of a socket whose event is already fetched ----------- */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const ReRow kFetchedRows[] = {
     {"event callback removes another socket (recv op) fetched in its batch", From::event, Call::remove_other, nullptr, "CPL_ADD_010", false},
     {"event callback removes another socket (send op) fetched in its batch", From::event, Call::remove_other, nullptr, "CPL_ADD_010", true},
     {"event callback removes two other sockets fetched in its batch", From::event, Call::remove_two, nullptr, "CPL_ADD_010", false},
     {"remove's closing callback removes a socket the held worker fetched", From::remove_close, Call::remove_other, nullptr, "CPL_ADD_010", false},
 };
+/* clang-format on */
 
 /* ---- recommended: every call from every kind of callback ------------------- */
 
+/* One row per line: clang-format would split each field onto a line of its own. */
+/* clang-format off */
 const ReRow kAllRows[] = {
     {"event callback: add on its own socket", From::event, Call::add_same, "CPL_ADD_017", "CPL_ADD_017", false},
     {"event callback: add on another socket", From::event, Call::add_other, "CPL_ADD_017", "CPL_ADD_017", false},
@@ -354,6 +371,7 @@ const ReRow kAllRows[] = {
     /* Last: a port that frees itself under its own callback may crash the process. */
     {"event callback: the final dec_ref, other events fetched in its batch", From::event, Call::final_dec_ref, "CPL_DECREF_010", "CPL_DECREF_010", false},
 };
+/* clang-format on */
 
 /* Every op of a row got at most one callback. */
 std::string repeated_ops(const Recorder& rec, size_t index) {
@@ -384,8 +402,10 @@ TEST_CASE("matrix: API calls from an event-driven callback with other events in 
         CPK_CHECK("CPL_ADD_010", repeated_ops(rec, i) == "");
         /* The rest of the batch completes as if nothing had been called. */
         const size_t b = i * kOpsPerRow;
-        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, b + kOther, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 1) == "");
-        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, b + kBystander, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 1) == "");
+        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, b + kOther, COMPLETION_PORT_EPOLL_EPOLLIN,
+                                                    COMPLETION_PORT_RESULT_OK, 1) == "");
+        CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, b + kBystander, COMPLETION_PORT_EPOLL_EPOLLIN,
+                                                    COMPLETION_PORT_RESULT_OK, 1) == "");
         if (row.call == Call::inc_ref || row.call == Call::dec_ref) CPK_CHECK(row.effect_req, r.works_after);
     }
     CPK_CHECK("CPL_WORKER_004", !rec.any_overlap());
@@ -402,7 +422,8 @@ TEST_CASE("matrix: a callback removes another socket whose event is already fetc
     for (size_t i = 0; i < n; ++i) {
         const RowRun& r = t.runs[i];
         if (!r.ran) continue;
-        INFO("row " << i << ": " << kFetchedRows[i].name << (r.batch ? "" : " (its sockets did not come in one batch)"));
+        INFO("row " << i << ": " << kFetchedRows[i].name
+                    << (r.batch ? "" : " (its sockets did not come in one batch)"));
         INFO(rec.dump());
         /* At most one callback each, also after more bytes came on the removed sockets. */
         CPK_CHECK("CPL_ADD_010", repeated_ops(rec, i) == "");
@@ -410,8 +431,9 @@ TEST_CASE("matrix: a callback removes another socket whose event is already fetc
     finish(t, guard);
 }
 
-TEST_CASE("matrix: every API call from every kind of callback - recommended",
-          "[CPL_ADD_017][CPL_ADD_018][CPL_REMOVE_005][CPL_REMOVE_006][CPL_REMOVE_007][CPL_DECREF_008][CPL_DECREF_010]") {
+TEST_CASE(
+    "matrix: every API call from every kind of callback - recommended",
+    "[CPL_ADD_017][CPL_ADD_018][CPL_REMOVE_005][CPL_REMOVE_006][CPL_REMOVE_007][CPL_DECREF_008][CPL_DECREF_010]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
     const size_t n = sizeof kAllRows / sizeof kAllRows[0];
@@ -428,16 +450,18 @@ TEST_CASE("matrix: every API call from every kind of callback - recommended",
         INFO("the call " << (a.claimed ? "was made" : "was never made: no callback of that kind came"));
         CPK_CHECK(row.returns_req, a.finished.load());
         if (!a.finished) continue;
-        if (row.from == From::remove_close)  /* the op whose closing completion called */
-            CPK_CHECK("CPL_REMOVE_005", cpk::closed_during_call(rec, b + kRemoved, cpk::current_tid(), r.remove_from, r.remove_by) == "");
+        if (row.from == From::remove_close) /* the op whose closing completion called */
+            CPK_CHECK("CPL_REMOVE_005",
+                      cpk::closed_during_call(rec, b + kRemoved, cpk::current_tid(), r.remove_from, r.remove_by) == "");
         if (row.from == From::release_close) {
             for (size_t k : {kRemoved, kOther, kBystander})
-                CPK_CHECK(row.effect_req, cpk::closed_during_call(rec, b + k, r.release_tid, r.release_from, r.release_by) == "");
+                CPK_CHECK(row.effect_req,
+                          cpk::closed_during_call(rec, b + k, r.release_tid, r.release_from, r.release_by) == "");
             if (row.call == Call::add_same || row.call == Call::add_other) {
                 std::vector<cpk::CallbackRecord> v = rec.for_op(b + kAdded);
                 INFO("add returned " << a.rc);
-                CPK_CHECK(row.effect_req, (a.rc != 0 ? v.empty()
-                                                     : v.size() == 1 && v[0].end_ns != 0 && v[0].end_ns <= r.release_by));
+                CPK_CHECK(row.effect_req,
+                          (a.rc != 0 ? v.empty() : v.size() == 1 && v[0].end_ns != 0 && v[0].end_ns <= r.release_by));
             }
             continue;
         }
@@ -451,9 +475,7 @@ TEST_CASE("matrix: every API call from every kind of callback - recommended",
         }
         case Call::remove_same:
         case Call::inc_ref:
-        case Call::dec_ref:
-            CPK_CHECK(row.effect_req, r.works_after);
-            break;
+        case Call::dec_ref: CPK_CHECK(row.effect_req, r.works_after); break;
         case Call::remove_other:
         case Call::remove_two:
             CPK_CHECK(row.effect_req, cpk::closed_during_call(rec, b + kOther, a.tid, a.from_ns, a.by_ns) == "");

@@ -30,8 +30,7 @@ void hang_up(cpk::SocketPair& sp, Hangup how) {
  * nothing else comes (a sentinel, op n, shows the worker went past them).
  * what(i) describes op i's case. */
 template <class What>
-void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t n, const char* once_req,
-                             What what) {
+void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t n, const char* once_req, What what) {
     {
         INFO("callbacks so far:\n" << rec.dump());
         CPK_CHECK("CPL_RDHUP_001", cpk::wait_all_ops(rec, 0, n, cpk::kWaitMs));
@@ -48,7 +47,7 @@ void check_each_hung_up_once(COMPLETION_PORT_HANDLE port, Recorder& rec, size_t 
         CPK_CHECK("CPL_RDHUP_001", r.amount >= 0);
     }
     INFO(rec.dump());
-    CPK_CHECK(once_req, rec.count() == n + 1);  /* one callback per op, and the sentinel's */
+    CPK_CHECK(once_req, rec.count() == n + 1); /* one callback per op, and the sentinel's */
 }
 
 } // namespace
@@ -60,7 +59,11 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
     Recorder& rec = cpk::persistent_recorder();
     cpk::PortInfo p = cpk::create_port();
     CPK_REQUIRE_PORT(p);
-    struct Case { bool tcp; Hangup how; const char* what; };
+    struct Case {
+        bool tcp;
+        Hangup how;
+        const char* what;
+    };
     const Case cases[] = {
         {false, Hangup::shut_wr, "unix shutdown(SHUT_WR)"},
         {false, Hangup::close, "unix close"},
@@ -87,12 +90,19 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
  * EPOLLIN, some with data waiting. Catches the literal reading of the seed
  * (the RDHUP "if" then the EPOLLIN "if": two callbacks, a double free) and an
  * implementation that lets EPOLLIN win. */
-TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callback", "[CPL_RDHUP_002][CPL_RDHUP_001]") {
+TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callback",
+          "[CPL_RDHUP_002][CPL_RDHUP_001]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder();
     cpk::PortInfo p = cpk::create_port();
     CPK_REQUIRE_PORT(p);
-    struct Case { bool tcp; bool data; bool before_add; Hangup how; const char* what; };
+    struct Case {
+        bool tcp;
+        bool data;
+        bool before_add;
+        Hangup how;
+        const char* what;
+    };
     const Case cases[] = {
         {false, true, true, Hangup::shut_wr, "unix: data then shutdown, both before add"},
         {false, false, false, Hangup::close, "unix: close after add"},
@@ -141,8 +151,8 @@ TEST_CASE("rdhup: after its hang-up completion the op gets no other callback", "
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp[i].a);
         CPK_REQUIRE_ADD(p.handle, &in);
     }
-    sp[0].b.close();                              /* op 0: RDHUP|HUP, stays reported */
-    CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[1].b));   /* op 1: RDHUP, stays reported */
+    sp[0].b.close();                            /* op 0: RDHUP|HUP, stays reported */
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[1].b)); /* op 1: RDHUP, stays reported */
     {
         INFO("callbacks so far:\n" << rec.dump());
         CPK_REQUIRE("CPL_RDHUP_001", cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
@@ -152,8 +162,8 @@ TEST_CASE("rdhup: after its hang-up completion the op gets no other callback", "
         INFO(rec.dump());
         CPK_CHECK("CPL_RDHUP_003", rec.calls(0) == 1);
     }
-    completion_port_remove(p.handle, sp[0].a);  /* op 0 is no longer pending */
-    CPK_RELEASE(p.handle);                      /* nor is op 1 */
+    completion_port_remove(p.handle, sp[0].a); /* op 0 is no longer pending */
+    CPK_RELEASE(p.handle);                     /* nor is op 1 */
     CPK_CHECK("CPL_RDHUP_003", cpk::bad_context_callbacks() - bad_before == 0);
     CPK_CHECK("CPL_RDHUP_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
     CPK_CHECK("CPL_RDHUP_003", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
@@ -188,7 +198,7 @@ TEST_CASE("rdhup: completed hang-up ops release their memory", "[CPL_RDHUP_003]"
         return nullptr;
     });
     INFO(b.problems());
-    CPK_CHECK("CPL_ADD_009", refused == 0);  /* the socket is added again after each completion */
+    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
     CPK_CHECK("CPL_RDHUP_001", not_completed == 0);
     CPK_KIT_REQUIRE(!b.overflow);
     /* an op that never completed still holds its memory: nothing to judge then */

@@ -17,8 +17,8 @@ namespace {
 
 using cpk::Recorder;
 
-constexpr size_t kFirst = 10;   /* bytes waiting when the first op is added */
-constexpr size_t kSecond = 6;   /* bytes the peer sends once the second op waits */
+constexpr size_t kFirst = 10; /* bytes waiting when the first op is added */
+constexpr size_t kSecond = 6; /* bytes the peer sends once the second op waits */
 
 /* After the first op (op 0 of rec) completed and the second (op 1) was added:
  * the second gets no callback while nothing arrives, then exactly the next

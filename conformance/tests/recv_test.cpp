@@ -14,8 +14,8 @@
 
 namespace {
 
-using cpk::Recorder;
 using cpk::kAnyAmount;
+using cpk::Recorder;
 
 const unsigned char kCanary = 0xA5;
 
@@ -100,9 +100,12 @@ TEST_CASE("recv: EAGAIN completes the op with OK and the bytes received so far",
         CPK_KIT_REQUIRE(cpk::send_pattern(sp[i].b, 10));
     }
     CPK_CHECK("CPL_RECV_002", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
-    CPK_CHECK("CPL_RECV_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CPK_CHECK("CPL_RECV_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
-    CPK_CHECK("CPL_RECV_002", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+    CPK_CHECK("CPL_RECV_002",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CPK_CHECK("CPL_RECV_002",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
+    CPK_CHECK("CPL_RECV_002",
+              cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
     for (size_t i : {1, 2}) {
         const size_t n = reported_bytes(rec, i, sizeof bufs[i]);
         INFO("op " << i << " reported " << n << " bytes");
@@ -142,9 +145,12 @@ TEST_CASE("recv: ECONNRESET completes the op with ABANDONED", "[CPL_RECV_003]") 
     ux.b.close();
     CPK_KIT_REQUIRE(cpk::send_pattern(inj.b, 5));
     CPK_CHECK("CPL_RECV_003", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
-    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED,
+                                                kAnyAmount) == "");
+    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED,
+                                                kAnyAmount) == "");
+    CPK_CHECK("CPL_RECV_003", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED,
+                                                kAnyAmount) == "");
     CPK_RELEASE(p.handle);
     tcp = cpk::SocketPair();
     ux = cpk::SocketPair();
@@ -177,10 +183,14 @@ TEST_CASE("recv: end of stream completes the op with OK and the total received",
     CPK_KIT_REQUIRE(cpk::shutdown_wr(sp[1].b));
     sp[2].b.close();
     CPK_CHECK("CPL_RECV_004", cpk::wait_all_ops(rec, 0, 4, cpk::kWaitMs));
-    CPK_CHECK("CPL_RECV_004", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
-    CPK_CHECK("CPL_RECV_004", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CPK_CHECK("CPL_RECV_004", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
-    CPK_CHECK("CPL_RECV_004", cpk::one_callback(rec, 3, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 7) == "");
+    CPK_CHECK("CPL_RECV_004",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 5) == "");
+    CPK_CHECK("CPL_RECV_004",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CPK_CHECK("CPL_RECV_004",
+              cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 0) == "");
+    CPK_CHECK("CPL_RECV_004",
+              cpk::one_callback(rec, 3, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 7) == "");
     for (size_t i : {0, 3}) {
         const size_t n = reported_bytes(rec, i, sizeof bufs[i]);
         INFO("op " << i << " reported " << n << " bytes");
@@ -215,15 +225,18 @@ TEST_CASE("recv: short reads continue into the rest of the buffer until it is fu
     CPK_REQUIRE_ADD(p.handle, &in1);
     CPK_CHECK("CPL_RECV_005", cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
     CPK_REQUIRE("CPL_RECV_005", rec.wait_op_finished(1, cpk::kWaitMs));
-    CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 64) == "");
-    CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 40) == "");
-    CPK_CHECK("CPL_RECV_005", cpk::readable_bytes(sp[1].a) == 24);  /* nothing read past the buffer */
+    CPK_CHECK("CPL_RECV_005",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 64) == "");
+    CPK_CHECK("CPL_RECV_005",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 40) == "");
+    CPK_CHECK("CPL_RECV_005", cpk::readable_bytes(sp[1].a) == 24); /* nothing read past the buffer */
     /* op 2: the next op on that socket gets the remaining 24 bytes */
     COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(2, EPOLLIN, sp[1].a, buf2, sizeof buf2);
     CPK_REQUIRE_ADD(p.handle, &in2);
     CPK_CHECK("CPL_RECV_005", rec.wait_op(2, cpk::kWaitMs));
     cpk::record_stop();
-    CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 24) == "");
+    CPK_CHECK("CPL_RECV_005",
+              cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 24) == "");
 
     /* op 0's recv calls: each continues where the previous one stopped */
     std::vector<cpk::CallRecord> rs = cpk::records(cpk::Fn::recv, sp[0].a);
@@ -233,10 +246,14 @@ TEST_CASE("recv: short reads continue into the rest of the buffer until it is fu
         CPK_CHECK("CPL_RECV_005", cpk::discontinuous_calls(rs, buf0, sizeof buf0) == "");
     }
 
-    struct Buf { unsigned char* at; size_t length; size_t offset; };
+    struct Buf {
+        unsigned char* at;
+        size_t length;
+        size_t offset;
+    };
     /* op 2's bytes follow those op 1 took from the same socket */
-    const Buf bufs[3] = {{buf0, sizeof buf0, 0}, {buf1, sizeof buf1, 0},
-                         {buf2, sizeof buf2, reported_bytes(rec, 1, sizeof buf1)}};
+    const Buf bufs[3] = {
+        {buf0, sizeof buf0, 0}, {buf1, sizeof buf1, 0}, {buf2, sizeof buf2, reported_bytes(rec, 1, sizeof buf1)}};
     for (size_t i = 0; i < 3; ++i) {
         const size_t n = reported_bytes(rec, i, bufs[i].length);
         INFO("op " << i << " reported " << n << " bytes");
@@ -274,7 +291,7 @@ TEST_CASE("recv: the buffer holds exactly the peer bytes and nothing past the am
         if (peer[i] >= 0) CPK_KIT_REQUIRE(cpk::send_pattern(peer[i], sent[i]));
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sock[i], region[i] + kGuard, kLen);
         CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE(outcome[i], rec.wait_op_finished(i, cpk::kWaitMs));  /* ops 1 and 2 share a socket */
+        CPK_REQUIRE(outcome[i], rec.wait_op_finished(i, cpk::kWaitMs)); /* ops 1 and 2 share a socket */
     }
     cpk::record_stop();
     /* op 3 ends only when a recv finds nothing more: a last recv that still
@@ -319,13 +336,13 @@ TEST_CASE("recv: after its completion the recv op gets no other callback", "[CPL
     COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     CPK_REQUIRE_ADD(p.handle, &in);
     CPK_KIT_REQUIRE(cpk::send_pattern(sp.b, 100));
-    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs));  /* 100 bytes for a 10-byte buffer */
+    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* 100 bytes for a 10-byte buffer */
     CPK_CHECK("CPL_RECV_007", cpk::sentinel(p.handle, rec, 1));
     {
         INFO(rec.dump());
         CPK_CHECK("CPL_RECV_007", rec.calls(0) == 1);
     }
-    CPK_CHECK("CPL_RECV_007", cpk::readable_bytes(sp.a) == 90);  /* no read after the completion */
+    CPK_CHECK("CPL_RECV_007", cpk::readable_bytes(sp.a) == 90); /* no read after the completion */
     completion_port_remove(p.handle, sp.a);
     CPK_RELEASE(p.handle);
     CPK_CHECK("CPL_RECV_007", cpk::bad_context_callbacks() - bad_before == 0);
@@ -348,7 +365,7 @@ TEST_CASE("recv: completed recv ops release their memory", "[CPL_RECV_007]") {
     COMPLETION_PORT_INGRESS_DATA warm = rec.ingress(0, EPOLLIN, sp.a, buf, 1);
     CPK_REQUIRE_ADD(p.handle, &warm);
     CPK_KIT_REQUIRE(cpk::write_all(sp.b, "w", 1));
-    CPK_REQUIRE("CPL_RECV_005", rec.wait_op_finished(0, cpk::kWaitMs));  /* 1 byte, a full buffer */
+    CPK_REQUIRE("CPL_RECV_005", rec.wait_op_finished(0, cpk::kWaitMs)); /* 1 byte, a full buffer */
 
     /* Armed during the cycles: the step allocates nothing and asserts nothing;
      * it counts what failed, checked afterwards. */
@@ -362,7 +379,7 @@ TEST_CASE("recv: completed recv ops release their memory", "[CPL_RECV_007]") {
     });
     INFO(b.problems());
     CPK_KIT_REQUIRE(unwritten == 0);
-    CPK_CHECK("CPL_ADD_009", refused == 0);  /* the socket is added again after each completion */
+    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
     CPK_CHECK("CPL_RECV_005", not_completed == 0);
     CPK_KIT_REQUIRE(!b.overflow);
     /* an op that never completed still holds its memory: nothing to judge then */
@@ -382,10 +399,10 @@ TEST_CASE("recv: another recv error completes the op with ERROR and the total", 
     cpk::SocketPair sp[3] = {cpk::unix_pair(), cpk::unix_pair(), cpk::unix_pair()};
     for (auto& s : sp) CPK_KIT_REQUIRE(s.ok());
     static unsigned char bufs[3][100];
-    CPK_KIT_REQUIRE(cpk::fail_recv(sp[0].a, EIO) >= 0);          /* op 0: ERROR, 0 */
-    CPK_KIT_REQUIRE(cpk::fail_recv(sp[1].a, ENOMEM, 2) >= 0);    /* op 1: 4 bytes, then ERROR, 4 */
+    CPK_KIT_REQUIRE(cpk::fail_recv(sp[0].a, EIO) >= 0);       /* op 0: ERROR, 0 */
+    CPK_KIT_REQUIRE(cpk::fail_recv(sp[1].a, ENOMEM, 2) >= 0); /* op 1: 4 bytes, then ERROR, 4 */
     CPK_KIT_REQUIRE(cpk::cap_recv(sp[1].a, 4) >= 0);
-    CPK_KIT_REQUIRE(cpk::fail_recv(sp[2].a, EINVAL) >= 0);       /* op 2: ERROR, 0 */
+    CPK_KIT_REQUIRE(cpk::fail_recv(sp[2].a, EINVAL) >= 0); /* op 2: ERROR, 0 */
     cpk::record_start();
     for (size_t i = 0; i < 3; ++i) {
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sp[i].a, bufs[i], sizeof bufs[i]);
@@ -395,7 +412,8 @@ TEST_CASE("recv: another recv error completes the op with ERROR and the total", 
     /* CPL_RECV_008 fixes the whole outcome, the amount (the total) included */
     CPK_CHECK("CPL_RECV_008", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
     cpk::record_stop();
-    CPK_CHECK("CPL_RECV_008", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
+    CPK_CHECK("CPL_RECV_008",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
     {
         /* Op 1 meets its error only if its short read is continued (CPL_RECV_005). */
         std::vector<cpk::CallRecord> rs = cpk::records(cpk::Fn::recv, sp[1].a);
@@ -406,7 +424,8 @@ TEST_CASE("recv: another recv error completes the op with ERROR and the total", 
             CPK_CHECK("CPL_RECV_008",
                       cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 4) == "");
     }
-    CPK_CHECK("CPL_RECV_008", cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
+    CPK_CHECK("CPL_RECV_008",
+              cpk::one_callback(rec, 2, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ERROR, 0) == "");
     const size_t n = reported_bytes(rec, 1, sizeof bufs[1]);
     INFO("op 1 reported " << n << " bytes");
     CPK_CHECK("CPL_RECV_006", cpk::check_pattern(bufs[1], n) == n);
@@ -434,7 +453,8 @@ TEST_CASE("recv: EINTR from recv is retried", "[CPL_RECV_009]") {
     CPK_CHECK("CPL_RECV_009", rec.wait_op(0, cpk::kWaitMs));
     cpk::record_stop();
     INFO("recv calls:\n" << cpk::describe_calls(cpk::records(cpk::Fn::recv, sp.a)));
-    CPK_CHECK("CPL_RECV_009", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 20) == "");
+    CPK_CHECK("CPL_RECV_009",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 20) == "");
     CPK_CHECK("CPL_RECV_009", cpk::fault_fired(id) == 2);
     const size_t n = reported_bytes(rec, 0, sizeof buf);
     INFO("the op reported " << n << " bytes");
@@ -466,10 +486,11 @@ TEST_CASE("recv: a blocking socket does not block the worker", "[CPL_RECV_010]")
     const bool op0_in_time = rec.wait_op(0, cpk::kWaitMs);
     CPK_KIT_REQUIRE(cpk::write_all(other.b, "o", 1));
     const bool op1_in_time = rec.wait_op(1, cpk::kWaitMs);
-    if (!op0_in_time || !op1_in_time) cpk::shutdown_wr(blocking.b);  /* free a stuck worker */
+    if (!op0_in_time || !op1_in_time) cpk::shutdown_wr(blocking.b); /* free a stuck worker */
     CPK_CHECK("CPL_RECV_010", op0_in_time);
     CPK_CHECK("CPL_RECV_010", op1_in_time);
-    CPK_CHECK("CPL_RECV_010", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
+    CPK_CHECK("CPL_RECV_010",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 10) == "");
     CPK_CHECK("CPL_RECV_010", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
     const size_t n = reported_bytes(rec, 0, sizeof buf0);
     INFO("op 0 reported " << n << " bytes");

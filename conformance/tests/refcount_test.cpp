@@ -30,12 +30,12 @@ struct Race {
     int ops = 0;
     bool create_failed = false;
     int add_failed = 0;
-    int more_than_once = 0;     /* ops with more than one callback */
-    int none = 0;               /* ops with no callback */
-    int after_return = 0;       /* callbacks that started after dec_ref returned */
-    int wrong = 0;              /* callbacks neither (EPOLLIN, OK, 1) nor (CLOSING, ABANDONED, 0) */
-    std::string first_problem;  /* the round's callbacks, for the first round with a problem */
-    std::string first_wrong;    /* the first wrong callback as recorded */
+    int more_than_once = 0;    /* ops with more than one callback */
+    int none = 0;              /* ops with no callback */
+    int after_return = 0;      /* callbacks that started after dec_ref returned */
+    int wrong = 0;             /* callbacks neither (EPOLLIN, OK, 1) nor (CLOSING, ABANDONED, 0) */
+    std::string first_problem; /* the round's callbacks, for the first round with a problem */
+    std::string first_wrong;   /* the first wrong callback as recorded */
 };
 
 /* The final dec_ref of a test's port called on the test's own thread: what it
@@ -81,7 +81,7 @@ Race race_final_dec_ref(int rounds, int per_round) {
             returned = cpk::mono_ns();
             writer.wait(cpk::kWaitMs);
         }
-        rec.wait_count(static_cast<size_t>(per_round) + 1, 100);  /* window for late callbacks */
+        rec.wait_count(static_cast<size_t>(per_round) + 1, 100); /* window for late callbacks */
         for (int i = 0; i < per_round; ++i) {
             std::vector<cpk::CallbackRecord> v = rec.for_op(static_cast<size_t>(i));
             ++r.ops;
@@ -89,7 +89,8 @@ Race race_final_dec_ref(int rounds, int per_round) {
             if (v.empty()) ++r.none;
             for (const cpk::CallbackRecord& c : v) {
                 if (c.start_ns >= returned) ++r.after_return;
-                bool in = c.action == COMPLETION_PORT_EPOLL_EPOLLIN && c.result == COMPLETION_PORT_RESULT_OK && c.amount == 1;
+                bool in =
+                    c.action == COMPLETION_PORT_EPOLL_EPOLLIN && c.result == COMPLETION_PORT_RESULT_OK && c.amount == 1;
                 bool closing = c.action == COMPLETION_PORT_CLOSING && c.result == COMPLETION_PORT_RESULT_ABANDONED &&
                                c.amount == 0;
                 if (!in && !closing && r.wrong++ == 0)
@@ -206,8 +207,7 @@ TEST_CASE("dec_ref: the final dec_ref ends the worker thread", "[CPL_DECREF_002]
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("dec_ref: the final dec_ref closes the epoll descriptor and every other it opened",
-          "[CPL_DECREF_003]") {
+TEST_CASE("dec_ref: the final dec_ref closes the epoll descriptor and every other it opened", "[CPL_DECREF_003]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -255,8 +255,7 @@ TEST_CASE("dec_ref: the final dec_ref returns only after joining the worker", "[
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("dec_ref: the final dec_ref frees every allocation of the port and its ops",
-          "[CPL_DECREF_005]") {
+TEST_CASE("dec_ref: the final dec_ref frees every allocation of the port and its ops", "[CPL_DECREF_005]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -374,7 +373,7 @@ TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[C
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
         CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs));  /* the worker is inside the callback */
+        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the worker is inside the callback */
         COMPLETION_PORT_HANDLE h = p.handle;
         cpk::HeldCall dec;
         {
@@ -395,8 +394,7 @@ TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[C
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("dec_ref: events racing the final dec_ref give at most one callback and none after it",
-          "[CPL_DECREF_006]") {
+TEST_CASE("dec_ref: events racing the final dec_ref give at most one callback and none after it", "[CPL_DECREF_006]") {
     cpk::Guard guard;
     Race r = race_final_dec_ref(4, 32);
     INFO(r.first_problem);
@@ -424,8 +422,7 @@ TEST_CASE("dec_ref: a NULL handle is ignored", "[CPL_DECREF_007]") {
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("dec_ref: pending ops complete once as closing on the caller before dec_ref returns",
-          "[CPL_DECREF_008]") {
+TEST_CASE("dec_ref: pending ops complete once as closing on the caller before dec_ref returns", "[CPL_DECREF_008]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -487,8 +484,7 @@ TEST_CASE("dec_ref: the final dec_ref of an idle port returns within 100 ms", "[
         took[i] = cpk::timed_dec_ref(p.handle);
     }
     std::sort(took, took + 3);
-    INFO("final dec_ref took " << took[0] / 1000000 << ", " << took[1] / 1000000 << ", " << took[2] / 1000000
-                               << " ms");
+    INFO("final dec_ref took " << took[0] / 1000000 << ", " << took[1] / 1000000 << ", " << took[2] / 1000000 << " ms");
     CPK_CHECK("CPL_DECREF_009", took[1] <= cpk::ms_to_ns(100));
     CPK_GUARD_END(guard);
 }
@@ -509,7 +505,7 @@ TEST_CASE("dec_ref: a final dec_ref inside a callback releases the port safely",
         CPK_REQUIRE("CPL_CREATE_003", p.worker != 0);
         COMPLETION_PORT_HANDLE h = p.handle;
         rec.op(0).hook = [h](cpk::Op&, const cpk::CallbackRecord&) {
-            completion_port_dec_ref(h);  /* the only reference */
+            completion_port_dec_ref(h); /* the only reference */
             dec_ref_returned = cpk::mono_ns();
         };
         COMPLETION_PORT_INGRESS_DATA t = rec.ingress(0, EPOLLIN, trig.a, tbuf, sizeof tbuf);

@@ -22,9 +22,9 @@ struct RemoveRace {
     int add_failed = 0;
     int more_than_once = 0;
     int none = 0;
-    int late_closing = 0;  /* a closing completion that ended after remove returned */
-    int late_event = 0;    /* an event-driven one that ended after remove returned */
-    int wrong = 0;         /* neither (EPOLLIN, OK, 1) nor (CLOSING, ABANDONED, 0) */
+    int late_closing = 0; /* a closing completion that ended after remove returned */
+    int late_event = 0;   /* an event-driven one that ended after remove returned */
+    int wrong = 0;        /* neither (EPOLLIN, OK, 1) nor (CLOSING, ABANDONED, 0) */
     std::string first_problem;
     std::string first_wrong;
 };
@@ -65,8 +65,10 @@ RemoveRace race_remove(int rounds) {
         for (const cpk::CallbackRecord& c : v) {
             bool late = c.end_ns == 0 || c.end_ns > returned[static_cast<size_t>(i)];
             if (late) ++(c.action == COMPLETION_PORT_CLOSING ? r.late_closing : r.late_event);
-            bool in = c.action == COMPLETION_PORT_EPOLL_EPOLLIN && c.result == COMPLETION_PORT_RESULT_OK && c.amount == 1;
-            bool closing = c.action == COMPLETION_PORT_CLOSING && c.result == COMPLETION_PORT_RESULT_ABANDONED && c.amount == 0;
+            bool in =
+                c.action == COMPLETION_PORT_EPOLL_EPOLLIN && c.result == COMPLETION_PORT_RESULT_OK && c.amount == 1;
+            bool closing =
+                c.action == COMPLETION_PORT_CLOSING && c.result == COMPLETION_PORT_RESULT_ABANDONED && c.amount == 0;
             if (!in && !closing && r.wrong++ == 0) r.first_wrong = cpk::describe(c);
         }
         if (v.size() > 1 && r.first_problem.empty()) r.first_problem = "op " + std::to_string(i) + ":\n" + rec.dump();
@@ -232,8 +234,7 @@ TEST_CASE("remove: an op whose event races remove completes once before remove r
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns",
-          "[CPL_REMOVE_005]") {
+TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns", "[CPL_REMOVE_005]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -274,8 +275,7 @@ TEST_CASE("remove: pending ops complete once as closing on the caller before rem
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("remove: a pending recv and a pending send on one socket both complete as closing",
-          "[CPL_REMOVE_005]") {
+TEST_CASE("remove: a pending recv and a pending send on one socket both complete as closing", "[CPL_REMOVE_005]") {
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
@@ -322,7 +322,7 @@ TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REM
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
         CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs));  /* the callback is running, held by the latch */
+        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the callback is running, held by the latch */
         COMPLETION_PORT_HANDLE h = p.handle;
         int s = sp.a;
         cpk::HeldCall remove = cpk::call_while_held([h, s] { completion_port_remove(h, s); }, "completion_port_remove",

@@ -17,8 +17,8 @@
 
 namespace {
 
-using cpk::Recorder;
 using cpk::kAnyAmount;
+using cpk::Recorder;
 
 /* Reads exactly n bytes from fd and checks them against the pattern at
  * `offset`; "" when they match. */
@@ -61,7 +61,7 @@ TEST_CASE("send: a send op sends its whole buffer and completes with OK and the 
         CPK_CHECK("CPL_SEND_001",
                   cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, len[i]) == "");
     }
-    CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[0].b) == 1000);  /* all sent before the completion, once */
+    CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[0].b) == 1000); /* all sent before the completion, once */
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[1].b) == 1000);
     for (size_t i = 0; i < 3; ++i) {
         INFO("op " << i);
@@ -91,7 +91,7 @@ TEST_CASE("send: ECONNRESET completes the op with ABANDONED", "[CPL_SEND_002]") 
     CPK_KIT_REQUIRE(tcp.ok());
     CPK_KIT_REQUIRE(inj.ok());
     tcp.b.reset_close();
-    CPK_KIT_REQUIRE((cpk::wait_poll(tcp.a, POLLOUT, cpk::kWaitMs) & POLLERR) != 0);  /* the reset arrived */
+    CPK_KIT_REQUIRE((cpk::wait_poll(tcp.a, POLLOUT, cpk::kWaitMs) & POLLERR) != 0); /* the reset arrived */
     CPK_KIT_REQUIRE(cpk::fail_send(inj.a, ECONNRESET) >= 0);
     COMPLETION_PORT_INGRESS_DATA in[2] = {
         rec.ingress(0, EPOLLOUT, tcp.a, out, sizeof out),
@@ -99,8 +99,10 @@ TEST_CASE("send: ECONNRESET completes the op with ABANDONED", "[CPL_SEND_002]") 
     };
     for (auto& i : in) CPK_REQUIRE_ADD(p.handle, &i);
     CPK_CHECK("CPL_SEND_002", cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
-    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT,
+                                                COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
+    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT,
+                                                COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
     CPK_RELEASE(p.handle);
     tcp = cpk::SocketPair();
     inj = cpk::SocketPair();
@@ -128,7 +130,8 @@ TEST_CASE("send: another send error completes the op with ERROR", "[CPL_SEND_003
     CPK_CHECK("CPL_SEND_003", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
     for (size_t i = 0; i < 3; ++i) {
         INFO("injected errno " << errs[i] << " (" << strerror(errs[i]) << ")");
-        CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+        CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT,
+                                                    COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
     }
     CPK_RELEASE(p.handle);
     for (auto& s : sp) s = cpk::SocketPair();
@@ -156,7 +159,8 @@ TEST_CASE("send: a send to a closed unix peer completes with ERROR and raises no
     CPK_REQUIRE_ADD(p.handle, &in);
     CPK_CHECK("CPL_SEND_004", rec.wait_op(0, cpk::kWaitMs));
     /* the result for EPIPE is CPL_SEND_003's */
-    CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+    CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR,
+                                                kAnyAmount) == "");
     CPK_RELEASE(p.handle);
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);
@@ -184,7 +188,7 @@ TEST_CASE("send: after its completion the send op gets no other callback", "[CPL
         INFO(rec.dump());
         CPK_CHECK("CPL_SEND_005", rec.calls(0) == 1);
     }
-    CPK_CHECK("CPL_SEND_005", cpk::readable_bytes(sp.b) == 10);  /* nothing sent after the completion */
+    CPK_CHECK("CPL_SEND_005", cpk::readable_bytes(sp.b) == 10); /* nothing sent after the completion */
     completion_port_remove(p.handle, sp.a);
     CPK_RELEASE(p.handle);
     CPK_CHECK("CPL_SEND_005", cpk::bad_context_callbacks() - bad_before == 0);
@@ -218,7 +222,7 @@ TEST_CASE("send: completed send ops release their memory", "[CPL_SEND_005]") {
         return nullptr;
     });
     INFO(b.problems());
-    CPK_CHECK("CPL_ADD_009", refused == 0);  /* the socket is added again after each completion */
+    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
     CPK_CHECK("CPL_SEND_001", not_completed == 0);
     CPK_KIT_REQUIRE(!b.overflow);
     /* an op that never completed still holds its memory: nothing to judge then */
@@ -262,7 +266,7 @@ TEST_CASE("send: a full socket buffer suspends a large send until the peer drain
     CPK_CHECK("CPL_SEND_006", full);
     {
         INFO(rec.dump());
-        CPK_CHECK("CPL_SEND_006", rec.calls(0) == 0);  /* 4 MB cannot be sent yet */
+        CPK_CHECK("CPL_SEND_006", rec.calls(0) == 0); /* 4 MB cannot be sent yet */
     }
 
     /* The peer reads nothing for kQuietMs: a waiting worker makes no send call. */
@@ -273,7 +277,7 @@ TEST_CASE("send: a full socket buffer suspends a large send until the peer drain
         INFO("send calls while the peer read nothing for " << cpk::kQuietMs << " ms: " << idle_sends);
         CPK_CHECK("CPL_SEND_006", idle_sends <= 4);
     }
-    CPK_CHECK("CPL_SEND_006", cpk::sentinel(p.handle, rec, 1));  /* and the worker still serves other sockets */
+    CPK_CHECK("CPL_SEND_006", cpk::sentinel(p.handle, rec, 1)); /* and the worker still serves other sockets */
 
     size_t done = 0;
     bool read_ok = true;

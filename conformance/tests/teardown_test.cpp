@@ -28,8 +28,8 @@ enum class Caller : uint8_t { main_thread, other_thread, other_port_callback, ow
 struct TdRow {
     const char* name;
     Caller caller;
-    int pending;  /* ops pending on their own sockets */
-    int fetched;  /* how many of those become readable in the long callback's batch */
+    int pending; /* ops pending on their own sockets */
+    int fetched; /* how many of those become readable in the long callback's batch */
 };
 
 const TdRow kRows[] = {
@@ -67,11 +67,11 @@ struct Release {
 };
 Release g_release[kMaxRows];
 char g_bufs[kMaxRows][kOpsPerRow];
-cpk::Latch g_never;  /* never opened: a bounded wait on it is the long callback's duration */
+cpk::Latch g_never; /* never opened: a bounded wait on it is the long callback's duration */
 
 struct TdRun {
     cpk::PortInfo port;
-    cpk::PortInfo other;       /* other_port_callback: the port whose callback releases */
+    cpk::PortInfo other; /* other_port_callback: the port whose callback releases */
     std::vector<cpk::SocketPair> pending;
     cpk::SocketPair gate, held, trigger;
     cpk::Latch* hold = nullptr;
@@ -114,11 +114,11 @@ void start_row(const TdRow& row, size_t index, Recorder& rec, TdRun& run) {
     COMPLETION_PORT_INGRESS_DATA l = rec.ingress(b + kLong, EPOLLIN, run.held.a, &g_bufs[index][kLong], 1);
     CPK_REQUIRE_ADD(h, &g);
     CPK_KIT_REQUIRE(cpk::write_all(run.gate.b, "g", 1));
-    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs));  /* setup: the op of a valid add completes */
+    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(b + kGate, cpk::kWaitMs)); /* setup: the op of a valid add completes */
     CPK_REQUIRE_ADD(h, &l);
     for (int k = 0; k < row.pending; ++k) {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(b + kFirstPending + k, EPOLLIN, run.pending[k].a,
-                                                      &g_bufs[index][kFirstPending + k], 1);
+        COMPLETION_PORT_INGRESS_DATA in =
+            rec.ingress(b + kFirstPending + k, EPOLLIN, run.pending[k].a, &g_bufs[index][kFirstPending + k], 1);
         CPK_REQUIRE_ADD(h, &in);
     }
     /* The long callback's socket first: the next epoll_wait returns it with these. */
@@ -258,9 +258,11 @@ TEST_CASE("matrix: the final dec_ref from every kind of thread waits for a callb
         const Release& rel = g_release[i];
         INFO("row " << i << ": " << row.name);
         cpk::CallbackRecord held = rec.for_op(b + kLong).at(0);
-        INFO("the final dec_ref returned " << (rel.by_ns - rel.from_ns) / 1000000 << " ms after its call; the long callback "
-             << (held.end_ns ? "returned " + std::to_string((held.end_ns - held.start_ns) / 1000000) + " ms after it began"
-                             : std::string("had not returned")));
+        INFO("the final dec_ref returned "
+             << (rel.by_ns - rel.from_ns) / 1000000 << " ms after its call; the long callback "
+             << (held.end_ns
+                     ? "returned " + std::to_string((held.end_ns - held.start_ns) / 1000000) + " ms after it began"
+                     : std::string("had not returned")));
         CPK_CHECK("CPL_DECREF_004", (held.end_ns != 0 && held.end_ns <= rel.by_ns.load()));
         CPK_CHECK("CPL_DECREF_004", rel.by_ns.load() >= t.opened_ns);
         std::string late = after_release(rec, b, kFirstPending + static_cast<size_t>(row.pending), rel.by_ns);

@@ -35,7 +35,7 @@ void check_worker_survives(cpk::Fault f, unsigned times) {
     Recorder& rec = cpk::persistent_recorder();
     f.fn = cpk::Fn::epoll_any_wait;
     f.times = times;
-    f.scope = cpk::Scope::others;  /* only the worker calls epoll_wait here */
+    f.scope = cpk::Scope::others; /* only the worker calls epoll_wait here */
     int id = cpk::inject(f);
     CPK_KIT_REQUIRE(id >= 0);
     cpk::PortInfo p = cpk::create_port();
@@ -57,7 +57,7 @@ void check_worker_survives(cpk::Fault f, unsigned times) {
 TEST_CASE("worker: every epoll_wait on the port epoll fd has a 2000 ms timeout", "[CPL_WORKER_002]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder();
-    cpk::record_start();  /* before create: the worker's first wait is recorded too */
+    cpk::record_start(); /* before create: the worker's first wait is recorded too */
     cpk::PortInfo p = cpk::create_port();
     CPK_REQUIRE_PORT(p);
     CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
@@ -107,8 +107,8 @@ TEST_CASE("worker: a real epoll_wait timeout does not end the worker", "[CPL_WOR
     auto timed_out = [&] {
         for (size_t i = 0; i < cpk::record_count(); ++i) {
             cpk::CallRecord r = cpk::record_at(i);
-            if ((r.fn == cpk::Fn::epoll_wait || r.fn == cpk::Fn::epoll_pwait) && r.fd == p.epfd &&
-                r.result == 0 && !r.injected)
+            if ((r.fn == cpk::Fn::epoll_wait || r.fn == cpk::Fn::epoll_pwait) && r.fd == p.epfd && r.result == 0 &&
+                !r.injected)
                 return true;
         }
         return false;
@@ -161,7 +161,7 @@ TEST_CASE("worker: event-driven callbacks run on the worker thread", "[CPL_WORKE
         rec.ingress(6, EPOLLRDHUP, sp[6].a),
     };
     /* what promises each op its completion: a full buffer, a whole send, a hang-up */
-    const char* const completes[kOps] = {"CPL_RECV_005", "CPL_RECV_005", "CPL_RECV_005", "CPL_SEND_001",
+    const char* const completes[kOps] = {"CPL_RECV_005", "CPL_RECV_005",  "CPL_RECV_005", "CPL_SEND_001",
                                          "CPL_SEND_001", "CPL_RDHUP_001", "CPL_RDHUP_001"};
     for (size_t i = 0; i < kOps; ++i) CPK_REQUIRE_ADD(p.handle, &in[i]);
     CPK_KIT_REQUIRE(cpk::write_all(sp[2].b, data, 5));
@@ -223,8 +223,7 @@ constexpr size_t kCtxOps = 8;
 Recorder* g_ctx_rec = nullptr;
 std::atomic<int> g_alt_calls[kCtxOps];
 
-void alt_callback(void* ctx, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
-                  int32_t amount) {
+void alt_callback(void* ctx, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result, int32_t amount) {
     for (size_t i = 0; i < kCtxOps; ++i)
         if (g_ctx_rec && ctx == &g_ctx_rec->op(i)) g_alt_calls[i].fetch_add(1);
     Recorder::callback(ctx, action, result, amount);
@@ -270,10 +269,10 @@ TEST_CASE("worker: each callback is the op own callback with its own context", "
 
     /* What promises op i its completion (2 bytes into 8: EAGAIN; a whole send;
      * a hang-up), and what forbids any later callback of it. */
-    const char* const completes[kCtxOps] = {"CPL_RECV_002", "CPL_RECV_002", "CPL_SEND_001", "CPL_SEND_001",
-                                            "CPL_RDHUP_001", "CPL_RDHUP_001", nullptr, nullptr};
-    const char* const released[kCtxOps] = {"CPL_RECV_007", "CPL_RECV_007", "CPL_SEND_005", "CPL_SEND_005",
-                                           "CPL_RDHUP_003", "CPL_RDHUP_003", nullptr, nullptr};
+    const char* const completes[kCtxOps] = {"CPL_RECV_002",  "CPL_RECV_002",  "CPL_SEND_001", "CPL_SEND_001",
+                                            "CPL_RDHUP_001", "CPL_RDHUP_001", nullptr,        nullptr};
+    const char* const released[kCtxOps] = {"CPL_RECV_007",  "CPL_RECV_007",  "CPL_SEND_005", "CPL_SEND_005",
+                                           "CPL_RDHUP_003", "CPL_RDHUP_003", nullptr,        nullptr};
     /* Op i's socket becomes ready (a send op: is added), then callback number n must be op i's. */
     const size_t order[] = {0, 4, 1, 5, 2, 3};
     size_t n = 0;

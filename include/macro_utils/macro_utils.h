@@ -47,31 +47,20 @@
  * semicolon (the macro supplies it).
  * typedef enum NAME_TAG { NAME_INVALID = 0, values... } NAME; plus the
  * declaration of the to-string function that MU_DEFINE_ENUM_STRINGS defines. */
-#define MU_DEFINE_ENUM(enumName, ...)                                        \
-    typedef enum MU_C2(enumName, _TAG)                                       \
-    {                                                                        \
-        MU_C2(enumName, _INVALID) = 0,                                       \
-        __VA_ARGS__                                                          \
-    } enumName;                                                              \
+#define MU_DEFINE_ENUM(enumName, ...)                                                                                  \
+    typedef enum MU_C2(enumName, _TAG) { MU_C2(enumName, _INVALID) = 0, __VA_ARGS__ } enumName;                        \
     extern const char* MU_C2(enumName, Strings)(enumName value);
 
-#define MU_DEFINE_ENUM_WITHOUT_INVALID(enumName, ...)                        \
-    typedef enum MU_C2(enumName, _TAG)                                       \
-    {                                                                        \
-        __VA_ARGS__                                                          \
-    } enumName;                                                              \
+#define MU_DEFINE_ENUM_WITHOUT_INVALID(enumName, ...)                                                                  \
+    typedef enum MU_C2(enumName, _TAG) { __VA_ARGS__ } enumName;                                                       \
     extern const char* MU_C2(enumName, Strings)(enumName value);
 
 /* Defines NAMEStrings(value), used through MU_ENUM_TO_STRING. */
-#define MU_DEFINE_ENUM_STRINGS(enumName, ...)                                \
-    const char* MU_C2(enumName, Strings)(enumName value)                     \
-    {                                                                        \
-        static const char* const names[] = {                                 \
-            MU_TOSTRING(MU_C2(enumName, _INVALID)),                          \
-            MU_FOR_EACH_1(MU_ENUM_STRING_ENTRY_, __VA_ARGS__)                \
-        };                                                                   \
-        return ((unsigned)value < sizeof(names) / sizeof(names[0]))          \
-            ? names[(unsigned)value] : "UNKNOWN";                            \
+#define MU_DEFINE_ENUM_STRINGS(enumName, ...)                                                                          \
+    const char* MU_C2(enumName, Strings)(enumName value) {                                                             \
+        static const char* const names[] = {MU_TOSTRING(MU_C2(enumName, _INVALID)),                                    \
+                                            MU_FOR_EACH_1(MU_ENUM_STRING_ENTRY_, __VA_ARGS__)};                        \
+        return ((unsigned)value < sizeof(names) / sizeof(names[0])) ? names[(unsigned)value] : "UNKNOWN";              \
     }
 
 #define MU_ENUM_TO_STRING(enumName, enumValue) MU_C2(enumName, Strings)(enumValue)

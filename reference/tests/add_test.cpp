@@ -35,11 +35,11 @@ TEST_CASE("add: invalid arguments are refused without a callback",
     CHECK(completion_port_add(port, &empty) == 0);
     CHECK(cpl_test_pending_ops(port) == 1);
     port.release();
-    CHECK(rec.count() == 1);  /* the closing completion of `empty` only */
+    CHECK(rec.count() == 1); /* the closing completion of `empty` only */
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "add: the first registration of a fresh socket is MOD with epoll_op then ADD",
-          "[CPL_ADD_005][CPL_ADD_006][CPL_ADD_007]") {
+                 "[CPL_ADD_005][CPL_ADD_006][CPL_ADD_007]") {
     char buf[4];
     cpk::record_start();
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
@@ -105,7 +105,7 @@ TEST_CASE("add: epoll_ctl failures other than ENOENT fail the add and leave noth
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "add: every allocation failure makes add fail cleanly and the port keeps working",
-          "[CPL_ADD_003][CPL_ADD_015]") {
+                 "[CPL_ADD_003][CPL_ADD_015]") {
     char buf[2];
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     if (!reftest::heap_visible()) {
@@ -117,7 +117,7 @@ TEST_CASE_METHOD(reftest::OnePort, "add: every allocation failure makes add fail
         int result = 0;
         reftest::HeapRun heap = reftest::heap_run(nth, [&] { result = completion_port_add(port, &in); });
         if (nth > heap.allocations) {
-            REQUIRE(result == 0);  /* every allocation of add has been failed once */
+            REQUIRE(result == 0); /* every allocation of add has been failed once */
             break;
         }
         CHECK(result != 0);
@@ -125,7 +125,7 @@ TEST_CASE_METHOD(reftest::OnePort, "add: every allocation failure makes add fail
         CHECK(cpl_test_pending_ops(port) == 0);
         failed++;
     }
-    CHECK(failed >= 2);  /* the op and the socket's map node */
+    CHECK(failed >= 2); /* the op and the socket's map node */
     REQUIRE(cpk::write_all(sp.b, "ok", 2));
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
     CHECK(rec.count() == 1);
@@ -173,7 +173,7 @@ TEST_CASE_METHOD(reftest::OnePort, "add: a second op of the same kind on one soc
     CHECK(completion_port_add(port, &second_in) != 0);
     REQUIRE(cpk::write_all(sp.b, "x", 1));
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-    CHECK(completion_port_add(port, &second_in) == 0);  /* slot free again */
+    CHECK(completion_port_add(port, &second_in) == 0); /* slot free again */
 }
 
 TEST_CASE("add: negative sockets and the port's own descriptors are refused without touching epoll",
@@ -190,7 +190,7 @@ TEST_CASE("add: negative sockets and the port's own descriptors are refused with
         auto in = rec.ingress(0, EPOLLIN, socket, buf, sizeof buf);
         CHECK(completion_port_add(port, &in) != 0);
     }
-    CHECK(cpk::records(cpk::Fn::epoll_ctl).empty());  /* no registration was made or changed */
+    CHECK(cpk::records(cpk::Fn::epoll_ctl).empty()); /* no registration was made or changed */
     CHECK(cpl_test_pending_ops(port) == 0);
     /* The wake-up descriptor still works: the final dec_ref is immediate. */
     CHECK(port.release() < cpk::ms_to_ns(100));

@@ -21,7 +21,7 @@ TEST_CASE("create: a failing epoll_create1 gives NULL and leaves nothing", "[CPL
     cpk::Guard guard;
     COMPLETION_PORT_HANDLE port = create_with(cpk::failing(cpk::Fn::epoll_any_create, -1, EMFILE));
     CHECK(port == nullptr);
-    completion_port_dec_ref(port);  /* a port created anyway must not leak into the guard's check */
+    completion_port_dec_ref(port); /* a port created anyway must not leak into the guard's check */
     CHECK(guard.finish() == "");
 }
 
@@ -58,7 +58,7 @@ TEST_CASE("create: every allocation failing in turn gives NULL and leaves nothin
         COMPLETION_PORT_HANDLE port = nullptr;
         reftest::HeapRun heap = reftest::heap_run(nth, [&] { port = completion_port_create(); });
         if (nth > heap.allocations) {
-            REQUIRE(port != nullptr);  /* all of create's allocations were failed once */
+            REQUIRE(port != nullptr); /* all of create's allocations were failed once */
             completion_port_dec_ref(port);
             break;
         }
@@ -67,6 +67,6 @@ TEST_CASE("create: every allocation failing in turn gives NULL and leaves nothin
         completion_port_dec_ref(port);
         failed++;
     }
-    CHECK(failed >= 2);  /* the port and the map's bucket array */
+    CHECK(failed >= 2); /* the port and the map's bucket array */
     CHECK(guard.finish() == "");
 }

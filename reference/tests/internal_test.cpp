@@ -7,7 +7,7 @@ TEST_CASE("internal: the worker entry point called with NULL returns at once", "
     cpk::Guard guard;
     const int64_t start = cpk::mono_ns();
     CHECK(cpl_test_epoll_worker_func(nullptr) == 0);
-    CHECK(cpk::mono_ns() - start < cpk::ms_to_ns(100));  /* no 2 s epoll_wait */
+    CHECK(cpk::mono_ns() - start < cpk::ms_to_ns(100)); /* no 2 s epoll_wait */
     CHECK(guard.finish() == "");
 }
 
@@ -48,7 +48,8 @@ TEST_CASE("internal: each pending op is recorded until it completes", "[CPL_ADD_
     CHECK(guard.finish() == "");
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "internal: ops of one socket share one record and leave it when all are done", "[CPL_ADD_004]") {
+TEST_CASE_METHOD(reftest::OnePort, "internal: ops of one socket share one record and leave it when all are done",
+                 "[CPL_ADD_004]") {
     char in_buf[4];
     char out_buf[4] = {'a', 'b', 'c', 'd'};
 

@@ -11,7 +11,7 @@
 using reftest::first;
 
 TEST_CASE_METHOD(reftest::OnePort, "recv: the buffer holds exactly the peer's bytes and nothing past the amount",
-          "[CPL_RECV_001][CPL_RECV_002][CPL_RECV_006]") {
+                 "[CPL_RECV_001][CPL_RECV_002][CPL_RECV_006]") {
     unsigned char buf[64];
     memset(buf, 0xAA, sizeof buf);
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -38,7 +38,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: short reads are continued until the bu
     CHECK(memcmp(buf, "abcdefghijklmnop", 16) == 0);
     std::vector<cpk::CallRecord> calls = cpk::records(cpk::Fn::recv, sp.a);
     INFO(cpk::describe_calls(calls));
-    CHECK(calls.size() == 6);  /* 3+3+3+3+3+1 */
+    CHECK(calls.size() == 6); /* 3+3+3+3+3+1 */
     CHECK(cpk::discontinuous_calls(calls, buf, sizeof buf) == "");
 }
 
@@ -67,7 +67,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: a connection reset completes with ABAN
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "recv: EINTR is retried and another errno is an ERROR with the bytes so far",
-          "[CPL_RECV_008][CPL_RECV_009][CPL_EVENT_002]") {
+                 "[CPL_RECV_008][CPL_RECV_009][CPL_EVENT_002]") {
     char buf[8];
 
     int eintr = cpk::fail_recv(sp.a, EINTR);
@@ -109,7 +109,7 @@ TEST_CASE("recv: a blocking socket never blocks the worker", "[CPL_RECV_010]") {
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "rdhup: a hang-up with data gives one ABANDONED hang-up callback and nothing more",
-          "[CPL_RDHUP_001][CPL_RDHUP_002][CPL_RDHUP_003]") {
+                 "[CPL_RDHUP_001][CPL_RDHUP_002][CPL_RDHUP_003]") {
     char buf[4];
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
@@ -130,7 +130,8 @@ TEST_CASE_METHOD(reftest::OnePort, "rdhup: a hang-up with data gives one ABANDON
     }
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "rdhup: RDHUP and IN in one event give exactly the hang-up callback", "[CPL_RDHUP_002]") {
+TEST_CASE_METHOD(reftest::OnePort, "rdhup: RDHUP and IN in one event give exactly the hang-up callback",
+                 "[CPL_RDHUP_002]") {
     char buf[4];
     /* The data and the hang-up are both there before the op is added. */
     REQUIRE(cpk::write_all(sp.b, "data", 4));
@@ -138,13 +139,14 @@ TEST_CASE_METHOD(reftest::OnePort, "rdhup: RDHUP and IN in one event give exactl
     auto in = rec.ingress(0, EPOLLIN | EPOLLRDHUP, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-    port.release();  /* anything still queued would have run before this returns */
+    port.release(); /* anything still queued would have run before this returns */
     REQUIRE(rec.count() == 1);
     CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLRDHUP);
     CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_ABANDONED);
 }
 
-TEST_CASE_METHOD(reftest::OnePair, "send: the whole buffer is sent across short sends", "[CPL_SEND_001][CPL_SEND_005]") {
+TEST_CASE_METHOD(reftest::OnePair, "send: the whole buffer is sent across short sends",
+                 "[CPL_SEND_001][CPL_SEND_005]") {
     char out[100], got[100];
     cpk::fill_pattern(out, sizeof out);
     reftest::Port port;
@@ -164,7 +166,8 @@ TEST_CASE_METHOD(reftest::OnePair, "send: the whole buffer is sent across short 
     CHECK(cpk::discontinuous_calls(calls, out, sizeof out) == "");
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for writability and then finishes the buffer", "[CPL_SEND_001]") {
+TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for writability and then finishes the buffer",
+                 "[CPL_SEND_001]") {
     char out[20] = "0123456789abcdefghi";
     char got[20];
     /* 5 bytes, then 0 (a cap of 0 bytes on the second call), then 5 at a time. */
@@ -185,19 +188,20 @@ TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for wr
     CHECK(memcmp(out, got, sizeof out) == 0);
     std::vector<cpk::CallRecord> sends = cpk::records(cpk::Fn::send, sp.a);
     INFO(cpk::describe_calls(sends));
-    CHECK(sends.size() == 5);  /* 5, 0, 5, 5, 5: no retry loop on 0 */
+    CHECK(sends.size() == 5); /* 5, 0, 5, 5, 5: no retry loop on 0 */
     /* After the 0 the worker re-armed for EPOLLOUT and went back to epoll_wait. */
     std::vector<cpk::CallRecord> calls = cpk::epoll_ctl_records(sp.a);
     INFO(cpk::describe_calls(calls));
     const size_t n = calls.size();
-    REQUIRE(n >= 3);  /* add: MOD, ADD; the worker: MOD */
+    REQUIRE(n >= 3); /* add: MOD, ADD; the worker: MOD */
     CHECK(calls[n - 3].op == EPOLL_CTL_MOD);
     CHECK(calls[n - 2].op == EPOLL_CTL_ADD);
     CHECK(calls[n - 1].op == EPOLL_CTL_MOD);
     CHECK(calls[n - 1].events == (EPOLLOUT | EPOLLONESHOT));
 }
 
-TEST_CASE_METHOD(reftest::OnePair, "send: a full socket buffer suspends the send until the peer drains it", "[CPL_SEND_006][CPL_SEND_001]") {
+TEST_CASE_METHOD(reftest::OnePair, "send: a full socket buffer suspends the send until the peer drains it",
+                 "[CPL_SEND_006][CPL_SEND_001]") {
     const size_t size = 4u << 20;
     std::vector<unsigned char> out(size), got(size);
     cpk::fill_pattern(out.data(), size);
@@ -237,7 +241,7 @@ TEST_CASE("send: a closed peer gives ERROR and no SIGPIPE", "[CPL_SEND_003][CPL_
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "send: ECONNRESET is ABANDONED with the bytes sent and EINTR is retried",
-          "[CPL_SEND_002][CPL_SEND_007][CPL_EVENT_002]") {
+                 "[CPL_SEND_002][CPL_SEND_007][CPL_EVENT_002]") {
     char out[20] = "0123456789abcdefghi";
     char sink[64];
 
@@ -260,17 +264,19 @@ TEST_CASE_METHOD(reftest::OnePort, "send: ECONNRESET is ABANDONED with the bytes
     CHECK(first(rec, 1).amount == 5);
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "events: a hang-up alone completes a watcher that asked for nothing with ERROR", "[CPL_EVENT_001]") {
+TEST_CASE_METHOD(reftest::OnePort, "events: a hang-up alone completes a watcher that asked for nothing with ERROR",
+                 "[CPL_EVENT_001]") {
     auto in = rec.ingress(0, 0, sp.a);
     REQUIRE(completion_port_add(port, &in) == 0);
-    sp.b.close();  /* IN|OUT|RDHUP|HUP: only HUP concerns this op */
+    sp.b.close(); /* IN|OUT|RDHUP|HUP: only HUP concerns this op */
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
     CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLRDHUP);
     CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_ERROR);
     CHECK(first(rec, 0).amount == 0);
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "events: a suspended send whose peer closes reports ERROR with the bytes sent", "[CPL_EVENT_002]") {
+TEST_CASE_METHOD(reftest::OnePort, "events: a suspended send whose peer closes reports ERROR with the bytes sent",
+                 "[CPL_EVENT_002]") {
     std::vector<char> out(4u << 20, 'x');
     auto in = rec.ingress(0, EPOLLOUT, sp.a, out.data(), static_cast<uint32_t>(out.size()));
     REQUIRE(completion_port_add(port, &in) == 0);
@@ -286,7 +292,8 @@ TEST_CASE_METHOD(reftest::OnePort, "events: a suspended send whose peer closes r
     CHECK(c.amount < static_cast<int32_t>(out.size()));
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "full duplex: a pending recv and a send on one socket both complete", "[CPL_ADD_016]") {
+TEST_CASE_METHOD(reftest::OnePort, "full duplex: a pending recv and a send on one socket both complete",
+                 "[CPL_ADD_016]") {
     char in_buf[3], out_buf[3] = {'o', 'u', 't'}, echo[3];
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, in_buf, sizeof in_buf);
     auto send_in = rec.ingress(1, EPOLLOUT, sp.a, out_buf, sizeof out_buf);
@@ -330,8 +337,9 @@ TEST_CASE("worker: callbacks run on the worker one at a time with their own cont
     CHECK(cpk::bad_context_callbacks() == 0);
 }
 
-TEST_CASE_METHOD(reftest::OnePair, "worker: every epoll_wait has a 2 s timeout and timeouts or EINTR do not end the worker",
-          "[CPL_WORKER_002][CPL_WORKER_003]") {
+TEST_CASE_METHOD(reftest::OnePair,
+                 "worker: every epoll_wait has a 2 s timeout and timeouts or EINTR do not end the worker",
+                 "[CPL_WORKER_002][CPL_WORKER_003]") {
     char buf[1];
     /* Armed before create: the worker's first waits return 0 three times,
      * then EINTR; it must go on waiting and serve the op below. */
@@ -354,7 +362,8 @@ TEST_CASE_METHOD(reftest::OnePair, "worker: every epoll_wait has a 2 s timeout a
     for (const cpk::CallRecord& w : waits) CHECK(w.timeout == 2000);
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "events: a requested bit that no step handles does not make the worker spin", "[no-spin]") {
+TEST_CASE_METHOD(reftest::OnePort, "events: a requested bit that no step handles does not make the worker spin",
+                 "[no-spin]") {
     auto in = rec.ingress(0, EPOLLPRI | EPOLLRDHUP, sp.a);
     REQUIRE(completion_port_add(port, &in) == 0);
     /* Out-of-band data raises EPOLLPRI, which completes nothing here. */

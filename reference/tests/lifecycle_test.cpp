@@ -37,12 +37,13 @@ TEST_CASE("lifecycle: the final dec_ref of an idle port returns in well under 10
     CHECK(worst < cpk::ms_to_ns(100));
 }
 
-TEST_CASE_METHOD(reftest::OnePair, "lifecycle: inc_ref keeps the port working across one dec_ref", "[CPL_INCREF_002][CPL_DECREF_001]") {
+TEST_CASE_METHOD(reftest::OnePair, "lifecycle: inc_ref keeps the port working across one dec_ref",
+                 "[CPL_INCREF_002][CPL_DECREF_001]") {
     char buf[1];
     COMPLETION_PORT_HANDLE port = completion_port_create();
     REQUIRE(port != nullptr);
     completion_port_inc_ref(port);
-    completion_port_dec_ref(port);  /* count back to 1: nothing closes */
+    completion_port_dec_ref(port); /* count back to 1: nothing closes */
 
     auto in = rec.ingress(7, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
@@ -56,7 +57,7 @@ TEST_CASE_METHOD(reftest::OnePair, "lifecycle: inc_ref keeps the port working ac
 }
 
 TEST_CASE_METHOD(reftest::OnePair, "lifecycle: NULL handles are ignored everywhere",
-          "[CPL_INCREF_001][CPL_DECREF_007][CPL_ADD_001][CPL_ADD_002][CPL_REMOVE_001][CPL_REMOVE_002]") {
+                 "[CPL_INCREF_001][CPL_DECREF_007][CPL_ADD_001][CPL_ADD_002][CPL_REMOVE_001][CPL_REMOVE_002]") {
     char buf[1];
     completion_port_inc_ref(nullptr);
     completion_port_dec_ref(nullptr);
@@ -136,7 +137,7 @@ TEST_CASE("lifecycle: a final dec_ref inside a callback releases the port once t
     CHECK(all[0].action == COMPLETION_PORT_EPOLL_EPOLLIN);
     CHECK(all[1].op == 1);
     CHECK(all[1].action == COMPLETION_PORT_CLOSING);
-    CHECK(all[1].tid == all[0].tid);  /* on the worker, inside dec_ref */
+    CHECK(all[1].tid == all[0].tid); /* on the worker, inside dec_ref */
     CHECK(all[2].op == 2);
     CHECK(all[2].action == COMPLETION_PORT_CLOSING);
     /* The worker exits by itself and closes the port's descriptors. */
@@ -164,7 +165,7 @@ TEST_CASE("lifecycle: create returns NULL and leaves nothing when descriptors ru
         COMPLETION_PORT_HANDLE port = completion_port_create();
         REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
         CHECK(port == nullptr);
-        completion_port_dec_ref(port);  /* a port created anyway must not leak into the guard's check */
+        completion_port_dec_ref(port); /* a port created anyway must not leak into the guard's check */
     }
     CHECK(guard.finish() == "");
 }

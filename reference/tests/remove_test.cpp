@@ -7,8 +7,9 @@
 
 using reftest::first;
 
-TEST_CASE_METHOD(reftest::OnePort, "remove: pending ops complete once as closing on the caller thread and DEL is called",
-          "[CPL_REMOVE_003][CPL_REMOVE_005]") {
+TEST_CASE_METHOD(reftest::OnePort,
+                 "remove: pending ops complete once as closing on the caller thread and DEL is called",
+                 "[CPL_REMOVE_003][CPL_REMOVE_005]") {
     char buf[4];
     cpk::record_start();
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -56,7 +57,7 @@ TEST_CASE_METHOD(reftest::OnePair, "remove: waits for a running callback of that
     auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(cpk::write_all(sp.b, "r", 1));
-    REQUIRE(rec.wait_op(0, cpk::kWaitMs));  /* the callback has started */
+    REQUIRE(rec.wait_op(0, cpk::kWaitMs)); /* the callback has started */
 
     static std::atomic<bool> done_when_remove_returned;
     done_when_remove_returned = false;
@@ -74,8 +75,9 @@ TEST_CASE_METHOD(reftest::OnePair, "remove: waits for a running callback of that
     CHECK(done_when_remove_returned);
 }
 
-TEST_CASE_METHOD(reftest::OnePair, "remove: from inside its own callback it does not wait and closes the socket's other ops",
-          "[CPL_REMOVE_005][CPL_REMOVE_006]") {
+TEST_CASE_METHOD(reftest::OnePair,
+                 "remove: from inside its own callback it does not wait and closes the socket's other ops",
+                 "[CPL_REMOVE_005][CPL_REMOVE_006]") {
     char buf[1];
     reftest::Port port;
     rec.op(0).hook = [&](cpk::Op&, const cpk::CallbackRecord&) { completion_port_remove(port, sp.a); };
@@ -157,14 +159,14 @@ TEST_CASE("remove: an event fetched before remove and re-add never reaches the n
     REQUIRE(completion_port_add(port, &probe_in) == 0);
     REQUIRE(cpk::write_all(gate.b, "p", 1));
     REQUIRE(rec.wait_op_finished(4, cpk::kWaitMs));
-    CHECK(rec.calls(3) == 0);  /* no spurious completion of the new op */
+    CHECK(rec.calls(3) == 0); /* no spurious completion of the new op */
     completion_port_remove(port, stale.a);
     CHECK(rec.calls(3) == 1);
     CHECK(first(rec, 3).action == COMPLETION_PORT_CLOSING);
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "remove: negative sockets and the port's own descriptors are ignored",
-          "[CPL_REMOVE_002][CPL_REMOVE_007][CPL_DECREF_009]") {
+                 "[CPL_REMOVE_002][CPL_REMOVE_007][CPL_DECREF_009]") {
     char buf[1];
     REQUIRE(port.info.epfd >= 0);
     REQUIRE(port.wake_fd >= 0);
@@ -175,7 +177,7 @@ TEST_CASE_METHOD(reftest::OnePort, "remove: negative sockets and the port's own 
     completion_port_remove(port, -2);
     completion_port_remove(port, port.wake_fd);
     completion_port_remove(port, port.info.epfd);
-    CHECK(cpk::records(cpk::Fn::epoll_ctl).empty());  /* no EPOLL_CTL_DEL of anything */
+    CHECK(cpk::records(cpk::Fn::epoll_ctl).empty()); /* no EPOLL_CTL_DEL of anything */
     CHECK(rec.count() == 0);
     CHECK(cpl_test_pending_ops(port) == 1);
 

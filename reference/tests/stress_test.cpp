@@ -44,11 +44,9 @@ TEST_CASE("internal: racing add remove inc_ref and dec_ref leave every op comple
                         if (!cpk::write_all(sp.b, "y", 1)) failures++;
                         completion_port_remove(port, sp.a);
                         break;
-                    default: /* remove with nothing to read */
-                        completion_port_remove(port, sp.a);
-                        break;
+                    default: /* remove with nothing to read */ completion_port_remove(port, sp.a); break;
                     }
-                    cpk::drain(sp.a);  /* what the op did not take, for the next round */
+                    cpk::drain(sp.a); /* what the op did not take, for the next round */
                     completion_port_dec_ref(port);
                 }
             });

@@ -24,7 +24,7 @@ int64_t Port::release() {
 
 bool heap_visible() {
     HeapRun r = heap_run(0, [] {
-        void* volatile p = malloc(1);  /* volatile: the pair is not optimized away */
+        void* volatile p = malloc(1); /* volatile: the pair is not optimized away */
         free(p);
     });
     return r.allocations == 1;

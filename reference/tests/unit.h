@@ -25,7 +25,7 @@ public:
     int64_t release();
 
     cpk::PortInfo info;
-    int wake_fd = -1;  /* the eventfd the port opened (anon_inode:[eventfd]), -1 if none */
+    int wake_fd = -1; /* the eventfd the port opened (anon_inode:[eventfd]), -1 if none */
 };
 
 /* A test's usual start, as Catch2 fixtures (TEST_CASE_METHOD): a leak guard,
@@ -48,8 +48,8 @@ cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op);
 
 /* What one call did to the heap. */
 struct HeapRun {
-    unsigned allocations = 0;  /* allocations the calling thread made */
-    size_t live = 0;           /* allocations made meanwhile (any thread) still live after it */
+    unsigned allocations = 0; /* allocations the calling thread made */
+    size_t live = 0;          /* allocations made meanwhile (any thread) still live after it */
 };
 
 /* False when the harness's allocator is not the one called (valgrind
@@ -58,8 +58,7 @@ bool heap_visible();
 
 /* Runs call() with the fail_nth-th allocation of this thread failing (0: none
  * fails). call must not allocate except through the reference. */
-template <class Call>
-HeapRun heap_run(unsigned fail_nth, Call call) {
+template <class Call> HeapRun heap_run(unsigned fail_nth, Call call) {
     /* No Catch2 assertion between inject and call: it would allocate. */
     int id = cpk::inject(cpk::alloc_failure(fail_nth ? fail_nth : ~0u));
     cpk::alloc_track_start();

@@ -31,8 +31,9 @@ void hold_op(cpk::Recorder& rec, size_t op, cpk::Latch& release) {
 
 } // namespace
 
-TEST_CASE_METHOD(reftest::OnePair, "worker: an add during the worker's unlocked recv on that socket arms only the new op",
-          "[CPL_ADD_016][CPL_ADD_018]") {
+TEST_CASE_METHOD(reftest::OnePair,
+                 "worker: an add during the worker's unlocked recv on that socket arms only the new op",
+                 "[CPL_ADD_016][CPL_ADD_018]") {
     char in_buf[4];
     char out_buf[3] = {'o', 'u', 't'};
     Blocker blocker;
@@ -126,8 +127,8 @@ TEST_CASE("worker: a remove waiting for a callback keeps the worker from the soc
     CHECK(closing.result == COMPLETION_PORT_RESULT_ABANDONED);
     CHECK(closing.amount == 0);
     CHECK(closing.tid == cpk::current_tid());
-    CHECK(cpk::readable_bytes(sp.b) == 0);  /* nothing was sent */
-    CHECK(cpl_test_socket_removing(port, sp.a) == 0);  /* no record left */
+    CHECK(cpk::readable_bytes(sp.b) == 0);            /* nothing was sent */
+    CHECK(cpl_test_socket_removing(port, sp.a) == 0); /* no record left */
     CHECK(cpl_test_pending_ops(port) == 0);
 }
 
@@ -188,8 +189,9 @@ TEST_CASE("worker: a final dec_ref in the first callback of a batch ends the bat
     CHECK(guard.finish() == "");
 }
 
-TEST_CASE_METHOD(reftest::OnePort, "worker: a failed re-arm is not turned into a new registration; remove still closes the op",
-          "[CPL_ADD_004][CPL_REMOVE_005]") {
+TEST_CASE_METHOD(reftest::OnePort,
+                 "worker: a failed re-arm is not turned into a new registration; remove still closes the op",
+                 "[CPL_ADD_004][CPL_REMOVE_005]") {
     char buf[1];
     auto recv_in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
     auto watch_in = rec.ingress(1, EPOLLRDHUP, sp.a);
@@ -214,7 +216,7 @@ TEST_CASE_METHOD(reftest::OnePort, "worker: a failed re-arm is not turned into a
         CHECK(c.events == (EPOLLRDHUP | EPOLLONESHOT));
     }
     CHECK(mods == 1);
-    CHECK(adds == 0);  /* only add may register a socket */
+    CHECK(adds == 0); /* only add may register a socket */
     /* The watcher is still recorded, and remove finds and closes it. */
     CHECK(rec.calls(1) == 0);
     CHECK(cpl_test_pending_ops(port) == 1);

@@ -2,10 +2,10 @@
  * -Werror -pedantic, linked against the static library and run.
  * Checks CPL_ABI_001 (types, members in order, prototypes), CPL_ABI_002 and
  * CPL_ABI_003 (enum values), CPL_ABI_004 (SOCKET_HANDLE, INVALID_SOCKET). */
+#include "c_pal/completion_port_linux.h"
+#include "c_pal/socket_handle.h"
 #include "macro_utils/macro_utils.h"
 #include "umock_c/umock_c_prod.h"
-#include "c_pal/socket_handle.h"
-#include "c_pal/completion_port_linux.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -37,12 +37,10 @@ CPKIT_CHECK(ingress_socket_after_op,
             offsetof(COMPLETION_PORT_INGRESS_DATA, socket) > offsetof(COMPLETION_PORT_INGRESS_DATA, epoll_op));
 CPKIT_CHECK(ingress_callback_after_socket,
             offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback) > offsetof(COMPLETION_PORT_INGRESS_DATA, socket));
-CPKIT_CHECK(ingress_ctx_after_callback,
-            offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx) >
-                offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback));
-CPKIT_CHECK(ingress_buffer_after_ctx,
-            offsetof(COMPLETION_PORT_INGRESS_DATA, buffer_data) >
-                offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx));
+CPKIT_CHECK(ingress_ctx_after_callback, offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx) >
+                                            offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback));
+CPKIT_CHECK(ingress_buffer_after_ctx, offsetof(COMPLETION_PORT_INGRESS_DATA, buffer_data) >
+                                          offsetof(COMPLETION_PORT_INGRESS_DATA, event_callback_ctx));
 CPKIT_CHECK(ingress_buffer_last, offsetof(COMPLETION_PORT_INGRESS_DATA, buffer_data) + sizeof(EPOLL_BUFFER_DATA) ==
                                      sizeof(COMPLETION_PORT_INGRESS_DATA));
 CPKIT_CHECK(buffer_pointer_first, offsetof(EPOLL_BUFFER_DATA, buffer) == 0);
@@ -54,8 +52,7 @@ MU_DEFINE_ENUM_STRINGS(COMPLETION_PORT_RESULT, COMPLETION_PORT_RESULT_VALUES)
 
 /* A callback of exactly the seed's type. */
 static void on_event(void* context, COMPLETION_PORT_EPOLL_ACTION epoll_action, COMPLETION_PORT_RESULT result,
-                     int32_t amount_transfered)
-{
+                     int32_t amount_transfered) {
     (void)context;
     (void)epoll_action;
     (void)result;
@@ -64,8 +61,7 @@ static void on_event(void* context, COMPLETION_PORT_EPOLL_ACTION epoll_action, C
 
 /* Member types: a pointer of the wrong type is an error (C++) or, with
  * -Werror -pedantic, an incompatible-pointer error (C). */
-static int check_member_types(COMPLETION_PORT_INGRESS_DATA* data)
-{
+static int check_member_types(COMPLETION_PORT_INGRESS_DATA* data) {
     int* epoll_op = &data->epoll_op;
     SOCKET_HANDLE* socket_handle = &data->socket;
     int* socket_as_int = &data->socket;
@@ -80,8 +76,7 @@ static int check_member_types(COMPLETION_PORT_INGRESS_DATA* data)
 }
 
 /* The five prototypes, exactly (CPL_ABI_001). */
-static int check_prototypes(void)
-{
+static int check_prototypes(void) {
     COMPLETION_PORT_HANDLE (*create)(void) = completion_port_create;
     void (*inc_ref)(COMPLETION_PORT_HANDLE) = completion_port_inc_ref;
     void (*dec_ref)(COMPLETION_PORT_HANDLE) = completion_port_dec_ref;
@@ -90,18 +85,15 @@ static int check_prototypes(void)
     return create != NULL && inc_ref != NULL && dec_ref != NULL && add != NULL && remove != NULL;
 }
 
-static int expect_string(const char* got, const char* expected)
-{
-    if (strcmp(got, expected) != 0)
-    {
+static int expect_string(const char* got, const char* expected) {
+    if (strcmp(got, expected) != 0) {
         (void)fprintf(stderr, "headers_test: got \"%s\", expected \"%s\"\n", got, expected);
         return 1;
     }
     return 0;
 }
 
-int main(void)
-{
+int main(void) {
     COMPLETION_PORT_INGRESS_DATA data;
     int failures = 0;
     memset(&data, 0, sizeof(data));
@@ -118,8 +110,7 @@ int main(void)
                               "COMPLETION_PORT_RESULT_OK");
     failures += expect_string(MU_ENUM_TO_STRING(COMPLETION_PORT_RESULT, COMPLETION_PORT_RESULT_ABANDONED),
                               "COMPLETION_PORT_RESULT_ABANDONED");
-    if (failures != 0)
-    {
+    if (failures != 0) {
         (void)fprintf(stderr, "headers_test: %d check(s) failed\n", failures);
         return 1;
     }
