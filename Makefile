@@ -23,6 +23,7 @@ include $(wildcard conformance/conformance.mk)
 include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
+include $(wildcard tools/mutation/mutation.mk)
 include mk/install.mk
 
 .PHONY: all check clean help
