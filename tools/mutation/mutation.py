@@ -19,7 +19,9 @@ sources, the kit's sources and the settings: an unchanged mutant is not rerun.
 
 Writes OUT/report.json and OUT/report.md. A survivor is equivalent or
 explained when tools/mutation/verdicts.txt says why (by mutant id).
-Exit status: 0 the score reaches --min-score, 1 it does not, 2 no verdict.
+--report-only writes the report from the cache alone (the rest is pending).
+Exit status: 0 the score reaches --min-score, 1 it does not, 2 no verdict
+(an error, or mutants still pending).
 """
 
 import argparse
@@ -160,6 +162,11 @@ def classify(status, rep, seconds, log=None):
     """The outcome of one validation: killed, survived, uncompilable or error."""
     if status == "timeout":
         return {"outcome": "killed", "by": "the whole validation timed out", "seconds": seconds}
+    judged_by_kit = _kit_error_message(log) if status == 2 else None
+    if judged_by_kit:
+        # The mutant made the kit's own checks fail (they never fail on the
+        # unmutated sources, and an error is validated twice): it is caught.
+        return {"outcome": "killed", "by": "kit errors: " + judged_by_kit, "seconds": seconds}
     if status == 2 or rep is None:
         return {"outcome": "error", "by": "the kit could not judge (exit %s; log %s)" % (status, log),
                 "seconds": seconds}
@@ -172,6 +179,21 @@ def classify(status, rep, seconds, log=None):
         by = failed[0]["name"] if failed else "the verdict"
         return {"outcome": "killed", "by": by, "requirements": reqs, "seconds": seconds}
     return {"outcome": "survived", "by": None, "seconds": seconds}
+
+
+KIT_ERRORS = "kit errors leave normative requirements inconclusive"
+
+
+def _kit_error_message(log):
+    """The engine's kit-error line in a validation log, or None."""
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if KIT_ERRORS in line:
+                    return " ".join(line.split())[:300]
+    except (OSError, TypeError):
+        pass
+    return None
 
 
 # --- the run -----------------------------------------------------------------------
@@ -199,6 +221,8 @@ def run(args):
                 return dict(json.load(f), cached=True)
         except (OSError, ValueError):
             pass
+        if args.report_only:
+            return {"outcome": "pending", "by": None, "seconds": 0, "cached": False}
         k = slots.take()
         try:
             res = validate(args, k, sources, label)
@@ -213,7 +237,7 @@ def run(args):
         return dict(res, cached=False)
 
     base = cached(args.original, "original")
-    if base["outcome"] != "survived":
+    if base["outcome"] != "survived" and not (args.report_only and base["outcome"] == "pending"):
         raise MutationError("the unmutated sources of %s do not pass every test (%s: %s); fix that first"
                             % (args.src, base["outcome"], base["by"]))
 
@@ -221,6 +245,8 @@ def run(args):
         srcs = dict(args.original)
         srcs[m.file] = m.apply(srcs[m.file])
         res = cached(srcs, "mutant %s" % m.id)
+        if args.report_only:
+            return m, res
         with lock:
             progress["done"] += 1
             print("mutation %s: %d/%d %s %s:%d %s (%s%.0f s)" % (
@@ -236,7 +262,7 @@ def run(args):
           "(%d did not compile, %d errors); %s" % (
               args.name, rep["mutants"], rep["killed"], rep["survived"], rep["equivalent"], rep["score"],
               rep["uncompilable"], rep["errors"], os.path.join(args.out, "report.md")))
-    if rep["errors"]:
+    if rep["errors"] or rep["pending"]:
         return 2
     return 0 if rep["score"] >= args.min_score else 1
 
@@ -245,7 +271,7 @@ def assemble(args, done, verdicts, total_generated, seconds):
     """report.json: score = killed / (mutants - equivalent); mutants are the ones that
     compiled and were judged."""
     rows, survivors, warnings = [], [], []
-    counts = {"killed": 0, "survived": 0, "equivalent": 0, "uncompilable": 0, "errors": 0}
+    counts = {"killed": 0, "survived": 0, "equivalent": 0, "uncompilable": 0, "errors": 0, "pending": 0}
     for m, res in done:
         row = dict(m.as_dict(), outcome=res["outcome"], by=res.get("by"), seconds=res.get("seconds"))
         kind, reason = verdicts.get(m.id, (None, None))
@@ -258,6 +284,8 @@ def assemble(args, done, verdicts, total_generated, seconds):
             counts["uncompilable"] += 1
         elif res["outcome"] == "error":
             counts["errors"] += 1
+        elif res["outcome"] == "pending":
+            counts["pending"] += 1
         else:
             kind = kind or "unexplained"
             counts["equivalent" if kind == "equivalent" else "survived"] += 1
@@ -274,7 +302,7 @@ def assemble(args, done, verdicts, total_generated, seconds):
         "sample": {"count": args.sample, "seed": args.seed} if args.sample else None,
         "mutants": judged, "killed": counts["killed"], "survived": counts["survived"],
         "equivalent": counts["equivalent"], "score": score,
-        "uncompilable": counts["uncompilable"], "errors": counts["errors"],
+        "uncompilable": counts["uncompilable"], "errors": counts["errors"], "pending": counts["pending"],
         "seconds": round(seconds, 1), "jobs": args.jobs, "strict": bool(args.strict),
         "survivors": sorted(survivors, key=lambda s: (s["file"], s["line"], s["id"])),
         "warnings": warnings, "results": rows,
@@ -295,6 +323,9 @@ def render_md(rep):
                   rep["mutants"], rep["killed"], rep["survived"], rep["equivalent"], rep["score"],
                   rep["uncompilable"], rep["errors"]), "",
               "score = killed / (mutants - equivalent); a mutant that does not compile is not counted.", ""]
+    if rep["pending"]:
+        lines += ["**Partial**: %d of the %d mutants have no result yet (rerun `make mutation`: the "
+                  "cached ones are not validated again)." % (rep["pending"], rep["sampled"]), ""]
     for title, kinds in (("Survivors not explained", ("unexplained",)), ("Survivors explained", ("explained",)),
                          ("Equivalent mutants", ("equivalent",))):
         rows = [s for s in rep["survivors"] if s["kind"] in kinds]
@@ -334,6 +365,8 @@ def parse_args(argv):
     ap.add_argument("--mutant-timeout", type=float, default=900, help="seconds for a whole validation")
     ap.add_argument("--strict", action="store_true", help="any failing test kills (the sources pass them all)")
     ap.add_argument("--verdicts", default=os.path.join(HERE, "verdicts.txt"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the report from the cache alone; mutants without a result are pending")
     ap.add_argument("--min-score", type=float, default=0.0, help="exit 1 below this score (percent)")
     args = ap.parse_args(argv)
     if args.jobs < 1 or args.validate_jobs < 1 or (args.sample is not None and args.sample < 1):

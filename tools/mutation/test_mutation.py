@@ -173,6 +173,12 @@ class Report(unittest.TestCase):
                          "uncompilable")
         self.assertEqual(mutation.classify(2, None, 1)["outcome"], "error")
         self.assertEqual(mutation.classify("timeout", None, 1)["outcome"], "killed")
+        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+            f.write("validate: the kit could not judge x: %s (CPL_ADD_007):\n" % mutation.KIT_ERRORS)
+        try:
+            self.assertEqual(mutation.classify(2, None, 1, f.name)["outcome"], "killed")
+        finally:
+            os.unlink(f.name)
 
     def test_verdicts_file_needs_a_kind_and_a_reason(self):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
