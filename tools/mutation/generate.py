@@ -38,11 +38,36 @@ class Token:
         return "%s(%r@%d)" % (self.kind, self.text, self.line)
 
 
-def tokenize(text):
+_CONDITIONAL = re.compile(r"#\s*(ifdef|ifndef|if|elif|else|endif)\b\s*([A-Za-z_][A-Za-z_0-9]*)?")
+
+
+def _directive(text, defined, stack):
+    """Follows #ifdef/#ifndef/#else/#endif: a branch of `#ifdef NAME` whose NAME is
+    not defined is not compiled, so it is not mutated (the literal implementation's
+    MUTANT_ switches). Any other #if keeps both branches."""
+    m = _CONDITIONAL.match(text)
+    if not m:
+        return
+    kind, name = m.group(1), m.group(2)
+    if kind in ("ifdef", "ifndef") and name:
+        stack.append((name in defined) == (kind == "ifdef"))
+    elif kind == "if":
+        stack.append(None)
+    elif kind == "elif" and stack:
+        stack[-1] = None
+    elif kind == "else" and stack and stack[-1] is not None:
+        stack[-1] = not stack[-1]
+    elif kind == "endif" and stack:
+        stack.pop()
+
+
+def tokenize(text, defined=("__cplusplus",)):
     """Tokens of the code: comments, string and character literals are one
-    token each (never mutated), preprocessor lines are skipped whole."""
+    token each (never mutated), preprocessor lines are skipped whole, and so
+    are the branches they switch off (`defined`: the macros taken as defined)."""
     toks, i, line, n = [], 0, 1, len(text)
     at_line_start = True
+    stack = []
     while i < n:
         c = text[i]
         if c == "\n":
@@ -55,10 +80,17 @@ def tokenize(text):
             continue
         if at_line_start and c == "#":
             # A directive, with its backslash continuations.
+            start = i
             while i < n and text[i] != "\n":
                 if text[i] == "\\" and i + 1 < n and text[i + 1] == "\n":
                     line += 1
                     i += 1
+                i += 1
+            _directive(text[start:i], defined, stack)
+            continue
+        if False in stack:
+            # A switched-off branch: skip the line.
+            while i < n and text[i] != "\n":
                 i += 1
             continue
         at_line_start = False
@@ -230,12 +262,13 @@ def _is_operand_end(t):
 
 def mutants_of(name, text):
     """Every mutant of one file, in source order."""
-    toks = tokenize(text)
+    toks = tokenize(text, defined=() if name.endswith(".c") else ("__cplusplus",))
     lines = text.split("\n")
     line_starts = [0]
     for ln in lines:
         line_starts.append(line_starts[-1] + len(ln) + 1)
     skipped = _skipped_spans(toks)
+    body_depth = _function_body_depths(toks)
     out = []
 
     def add(tok_or_line, operator, edits, original, replacement):
@@ -260,7 +293,8 @@ def mutants_of(name, text):
                 add(t, "logical", [span[0] + (LCR[t.text],)], t.text, LCR[t.text])
             elif t.text in ("++", "--") or (t.text in AOR and prev is not None and _is_operand_end(prev)):
                 add(t, "arithmetic", [span[0] + (AOR[t.text],)], t.text, AOR[t.text])
-            elif t.text in BIT and prev is not None and _is_operand_end(prev):
+            elif t.text in BIT and prev is not None and _is_operand_end(prev) and \
+                    not (t.text == "&" and body_depth[i] == 0):  # `const T& x` of a declaration
                 add(t, "bitwise", [span[0] + (BIT[t.text],)], t.text, BIT[t.text])
             elif t.text == "~":
                 add(t, "bitwise", [(t.start, t.end, "")], "~", "")

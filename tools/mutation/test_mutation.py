@@ -58,6 +58,13 @@ class Lexer(unittest.TestCase):
         marks = [(t.text, t.template) for t in toks if t.text in "<>"]
         self.assertEqual(marks, [("<", True), (">", True), ("<", False), ("<", False), (">", False)])
 
+    def test_switched_off_branches_are_not_code(self):
+        text = "#ifdef MUTANT_X\nint a = 1;\n#else\nint b = 2;\n#endif\n#ifndef GUARD\nint c = 3;\n#endif\n"
+        names = [t.text for t in generate.tokenize(text) if t.kind == "ident"]
+        self.assertEqual(names, ["int", "b", "int", "c"])
+        self.assertIn("x", [t.text for t in generate.tokenize("#ifdef __cplusplus\nx;\n#endif\n")])
+        self.assertEqual([t.text for t in generate.tokenize("#ifdef __cplusplus\nx;\n#endif\n", defined=())], [])
+
     def test_line_numbers_count_comment_and_directive_lines(self):
         toks = generate.tokenize("/* a\nb */\n#define X \\\n  1\nint y;")
         self.assertEqual(toks[0].line, 5)
