@@ -10,6 +10,9 @@ MUTATION_JOBS      ?= 2
 MUTATION_SEED      ?= 13
 MUTATION_SAMPLE    ?=
 MUTATION_MIN_SCORE ?= 90
+# Twenty mutants are too few for the target score, so the sample's floor catches a
+# kit that stops killing mutants (tests not run, fail-fast broken), not one gap.
+MUTATION_SAMPLE_MIN_SCORE ?= 70
 # Test-only entry points of the reference: no API behaviour to check.
 MUTATION_REF_ARGS  := --src reference/src --name reference --strict --exclude test_hooks.cpp test_hooks.h \
                       --jobs $(MUTATION_JOBS) --validate-jobs 2 --seed $(MUTATION_SEED)
@@ -21,7 +24,7 @@ mutation:
 
 mutation-sample:
 	$(MUTATION_PY) $(MUTATION_REF_ARGS) --out $(BUILD)/mutation/sample --sample $(or $(MUTATION_SAMPLE),20) \
-	  --min-score $(MUTATION_MIN_SCORE)
+	  --min-score $(MUTATION_SAMPLE_MIN_SCORE)
 
 # The literal one conforms without STRICT: a mutant is killed when it no longer conforms.
 # Its tests mostly wait (2 s teardowns), so each validation runs 4 of them at once.
