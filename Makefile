@@ -37,6 +37,7 @@ include $(wildcard property_tests/property_tests.mk)
 include $(wildcard tools/tools.mk)
 include $(wildcard coverage/coverage.mk)
 include $(wildcard bench/bench.mk)
+include $(wildcard tools/mutation/mutation.mk)
 include mk/install.mk
 include mk/compile_commands.mk
 

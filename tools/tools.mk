@@ -30,6 +30,7 @@ trace-json:
 #   RERUN_FAILED=1                 only the tests that failed in REPORT_DIR's last report
 #   VALIDATE_REPEAT=N              rerun each failing test N more times (failed_runs/runs)
 #   STRICT=1                       recommended failures count for the exit status too
+#   VALIDATE_FAIL_FAST=1           start no test after the first one that fails the verdict
 # Exit status: 0 conforms, 1 does not, 2 the kit could not judge (tools/RESULTS.md).
 # make itself exits 2 whenever a recipe fails, so the engine's status shows on make's
 # "Error N" line; tools/cpkit-validate runs this target and exits with that status.
@@ -38,6 +39,7 @@ ONLY            ?=
 RERUN_FAILED    ?=
 VALIDATE_REPEAT ?= 0
 STRICT          ?=
+VALIDATE_FAIL_FAST ?=
 VALIDATE_SUBMAKE = $(MAKE) --no-print-directory
 cpk_yes          = $(filter 1 y yes true on,$(strip $(1)))
 
@@ -47,7 +49,8 @@ validate: trace-json
 	  --timeout $(VALIDATE_TIMEOUT) --jobs $(VALIDATE_JOBS) --repeat "$(VALIDATE_REPEAT)" \
 	  --deps "sh mk/install-deps.sh $(DEPS_PACKAGES)" --make "$(VALIDATE_SUBMAKE)" --probe \
 	  $(if $(strip $(ONLY)),--only "$(ONLY)") $(if $(call cpk_yes,$(RERUN_FAILED)),--rerun-failed) \
-	  $(if $(call cpk_yes,$(STRICT)),--strict) $(addprefix --bin ,$(VALIDATE_BINS)); \
+	  $(if $(call cpk_yes,$(STRICT)),--strict) $(if $(call cpk_yes,$(VALIDATE_FAIL_FAST)),--fail-fast) \
+	  $(addprefix --bin ,$(VALIDATE_BINS)); \
 	  status=$$?; $(if $(CPKIT_STATUS_FILE),echo $$status > "$(CPKIT_STATUS_FILE)";) exit $$status
 
 # The three build steps (run by validate.py, one after the other).

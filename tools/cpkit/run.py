@@ -103,17 +103,25 @@ class Progress:
             sys.stdout.flush()
 
 
-def run_tests(runner, tests, jobs, extra_env, impl_paths, progress=None, suffix=""):
+def run_tests(runner, tests, jobs, extra_env, impl_paths, progress=None, suffix="", stop=None):
+    """stop(t, res) -> True: start no further test (the ones running finish); the
+    tests never started are left out of the result."""
+    stopped = threading.Event()
+
     def one(t):
+        if stopped.is_set():
+            return None
         out = runner.run(t["path"], t["name"], t["base"] + suffix, extra_env, t["timeout"])
         res = results.read(out, t["name"], impl_paths)
         if progress:
             progress.step(res["failures"] or res["kit_errors"])
+        if stop is not None and stop(t, res):
+            stopped.set()
         return t, out, res
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        return [f.result() for f in [pool.submit(one, t) for t in tests]]
+        return [r for r in (f.result() for f in [pool.submit(one, t) for t in tests]) if r is not None]
     except KeyboardInterrupt:
         pool.shutdown(wait=False, cancel_futures=True)
         runner.kill_all()
@@ -147,6 +155,19 @@ def probe(runner, listed, impl_paths, results_dir):
             "wait_ms": HANG_WAIT_MS if silent else None}, None
 
 
+def counts_against_verdict(reqs, strict):
+    """The fail-fast stop: a test whose failures alone make the run DOES NOT CONFORM
+    (a normative requirement fails; with --strict any). A kit error never stops it."""
+    levels = ("normative", "recommended") if strict else ("normative",)
+
+    def stop(t, res):
+        if res["kit_errors"] or not res["failures"]:
+            return False
+        alone = verdict.judge(reqs, [dict(t, raw_failures=res["failures"], kit_errors=[])], strict=strict)
+        return any(r["verdict"] == "fail" and r["level"] in levels for r in alone["requirements"])
+    return stop
+
+
 def hang_settings(hang, n_tests, jobs, timeout, elapsed):
     """Per-test timeout and jobs that fit the run in HANG_BUDGET_S: hanging tests
     wait rather than compute, so more of them run at once."""
@@ -173,6 +194,8 @@ def parse_args(argv):
     ap.add_argument("--rerun-failed", action="store_true", help="the failures of the last report")
     ap.add_argument("--repeat", type=int, default=0, help="rerun each failing test N times")
     ap.add_argument("--probe", action="store_true", help="probe for a hanging teardown first")
+    ap.add_argument("--fail-fast", action="store_true",
+                    help="start no test after the first one that makes the run DOES NOT CONFORM (partial report)")
     ap.add_argument("--deps", help="command that installs missing dependencies (exit 2 if it fails)")
     ap.add_argument("--make", help="sub-make command; with it the three build steps run first")
     ap.add_argument("--build-log", help="build log (default REPORT_DIR/build.log)")
@@ -289,10 +312,17 @@ def validate(args):
         print("validate: %d tests from %d binar%s, %d jobs, %g s timeout per test"
               % (len(selected), len(infos), "y" if len(infos) == 1 else "ies", jobs, timeout), flush=True)
     progress = Progress(len(selected))
+    stop = counts_against_verdict(reqs, args.strict) if args.fail_fast else None
     try:
-        done = run_tests(runner, selected, jobs, extra_env, impl_files, progress)
+        done = run_tests(runner, selected, jobs, extra_env, impl_files, progress, stop=stop)
     finally:
         progress.close()
+    if len(done) < len(selected):
+        # Fail-fast stopped the run: what was not run is not judged.
+        partial = True
+        selection = dict(selection or {"only": only, "rerun_failed": bool(args.rerun_failed)}, fail_fast=True)
+        warnings.append("fail-fast: stopped after the first failing test; %d of %d tests not run"
+                        % (len(selected) - len(done), len(selected)))
 
     known = {r["id"] for r in reqs}
 

@@ -214,6 +214,8 @@ def selection_text(report):
         parts.append("only " + ", ".join(sel["only"]))
     if sel.get("rerun_failed"):
         parts.append("the tests that failed last time")
+    if sel.get("fail_fast"):
+        parts.append("stopped at the first failing test")
     return "partial run (%s): requirements outside it are not judged" % "; ".join(parts or ["a selection"])
 
 
