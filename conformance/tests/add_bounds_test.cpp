@@ -33,7 +33,7 @@ private:
     bool ok_;
 };
 
-}  // namespace
+} // namespace
 
 TEST_CASE("add: a socket on descriptor 0 is a valid socket", "[CPL_ADD_007]") {
     cpk::Guard guard;
@@ -71,7 +71,7 @@ TEST_CASE("add: a NULL buffer is refused from length 1 on and accepted at length
         COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, one.a, nullptr, 1);
         int rc1;
         {
-            cpk::LsanIgnore lsan;  /* a leak of a wrongly refused add is CPL_ADD_015's */
+            cpk::LsanIgnore lsan; /* a leak of a wrongly refused add is CPL_ADD_015's */
             rc1 = completion_port_add(p.handle, &in1);
         }
         INFO("NULL buffer, length 1: completion_port_add returned " << rc1);
