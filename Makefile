@@ -59,6 +59,8 @@ help:
 	@echo "  make soak-properties        10 000 cases per property against IMPL"
 	@echo "  make faults [IMPL=...]      the fault sweep and exhaustion checks: every call of create, add, remove, dec_ref failed in turn"
 	@echo "  make soak [IMPL=...]        a million ops on thousands of socketpairs from four threads: lost 0, duplicated 0, peak RSS"
+	@echo "  make mutation               generated mutants of reference/src, each validated fail-fast: build/mutation/report.md"
+	@echo "  make mutation-sample        a seeded sample of 20 of them (in CI); make mutation-literal: the literal implementation's"
 	@echo "  make install                headers, libraries, pkg-config, CMake, bin/cpkit-validate + share/cpkit (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "  make uninstall              remove what install wrote (same PREFIX, DESTDIR)"
 	@echo "  make install-check          build examples/echo.c against a DESTDIR install (pkg-config, CMake),"
