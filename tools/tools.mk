@@ -83,7 +83,13 @@ tools-check: $(TOOLS_FIXTURE_BIN)
 	TOOLS_FIXTURE_BIN=$(TOOLS_FIXTURE_BIN) TOOLS_SELFTEST_DIR=$(TOOLS_SELFTEST_DIR) \
 	  $(PYTHON) tools/test_tools.py
 
-CHECK_TARGETS += trace tools-check check-validate-reference
+# Every `make TARGET` and script the READMEs show exists (make's database; nothing runs).
+README_DOCS := README.md ARCHITECTURE.md $(wildcard */README.md tools/mutation/README.md)
+.PHONY: readme-check
+readme-check:
+	@$(PYTHON) tools/readme_check.py $(README_DOCS)
+
+CHECK_TARGETS += trace readme-check tools-check check-validate-reference
 # The kit's objects every validation links (IMPL's own are built by validate itself).
 CHECK_BUILD += $(TOOLS_FIXTURE_BIN) $(VALIDATE_KIT_OBJS)
 
