@@ -694,6 +694,21 @@ class FixtureValidateTest(unittest.TestCase):
         self.assertEqual((self.tests["fixture: aborts"]["runs"], self.tests["fixture: aborts"]["failed_runs"]), (2, 2))
         self.assertEqual(self.tests["fixture: passes"]["runs"], 1)
         self.assertTrue(any("flaky" in w for w in self.report["warnings"]))
+        aborts = self.tests["fixture: aborts"]["run_requirements"]
+        self.assertEqual(len(aborts), 2)
+        self.assertTrue(aborts[0] and aborts[0] == aborts[1], aborts)
+        self.assertEqual(len(flaky["run_requirements"]), 2)
+        self.assertIn([], flaky["run_requirements"])
+
+    def test_repeat_only_reruns_the_tests_of_those_requirements(self):
+        aborts = self.tests["fixture: aborts"]["run_requirements"][0]
+        report_dir = os.path.join(self.dir, "repeat-only")
+        run(validate_cmd(report_dir, "--repeat", "1", "--repeat-only", aborts[0], "--bin", FIXTURE), self.env)
+        tests = {t["name"]: t for t in cpkit_report.load(report_dir)["tests"]}
+        self.assertEqual(tests["fixture: aborts"]["runs"], 2)
+        rerun = [n for n, t in tests.items() if t["runs"] > 1]
+        self.assertTrue(all(aborts[0] in tests[n]["run_requirements"][0] for n in rerun), rerun)
+        self.assertTrue(any(t["failed_runs"] and t["runs"] == 1 for t in tests.values()))
 
     def test_rerun_commands_really_rerun(self):
         for name, failing in (("fixture: passes", False), ("fixture: a named check fails", True),

@@ -29,6 +29,7 @@ trace-json:
 #   ONLY="CPL_RECV_* CPL_ADD_005"  only the tests tagged with these IDs (globs)
 #   RERUN_FAILED=1                 only the tests that failed in REPORT_DIR's last report
 #   VALIDATE_REPEAT=N              rerun each failing test N more times (failed_runs/runs)
+#   VALIDATE_REPEAT_ONLY="IDs"     ... only the failing tests that failed one of these requirements
 #   STRICT=1                       recommended failures count for the exit status too
 #   VALIDATE_FAIL_FAST=1           start no test after the first one that fails the verdict
 # Exit status: 0 conforms, 1 does not, 2 the kit could not judge (tools/RESULTS.md).
@@ -38,6 +39,7 @@ CPKIT_STATUS_FILE ?=
 ONLY            ?=
 RERUN_FAILED    ?=
 VALIDATE_REPEAT ?= 0
+VALIDATE_REPEAT_ONLY ?=
 STRICT          ?=
 VALIDATE_FAIL_FAST ?=
 VALIDATE_SUBMAKE = $(MAKE) --no-print-directory
@@ -47,6 +49,7 @@ validate: trace-json
 	@$(PYTHON) tools/validate.py --name "$(VALIDATE_NAME)" --impl "$(strip $(IMPL_FILES))" \
 	  --impl-kind $(IMPL_KIND) --report-dir "$(REPORT_DIR)" --requirements $(TRACE_JSON) \
 	  --timeout $(VALIDATE_TIMEOUT) --jobs $(VALIDATE_JOBS) --repeat "$(VALIDATE_REPEAT)" \
+	  $(if $(strip $(VALIDATE_REPEAT_ONLY)),--repeat-only "$(VALIDATE_REPEAT_ONLY)") \
 	  --deps "sh mk/install-deps.sh $(DEPS_PACKAGES)" --make "$(VALIDATE_SUBMAKE)" --probe \
 	  $(if $(strip $(ONLY)),--only "$(ONLY)") $(if $(call cpk_yes,$(RERUN_FAILED)),--rerun-failed) \
 	  $(if $(call cpk_yes,$(STRICT)),--strict) $(if $(call cpk_yes,$(VALIDATE_FAIL_FAST)),--fail-fast) \

@@ -19,9 +19,9 @@ requirement, no normative root beyond `fail:`/`allow:`, and (conforms: yes) juni
 has no <failure>. Always: report.json and its views agree (cpkit.views.consistency), and the
 implementation built.
 --report-only judges the reports of an earlier run again without validating.
-With --runs N each fault is validated once with VALIDATE_REPEAT=N-1: every test that
-failed is run N-1 more times, and the fault is caught in run k when a test failed one of
-its `fail:` requirements in its k-th run (report.json's per-test run_requirements); it
+With --runs N each fault is validated once with VALIDATE_REPEAT=N-1 and
+VALIDATE_REPEAT_ONLY=<its fail: IDs>: every test that failed one of them is run N-1 more
+times, and the fault is caught in run k when such a test failed one of them in its k-th run (report.json's per-test run_requirements); it
 passes only if it is caught in N of N runs. A table fault -> requirement -> caught k/N
 closes the output. Exit status 0 iff every expectation holds.
 """
@@ -261,7 +261,7 @@ def caught_runs(report, req_ids, runs):
     return len([k for k in hit if k < runs])
 
 
-def validate(args, name, impl, cflags, repeat=0, sanitize=None):
+def validate(args, name, impl, cflags, repeat=0, sanitize=None, repeat_only=()):
     """Runs tools/cpkit-validate (make validate, with the engine's own exit status);
     returns (status, seconds, report or None, report_dir, log)."""
     report_dir = os.path.join(args.build, "validate", "selftest-" + name)
@@ -281,6 +281,8 @@ def validate(args, name, impl, cflags, repeat=0, sanitize=None):
            "VALIDATE_NAME=selftest-" + name, "IMPL_CFLAGS=" + (cflags or "")]
     if repeat:
         cmd.append("VALIDATE_REPEAT=%d" % repeat)
+        if repeat_only:
+            cmd.append("VALIDATE_REPEAT_ONLY=" + " ".join(repeat_only))
     if sanitize:
         cmd.append("SANITIZE=" + sanitize)
     start = time.monotonic()
@@ -299,7 +301,7 @@ def validate(args, name, impl, cflags, repeat=0, sanitize=None):
 
 def run_one(args, name, exp, impl, cflags, baseline, label, runs=1):
     """Returns (expectations hold, runs of `runs` that caught exp's fail: IDs, seconds)."""
-    status, seconds, report, report_dir, log_path = validate(args, name, impl, cflags, runs - 1, exp.get("sanitize"))
+    status, seconds, report, report_dir, log_path = validate(args, name, impl, cflags, runs - 1, exp.get("sanitize"), exp["fail"])
     if report is None:
         print("selftest %s: ERROR no usable report; see %s" % (label, log_path), flush=True)
         return False, 0, seconds

@@ -193,6 +193,8 @@ def parse_args(argv):
     ap.add_argument("--only", default="", help="IDs or globs: run only the tests tagged with them")
     ap.add_argument("--rerun-failed", action="store_true", help="the failures of the last report")
     ap.add_argument("--repeat", type=int, default=0, help="rerun each failing test N times")
+    ap.add_argument("--repeat-only", default="", metavar="IDS",
+                    help="with --repeat: rerun only the failing tests whose first run failed one of these requirements")
     ap.add_argument("--probe", action="store_true", help="probe for a hanging teardown first")
     ap.add_argument("--fail-fast", action="store_true",
                     help="start no test after the first one that makes the run DOES NOT CONFORM (partial report)")
@@ -341,7 +343,9 @@ def validate(args):
             jt["failed_runs"] = 1
         judged_tests.append(jt)
     if args.repeat:
-        again = [t for t in judged_tests if t["failed_runs"]]
+        repeat_only = set(args.repeat_only.split())
+        again = [t for t in judged_tests
+                 if t["failed_runs"] and (not repeat_only or repeat_only & set(t["run_requirements"][0]))]
         for n in range(1, args.repeat + 1):
             for t, _, res in run_tests(runner, again, jobs, extra_env, impl_files, suffix=".run%d" % (n + 1)):
                 t["runs"] += 1
