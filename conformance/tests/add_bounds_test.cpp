@@ -47,9 +47,10 @@ TEST_CASE("add: a socket on descriptor 0 is a valid socket", "[CPL_ADD_007]") {
         CPK_REQUIRE_PORT(p);
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, 0, buf, sizeof buf);
+        const uint64_t mark = cpk::thread_ctl_mark();
         const int rc = completion_port_add(p.handle, &in);
-        INFO("completion_port_add of descriptor 0 returned " << rc);
-        CPK_CHECK("CPL_ADD_007", rc == 0);
+        INFO("completion_port_add of descriptor 0 returned " << rc << "; " << cpk::describe_ctl_since(mark));
+        CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_007"), rc == 0);
         if (rc == 0) {
             CPK_KIT_REQUIRE(cpk::write_all(sp.b, "x", 1));
             INFO(rec.dump());
@@ -78,9 +79,10 @@ TEST_CASE("add: a NULL buffer is refused from length 1 on and accepted at length
         CPK_CHECK("CPL_ADD_013", rc1 != 0);
         /* Length 0 reads nothing: a NULL buffer is no reason to refuse it. */
         COMPLETION_PORT_INGRESS_DATA in0 = rec.ingress(1, EPOLLIN, none.a, nullptr, 0);
+        const uint64_t mark = cpk::thread_ctl_mark();
         const int rc0 = completion_port_add(p.handle, &in0);
-        INFO("NULL buffer, length 0: completion_port_add returned " << rc0);
-        CPK_CHECK("CPL_ADD_013", rc0 == 0);
+        INFO("NULL buffer, length 0: completion_port_add returned " << rc0 << "; " << cpk::describe_ctl_since(mark));
+        CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_013"), rc0 == 0);
         if (rc0 == 0) {
             CPK_KIT_REQUIRE(cpk::write_all(none.b, "x", 1));
             INFO(rec.dump());
@@ -103,9 +105,10 @@ TEST_CASE("add: a length of exactly INT32_MAX is accepted", "[CPL_ADD_014]") {
          * buffer behind the length is never touched. */
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, static_cast<uint32_t>(INT32_MAX));
+        const uint64_t mark = cpk::thread_ctl_mark();
         const int rc = completion_port_add(p.handle, &in);
-        INFO("length INT32_MAX: completion_port_add returned " << rc);
-        CPK_CHECK("CPL_ADD_014", rc == 0);
+        INFO("length INT32_MAX: completion_port_add returned " << rc << "; " << cpk::describe_ctl_since(mark));
+        CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_014"), rc == 0);
         completion_port_remove(p.handle, sp.a);
         CPK_RELEASE(p.handle);
     }
