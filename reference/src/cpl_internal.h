@@ -34,13 +34,15 @@ struct Op {
     uint32_t interest;                   // epoll bits this op waits for (its epoll_op, cleaned)
     COMPLETION_PORT_EPOLL_ACTION action; // set by slot at add; a started send's is EPOLLOUT
     bool in_flight;                      // the worker is doing its I/O without the lock
-    Op* next;                            // intrusive list used to collect ops without allocating
+    Op* next;                            // intrusive list: closing ops, and the port's free ops
 };
 
 // The ops pending on one socket. Stored by value in the map: unordered_map
 // references stay valid across rehashes, and it saves one allocation per socket.
+// Kept while it has no op, until remove or the final dec_ref, so that re-arming
+// a socket never allocates: at most one per descriptor number the port has seen.
 struct SocketEntry {
-    uint32_t generation; // unique per entry: tells stale events apart
+    uint32_t generation; // new with the entry and when its last op goes: tells stale events apart
     bool removing;       // a remove is waiting for the worker to leave it
     Op* slots[SLOT_COUNT];
 };
@@ -59,7 +61,8 @@ struct Port {
     // Guarded by mutex.
     EntryMap entries;
     uint32_t next_generation = 0;
-    int busy_fd = -1; // socket whose op the worker is handling unlocked
+    int busy_fd = -1;       // socket whose op the worker is handling unlocked
+    Op* free_ops = nullptr; // completed ops kept for the next add: no allocation per op
 
     bool released_by_worker = false; // touched only by the worker thread
 };
@@ -88,7 +91,10 @@ inline bool is_callers_socket(const Port* port, int fd) {
 
 // registry.cpp: the record and the registration (the mutex held), closing.
 bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing);
-void erase_if_empty(Port* port, EntryMap::iterator it);
+bool has_ops(const SocketEntry& entry);
+Op* take_op(Port* port);
+void recycle_op(Port* port, Op* op);
+void free_op_pool(Port* port); // without the mutex, once nothing else uses the port
 void detach_all_ops(SocketEntry& entry, Op** list);
 void complete_closing_list(Op* list);
 void drain_all_closing(Port* port);
