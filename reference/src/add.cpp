@@ -40,10 +40,10 @@ static bool entry_for(Port* port, int fd, SocketEntry** found, bool* created) {
         return !it->second.removing;
     }
     SocketEntry entry = {};
-    // Wraps after 2^32 generations: a stale event would have to outlive that many.
+    // Wraps after 2^32 entries: a stale event would have to outlive that many.
     entry.generation = ++port->next_generation;
     try {
-        *found = &port->entries.emplace(fd, entry).first->second;
+        *found = cpl::insert_entry(port, fd, entry);
     } catch (...) {
         *created = false;
         return false; // bad_alloc must not cross the C ABI

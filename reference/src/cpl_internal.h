@@ -39,15 +39,14 @@ struct Op {
 
 // The ops pending on one socket. Stored by value in the map: unordered_map
 // references stay valid across rehashes, and it saves one allocation per socket.
-// Kept while it has no op, until remove or the final dec_ref, so that re-arming
-// a socket never allocates: at most one per descriptor number the port has seen.
 struct SocketEntry {
-    uint32_t generation; // new with the entry and when its last op goes: tells stale events apart
+    uint32_t generation; // unique per entry: tells stale events apart
     bool removing;       // a remove is waiting for the worker to leave it
     Op* slots[SLOT_COUNT];
 };
 
 using EntryMap = std::unordered_map<int, SocketEntry>;
+constexpr size_t SPARE_ENTRIES = 64;
 
 struct Port {
     std::atomic<uint32_t> refcount{1};
@@ -63,6 +62,10 @@ struct Port {
     uint32_t next_generation = 0;
     int busy_fd = -1;       // socket whose op the worker is handling unlocked
     Op* free_ops = nullptr; // completed ops kept for the next add: no allocation per op
+    // Nodes of entries whose last op went, kept for the next new entry (a
+    // callback re-arming its socket takes its node back at once).
+    EntryMap::node_type spare_entries[SPARE_ENTRIES];
+    size_t spare_count = 0;
 
     bool released_by_worker = false; // touched only by the worker thread
 };
@@ -91,7 +94,8 @@ inline bool is_callers_socket(const Port* port, int fd) {
 
 // registry.cpp: the record and the registration (the mutex held), closing.
 bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing);
-bool has_ops(const SocketEntry& entry);
+SocketEntry* insert_entry(Port* port, int fd, const SocketEntry& entry);
+void erase_if_empty(Port* port, EntryMap::iterator it);
 Op* take_op(Port* port);
 void recycle_op(Port* port, Op* op);
 void free_op_pool(Port* port); // without the mutex, once nothing else uses the port

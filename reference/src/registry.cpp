@@ -40,12 +40,34 @@ bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing
     return add_if_missing && errno == ENOENT && epoll_ctl(port->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-// An entry with no op stays: the socket stays registered with epoll, disarmed
-// by EPOLLONESHOT, so the next add's EPOLL_CTL_MOD succeeds (CPL_ADD_009); if
-// the descriptor was closed meanwhile, epoll dropped it and the MOD's ENOENT
-// falls back to EPOLL_CTL_ADD (CPL_ADD_006).
-bool has_ops(const SocketEntry& entry) {
-    return std::any_of(entry.slots, entry.slots + SLOT_COUNT, [](const Op* op) { return op != nullptr; });
+// A new entry, in the node of one that went if there is one, so that a steady
+// stream of ops allocates nothing. Throws bad_alloc with the map as it was.
+SocketEntry* insert_entry(Port* port, int fd, const SocketEntry& entry) {
+    if (port->spare_count == 0) {
+        return &port->entries.emplace(fd, entry).first->second;
+    }
+    EntryMap::node_type& node = port->spare_entries[port->spare_count - 1];
+    node.key() = fd;
+    node.mapped() = entry;
+    SocketEntry* inserted = &port->entries.insert(std::move(node)).position->second;
+    --port->spare_count;
+    return inserted;
+}
+
+// An entry with no op leaves the map at once; its node is kept for the next
+// new entry while there is room (freed otherwise). The socket stays registered
+// with epoll, disarmed by EPOLLONESHOT, so the next add's EPOLL_CTL_MOD
+// succeeds (CPL_ADD_009).
+void erase_if_empty(Port* port, EntryMap::iterator it) {
+    const Op* const* slots = it->second.slots;
+    if (!std::all_of(slots, slots + SLOT_COUNT, [](const Op* op) { return op == nullptr; })) {
+        return;
+    }
+    if (port->spare_count < SPARE_ENTRIES) {
+        port->spare_entries[port->spare_count++] = port->entries.extract(it);
+    } else {
+        port->entries.erase(it);
+    }
 }
 
 // CPL_ADD_003: an op from the port's free list, or a new one when it is empty;

@@ -78,11 +78,7 @@ static void run_step(Port* port, int fd, unsigned k, Op* op, Step step) {
         const EntryMap::iterator it = port->entries.find(fd);
         assert(it != port->entries.end() && it->second.slots[k] == op); // LCOV_EXCL_BR_LINE: assert's failure arm
         it->second.slots[k] = nullptr;
-        if (!has_ops(it->second)) {
-            // As good as a new entry, without the allocation: this event's
-            // loop and any stale event no longer reach it (CPL_RECV_011).
-            it->second.generation = ++port->next_generation;
-        }
+        erase_if_empty(port, it);
         const COMPLETION_PORT_EPOLL_ACTION action =
             step == Step::HANGUP ? COMPLETION_PORT_EPOLL_EPOLLRDHUP : op->action;
         const ON_COMPLETION_PORT_EVENT_COMPLETE callback = op->callback;
@@ -135,7 +131,7 @@ static void handle_event(Port* port, uint64_t key, uint32_t events) {
     }
 
     // EPOLLONESHOT disarmed the socket: arm it again for the ops still
-    // pending (CPL_ADD_016). An entry whose last op went has a new generation.
+    // pending (CPL_ADD_016). An empty entry is already gone.
     const SocketEntry* entry = live_entry(port, fd, generation);
     if (!port->stopping && entry != nullptr) {
         (void)arm_entry(port, fd, *entry, false);
