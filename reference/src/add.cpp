@@ -2,8 +2,6 @@
 #include <stdint.h>
 #include <sys/epoll.h>
 
-#include <new>
-
 #include "cpl_internal.h"
 
 using cpl::Op;
@@ -45,7 +43,7 @@ static bool entry_for(Port* port, int fd, SocketEntry** found, bool* created) {
     // Wraps after 2^32 entries: a stale event would have to outlive that many.
     entry.generation = ++port->next_generation;
     try {
-        *found = &port->entries.emplace(fd, entry).first->second;
+        *found = cpl::insert_entry(port, fd, entry);
     } catch (...) {
         *created = false;
         return false; // bad_alloc must not cross the C ABI
@@ -61,25 +59,13 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port,
     if (port == nullptr || ingress_data == nullptr || !ingress_is_valid(port, ingress_data)) {
         return MU_FAILURE;
     }
-    // CPL_ADD_003: the seed's EPOLL_THREAD_DATA; allocation failure is a
-    // non-zero return, never an exception. CPL_ADD_019: so is every failure
-    // below, from any thread. CPL_ADD_020: only add allocates; the worker
-    // completes ops without memory.
-    Op* op = new (std::nothrow) Op();
-    if (op == nullptr) {
-        return MU_FAILURE;
-    }
-    op->callback = ingress_data->event_callback;
-    op->context = ingress_data->event_callback_ctx;
-    op->buffer = static_cast<uint8_t*>(ingress_data->buffer_data.buffer);
-    op->length = ingress_data->buffer_data.length;
-    op->interest = static_cast<uint32_t>(ingress_data->epoll_op) & ~cpl::PORT_CONTROLLED_BITS;
-    const cpl::Slot slot = slot_for(op->interest);
-    op->action = SLOT_ACTION[slot];
+    const uint32_t interest = static_cast<uint32_t>(ingress_data->epoll_op) & ~cpl::PORT_CONTROLLED_BITS;
+    const cpl::Slot slot = slot_for(interest);
     const int fd = ingress_data->socket;
 
-    // CPL_ADD_018: one mutex guards the map, the slots and epoll_ctl, so adds,
-    // removes and the worker's re-arm never interleave on one socket.
+    // CPL_ADD_018: one mutex guards the map, the slots, the free ops and
+    // epoll_ctl, so adds, removes and the worker's re-arm never interleave on
+    // one socket.
     (void)pthread_mutex_lock(&port->mutex);
     bool created = false;
     SocketEntry* entry = nullptr;
@@ -87,7 +73,19 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port,
     // A second op of the same kind on one socket is refused: which of the two
     // would own the next bytes is undefined.
     bool ok = found && entry->slots[slot] == nullptr;
+    // CPL_ADD_003: the seed's EPOLL_THREAD_DATA; allocation failure is a
+    // non-zero return, never an exception. CPL_ADD_019: so is every failure
+    // below, from any thread. CPL_ADD_020: only add allocates; the worker
+    // completes ops without memory.
+    Op* op = ok ? cpl::take_op(port) : nullptr;
+    ok = op != nullptr;
     if (ok) {
+        op->callback = ingress_data->event_callback;
+        op->context = ingress_data->event_callback_ctx;
+        op->buffer = static_cast<uint8_t*>(ingress_data->buffer_data.buffer);
+        op->length = ingress_data->buffer_data.length;
+        op->interest = interest;
+        op->action = SLOT_ACTION[slot];
         // CPL_ADD_004: the op is recorded until it completes or is closed.
         // CPL_ADD_005, CPL_ADD_006, CPL_ADD_009. CPL_ADD_008: any other
         // epoll_ctl failure: non-zero, no callback, and the op is undone.
@@ -102,7 +100,7 @@ CPL_API int completion_port_add(COMPLETION_PORT_HANDLE completion_port,
     (void)pthread_mutex_unlock(&port->mutex);
 
     if (!ok) {
-        delete op; // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
+        delete op; // CPL_ADD_015. NULL if none was taken
     }
     return ok ? 0 : MU_FAILURE; // CPL_ADD_007: 0 on success
 }

@@ -28,6 +28,7 @@ void cpl::release_port_resources(Port* port) {
     close_fd(port->epoll_fd);
     (void)pthread_cond_destroy(&port->worker_idle);
     (void)pthread_mutex_destroy(&port->mutex);
+    cpl::free_op_pool(port);
     delete port; // LCOV_EXCL_BR_LINE: the null check `delete` adds; port is never NULL here
 }
 

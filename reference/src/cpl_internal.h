@@ -34,7 +34,7 @@ struct Op {
     uint32_t interest;                   // epoll bits this op waits for (its epoll_op, cleaned)
     COMPLETION_PORT_EPOLL_ACTION action; // set by slot at add; a started send's is EPOLLOUT
     bool in_flight;                      // the worker is doing its I/O without the lock
-    Op* next;                            // intrusive list used to collect ops without allocating
+    Op* next;                            // intrusive list: closing ops, and the port's free ops
 };
 
 // The ops pending on one socket. Stored by value in the map: unordered_map
@@ -46,6 +46,7 @@ struct SocketEntry {
 };
 
 using EntryMap = std::unordered_map<int, SocketEntry>;
+constexpr size_t SPARE_ENTRIES = 64;
 
 struct Port {
     std::atomic<uint32_t> refcount{1};
@@ -59,7 +60,12 @@ struct Port {
     // Guarded by mutex.
     EntryMap entries;
     uint32_t next_generation = 0;
-    int busy_fd = -1; // socket whose op the worker is handling unlocked
+    int busy_fd = -1;       // socket whose op the worker is handling unlocked
+    Op* free_ops = nullptr; // completed ops kept for the next add: no allocation per op
+    // Nodes of entries whose last op went, kept for the next new entry (a
+    // callback re-arming its socket takes its node back at once).
+    EntryMap::node_type spare_entries[SPARE_ENTRIES];
+    size_t spare_count = 0;
 
     bool released_by_worker = false; // touched only by the worker thread
 };
@@ -88,7 +94,11 @@ inline bool is_callers_socket(const Port* port, int fd) {
 
 // registry.cpp: the record and the registration (the mutex held), closing.
 bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing);
+SocketEntry* insert_entry(Port* port, int fd, const SocketEntry& entry);
 void erase_if_empty(Port* port, EntryMap::iterator it);
+Op* take_op(Port* port);
+void recycle_op(Port* port, Op* op);
+void free_op_pool(Port* port); // without the mutex, once nothing else uses the port
 void detach_all_ops(SocketEntry& entry, Op** list);
 void complete_closing_list(Op* list);
 void drain_all_closing(Port* port);

@@ -1,10 +1,12 @@
 // The port's record of pending ops (CPL_ADD_004): a hash map fd -> SocketEntry,
-// O(1) per add, completion and remove instead of the seed's list walk. All but
-// the last two functions are called with the port's mutex held.
+// O(1) per add, completion and remove instead of the seed's list walk, and the
+// port's free ops. Called with the port's mutex held, except free_op_pool,
+// complete_closing_list and drain_all_closing.
 #include <errno.h>
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <new>
 
 #include "cpl_internal.h"
 
@@ -38,13 +40,60 @@ bool arm_entry(Port* port, int fd, const SocketEntry& entry, bool add_if_missing
     return add_if_missing && errno == ENOENT && epoll_ctl(port->epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
-// An entry with no op is dropped at once: memory returns to what it was
-// before the add. The socket stays registered with epoll, disarmed by
-// EPOLLONESHOT, so the next add's EPOLL_CTL_MOD succeeds (CPL_ADD_009).
+// A new entry, in the node of one that went if there is one, so that a steady
+// stream of ops allocates nothing. Throws bad_alloc with the map as it was.
+SocketEntry* insert_entry(Port* port, int fd, const SocketEntry& entry) {
+    if (port->spare_count == 0) {
+        return &port->entries.emplace(fd, entry).first->second;
+    }
+    EntryMap::node_type& node = port->spare_entries[port->spare_count - 1];
+    node.key() = fd;
+    node.mapped() = entry;
+    SocketEntry* inserted = &port->entries.insert(std::move(node)).position->second;
+    --port->spare_count;
+    return inserted;
+}
+
+// An entry with no op leaves the map at once; its node is kept for the next
+// new entry while there is room (freed otherwise). The socket stays registered
+// with epoll, disarmed by EPOLLONESHOT, so the next add's EPOLL_CTL_MOD
+// succeeds (CPL_ADD_009).
 void erase_if_empty(Port* port, EntryMap::iterator it) {
     const Op* const* slots = it->second.slots;
-    if (std::all_of(slots, slots + SLOT_COUNT, [](const Op* op) { return op == nullptr; })) {
+    if (!std::all_of(slots, slots + SLOT_COUNT, [](const Op* op) { return op == nullptr; })) {
+        return;
+    }
+    if (port->spare_count < SPARE_ENTRIES) {
+        port->spare_entries[port->spare_count++] = port->entries.extract(it);
+    } else {
         port->entries.erase(it);
+    }
+}
+
+// CPL_ADD_003: an op from the port's free list, or a new one when it is empty;
+// NULL when that allocation fails.
+Op* take_op(Port* port) {
+    Op* op = port->free_ops;
+    if (op == nullptr) {
+        return new (std::nothrow) Op();
+    }
+    port->free_ops = op->next;
+    *op = Op();
+    return op;
+}
+
+// CPL_RECV_007, CPL_SEND_005, CPL_RDHUP_003: a completed op is released to the
+// port's free list; the memory goes back at the final dec_ref (CPL_DECREF_005).
+void recycle_op(Port* port, Op* op) {
+    op->next = port->free_ops;
+    port->free_ops = op;
+}
+
+void free_op_pool(Port* port) {
+    while (port->free_ops != nullptr) {
+        Op* op = port->free_ops;
+        port->free_ops = op->next;
+        delete op; // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
     }
 }
 

@@ -81,16 +81,20 @@ static void run_step(Port* port, int fd, unsigned k, Op* op, Step step) {
         erase_if_empty(port, it);
         const COMPLETION_PORT_EPOLL_ACTION action =
             step == Step::HANGUP ? COMPLETION_PORT_EPOLL_EPOLLRDHUP : op->action;
+        const ON_COMPLETION_PORT_EVENT_COMPLETE callback = op->callback;
+        void* const context = op->context;
+        // The cast is exact: progress <= length <= INT32_MAX (CPL_ADD_014).
+        const int32_t amount = static_cast<int32_t>(op->progress);
+        // CPL_RECV_007, CPL_SEND_005, CPL_RDHUP_003: released before its one
+        // callback, so that the add the callback makes reuses it.
+        recycle_op(port, op);
 
         // CPL_ADD_017, CPL_DECREF_010: no lock is held during the callback, so
         // it may add, remove, inc_ref or dec_ref. CPL_WORKER_004: on this thread.
         (void)pthread_mutex_unlock(&port->mutex);
         // CPL_WORKER_005: the op's own callback with its own context, and
         // (CPL_ABI_002, CPL_ABI_003) the header's named values, never _INVALID.
-        // The cast is exact: progress <= length <= INT32_MAX (CPL_ADD_014).
-        op->callback(op->context, action, result, static_cast<int32_t>(op->progress));
-        // CPL_RECV_007, CPL_SEND_005, CPL_RDHUP_003: freed after its one callback.
-        delete op; // LCOV_EXCL_BR_LINE: the null check `delete` adds; op is never NULL here
+        callback(context, action, result, amount);
         (void)pthread_mutex_lock(&port->mutex);
     }
     port->busy_fd = -1;
