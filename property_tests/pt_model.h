@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "nocopy.h"
 #include "pt_port.h"
 #include "pt_rules.h"
 #include "pt_spec.h"
@@ -81,12 +82,10 @@ struct ModelEnv {
     uint32_t serial_base = 0;   /* distinct per model: op and socket serials */
 };
 
-class Model {
+class Model : cpk::NoCopy {
 public:
     Model(const ModelEnv& env, const CaseSpec& spec);
     ~Model();
-    Model(const Model&) = delete;
-    Model& operator=(const Model&) = delete;
 
     void setup();            /* on the thread that runs the steps */
     void run(const Step& s); /* one step, then wait for what must complete */

@@ -3,6 +3,7 @@
 #ifndef CPK_SYNC_H
 #define CPK_SYNC_H
 
+#include "nocopy.h"
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -43,12 +44,10 @@ private:
  * detaches the thread with a message on stderr (the test's Guard then reports
  * the extra thread): a hung call fails the test instead of hanging it. fn must
  * therefore capture by value whatever it uses. */
-class AsyncCall {
+class AsyncCall : NoCopy {
 public:
     explicit AsyncCall(std::function<void()> fn, const char* label = "async call");
     ~AsyncCall();
-    AsyncCall(const AsyncCall&) = delete;
-    AsyncCall& operator=(const AsyncCall&) = delete;
     bool wait(int timeout_ms); /* true if fn returned in time */
     bool done() const { return done_ns() != 0; }
     int64_t start_ns() const { return start_ns_; }
@@ -65,12 +64,10 @@ private:
 /* Ends the process with "cpk watchdog: <what>" on stderr and exit status 3
  * unless disarmed (destroyed) within `seconds`. For tests whose failure mode
  * is a deadlock of the test thread itself. One at a time (SIGALRM). */
-class Watchdog {
+class Watchdog : NoCopy {
 public:
     Watchdog(int seconds, const char* what);
     ~Watchdog();
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
 };
 
 } // namespace cpk

@@ -8,18 +8,17 @@
 
 #include "cpk_catch.h"
 #include "harness.h"
+#include "nocopy.h"
 #include "test_hooks.h"
 
 namespace reftest {
 
 /* A port from cpk::create_port, released at scope exit unless the test
  * released it. Converts to its handle. */
-class Port {
+class Port : cpk::NoCopy {
 public:
     Port();
     ~Port() { release(); }
-    Port(const Port&) = delete;
-    Port& operator=(const Port&) = delete;
     operator COMPLETION_PORT_HANDLE() const { return info.handle; }
     /* The final dec_ref, on this thread; returns how long it took (ns). */
     int64_t release();
