@@ -18,13 +18,6 @@ namespace pt {
 
 namespace {
 
-constexpr int kAction_IN = COMPLETION_PORT_EPOLL_EPOLLIN;
-constexpr int kAction_OUT = COMPLETION_PORT_EPOLL_EPOLLOUT;
-constexpr int kAction_RDHUP = COMPLETION_PORT_EPOLL_EPOLLRDHUP;
-constexpr int kResult_OK = COMPLETION_PORT_RESULT_OK;
-constexpr int kResult_ERROR = COMPLETION_PORT_RESULT_ERROR;
-constexpr int kResult_ABANDONED = COMPLETION_PORT_RESULT_ABANDONED;
-
 /* Ops whose coexistence on one socket CPL_ADD_016 promises. */
 bool duplex_pair(OpKind a, OpKind b) {
     return (a == OpKind::Recv && b == OpKind::Send) || (a == OpKind::Send && b == OpKind::Recv);

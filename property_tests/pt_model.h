@@ -142,6 +142,7 @@ private:
     void step_dec_ref();
     void step_spurious_wake(bool eintr);
     void step_interrupt(bool on_send);
+    bool inject_on_worker(cpk::Fault f); /* false (noted) when no slot is left */
 
     /* ops */
     Op* new_op(Sock& s, OpKind kind, uint32_t epoll_op, uint32_t length, uint8_t hook_flags, int chain);

@@ -142,15 +142,21 @@ void Model::step_spurious_wake(bool eintr) {
     f.kind = eintr ? cpk::FaultKind::fail : cpk::FaultKind::zero;
     f.err = EINTR;
     f.epfd = env_.port->info.epfd;
+    if (!inject_on_worker(f)) return;
+    quiesce("after a spurious epoll_wait return (CPL_WORKER_003)");
+}
+
+/* Installs f for the worker thread only; kept until it has fired. */
+bool Model::inject_on_worker(cpk::Fault f) {
     f.scope = cpk::Scope::tid;
     f.tid = worker_;
     const int id = cpk::inject(f);
     if (id < 0) {
         note("  skipped: no fault slot left");
-        return;
+        return false;
     }
     faults_.push_back(id);
-    quiesce("after a spurious epoll_wait return (CPL_WORKER_003)");
+    return true;
 }
 
 /* CPL_RECV_009 / CPL_SEND_007: the worker's next recv or send fails with EINTR. */
@@ -163,14 +169,7 @@ void Model::step_interrupt(bool on_send) {
     f.fn = on_send ? cpk::Fn::send : cpk::Fn::recv;
     f.kind = cpk::FaultKind::fail;
     f.err = EINTR;
-    f.scope = cpk::Scope::tid;
-    f.tid = worker_;
-    const int id = cpk::inject(f);
-    if (id < 0) {
-        note("  skipped: no fault slot left");
-        return;
-    }
-    faults_.push_back(id);
+    if (!inject_on_worker(f)) return;
     note("  the worker's next " + std::string(on_send ? "send" : "recv") + " fails with EINTR");
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -23,7 +24,13 @@ extern const int kWaitMs;     /* a callback that must come (5000) */
 extern const int kTeardownMs; /* anything behind a final dec_ref (10000; literal: 2 s) */
 constexpr int kQuietMs = 300; /* window after a sentinel for "must not happen" */
 
-int64_t mono_ns(); /* CLOCK_MONOTONIC in ns */
+/* CLOCK_MONOTONIC in ns. Inline: the interposer, linked without the rest of
+ * the harness (the soak), uses it too. */
+inline int64_t mono_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 inline int64_t ms_to_ns(int64_t ms) { return ms * 1000000; }
 
 /* A one-shot gate: wait() blocks until open() (bounded). Allocation-free. */

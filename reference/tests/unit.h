@@ -45,6 +45,13 @@ struct OnePort : OnePair {
 /* The first callback of op `op` (all fields 0 when it has none). */
 cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op);
 
+/* Checks the action, result and amount of op `op`'s first callback. */
+void check_first(const cpk::Recorder& rec, size_t op, int action, int result, int32_t amount);
+
+/* Checks that every callback rec saw is a closing completion (CLOSING,
+ * ABANDONED, 0) that ran on the calling thread. */
+void check_all_closed_here(const cpk::Recorder& rec);
+
 /* What one call did to the heap. */
 struct HeapRun {
     unsigned allocations = 0; /* allocations the calling thread made */
