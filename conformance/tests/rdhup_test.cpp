@@ -6,6 +6,7 @@
 
 #include "harness.h"
 
+#include <iterator>
 #include <poll.h>
 #include <string>
 #include <vector>
@@ -71,7 +72,7 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
         {true, Hangup::close, "tcp close (FIN)"},
         {true, Hangup::reset, "tcp reset"},
     };
-    constexpr size_t kN = sizeof cases / sizeof cases[0];
+    constexpr size_t kN = std::size(cases);
     cpk::SocketPair sp[kN];
     for (size_t i = 0; i < kN; ++i) {
         sp[i] = cases[i].tcp ? cpk::tcp_pair() : cpk::unix_pair();
@@ -111,7 +112,7 @@ TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callb
         {true, false, false, Hangup::close, "tcp: FIN after add"},
         {true, false, false, Hangup::reset, "tcp: reset after add"},
     };
-    constexpr size_t kN = sizeof cases / sizeof cases[0];
+    constexpr size_t kN = std::size(cases);
     static char bufs[kN][64];
     static const char data[] = "hang-up data";
     cpk::SocketPair sp[kN];
