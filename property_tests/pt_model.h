@@ -164,6 +164,9 @@ private:
     void settle_released(const std::vector<Op*>& pending, const char* running_req, const char* running_msg,
                          const char* unclosed_req, const char* unclosed_what);
     void handle(const cpk::CallbackRecord& r);
+    void check_values(const Op& op, const cpk::CallbackRecord& r);
+    void check_closing(const Op& op, const cpk::CallbackRecord& r);
+    void check_event(const Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void after_hooks(Op& op, const cpk::CallbackRecord& r);
