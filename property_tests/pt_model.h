@@ -183,6 +183,8 @@ private:
     bool sys_ok() const;
     void pull_sys();
     void check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r);
+    uint64_t check_call_sequence(const Op& op, const std::vector<SysCall>& calls);
+    void check_last_call(const Op& op, const cpk::CallbackRecord& r, const std::vector<SysCall>& calls, uint64_t total);
     void check_add_ctl(const Op& op, size_t from, bool fresh);
     void check_remove_ctl(const Sock& s, size_t from);
     std::string sys_history(int fd) const;
