@@ -91,6 +91,7 @@ public:
     void run(const Step& s); /* one step, then wait for what must complete */
 
     /* Shared port: drain the peers, remove every socket, quiesce, final checks. */
+    bool wind_down(const char* what);
     void end_shared();
     /* Per-case port: drain the peers and wait; then the release sequence. */
     void end_settle();

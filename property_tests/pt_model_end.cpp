@@ -182,12 +182,19 @@ void Model::stop_hooks() {
     quiesce("after callbacks stopped adding");
 }
 
-void Model::end_shared() {
-    note("end of case: the peers read everything, every socket is removed");
-    if (!env_.port->alive) return;
+/* How every case ends: hooks stopped, the peers drained, the port settled.
+ * False when the port is already gone. */
+bool Model::wind_down(const char* what) {
+    note(what);
+    if (!env_.port->alive) return false;
     stop_hooks();
     drain_all(false);
     settle("at the end of the case");
+    return true;
+}
+
+void Model::end_shared() {
+    if (!wind_down("end of case: the peers read everything, every socket is removed")) return;
     for (size_t i = 0; i < spec_.socks.size(); ++i) {
         Sock& s = *socks_[i];
         if (s.registered || !s.pending.empty()) remove_socket(s, false, false);
@@ -236,11 +243,7 @@ void Model::await_sent_bytes() {
 /* ---- end of a case with its own port --------------------------------------- */
 
 void Model::end_settle() {
-    note("end of case: the peers read everything, then the final dec_ref");
-    if (!env_.port->alive) return;
-    stop_hooks();
-    drain_all(false);
-    settle("at the end of the case");
+    if (!wind_down("end of case: the peers read everything, then the final dec_ref")) return;
     await_sent_bytes();
 }
 
