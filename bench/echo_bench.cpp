@@ -72,14 +72,23 @@ void run_until(EchoClient& client, double seconds) {
     } while (seconds_since(start) < seconds);
 }
 
-RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config) {
+/* Starts the server on p pairs, warms a client up, runs `measure(client, server
+ * thread ids)`, then stops the server and checks the client heard nothing more. */
+template <class Measure>
+void with_warm_client(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config, Measure measure) {
     Pairs pairs(p);
     std::unique_ptr<EchoServer> server = kind.make();
     const std::vector<pid_t> tids = start_server(*server, pairs, m, config);
+    EchoClient client(pairs.client, m);
+    run_until(client, config.warm_s);
+    measure(client, tids);
+    server->stop();
+    client.check_quiet();
+}
+
+RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config) {
     RunResult result;
-    {
-        EchoClient client(pairs.client, m);
-        run_until(client, config.warm_s);
+    with_warm_client(kind, p, m, config, [&](EchoClient& client, const std::vector<pid_t>& tids) {
         std::vector<double> rates;
         const double cpu0 = cpu_ns(tids);
         const uint64_t rounds0 = client.rounds();
@@ -92,20 +101,13 @@ RunResult timed_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig
         const double round_trips = static_cast<double>((client.rounds() - rounds0) * p);
         result.rtps = median(rates);
         result.cpu_us_per_rt = (cpu_ns(tids) - cpu0) / 1000.0 / round_trips;
-        server->stop();
-        client.check_quiet();
-    }
+    });
     return result;
 }
 
 CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoConfig& config) {
-    Pairs pairs(p);
-    std::unique_ptr<EchoServer> server = kind.make();
-    const std::vector<pid_t> tids = start_server(*server, pairs, m, config);
     CountResult result;
-    {
-        EchoClient client(pairs.client, m);
-        run_until(client, config.warm_s);
+    with_warm_client(kind, p, m, config, [&](EchoClient& client, const std::vector<pid_t>& tids) {
         SyscallCounter syscalls(tids);
         const uint64_t sys0 = syscalls.read();
         const uint64_t alloc0 = allocations();
@@ -116,9 +118,7 @@ CountResult counting_run(const ServerKind& kind, size_t p, size_t m, const EchoC
         if (syscalls.ok()) {
             result.syscalls_per_rt = static_cast<double>(syscalls.read() - sys0) / round_trips;
         }
-        server->stop();
-        client.check_quiet();
-    }
+    });
     return result;
 }
 

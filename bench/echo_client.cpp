@@ -47,23 +47,11 @@ const unsigned char* EchoClient::message(size_t pair) const { return pattern_.da
 
 void EchoClient::send_all(int fd, const unsigned char* data) {
     size_t sent = 0;
-    while (sent < size_) {
-        const ssize_t n = send(fd, data + sent, size_ - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += static_cast<size_t>(n);
-            continue;
+    while (!send_pending(fd, data, size_, sent, MSG_NOSIGNAL, "client send")) {
+        pollfd p{fd, POLLOUT, 0};
+        if (poll(&p, 1, TIMEOUT_MS) != 1) {
+            fail("the server read nothing for 10 s");
         }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
-            pollfd p{fd, POLLOUT, 0};
-            if (poll(&p, 1, TIMEOUT_MS) != 1) {
-                fail("the server read nothing for 10 s");
-            }
-            continue;
-        }
-        fail(std::string("client send: ") + std::strerror(errno));
     }
 }
 

@@ -72,13 +72,7 @@ unsigned char background_buffer[1];
 
 bool try_add(COMPLETION_PORT_HANDLE port, int epoll_op, int fd, ON_COMPLETION_PORT_EVENT_COMPLETE callback,
              void* context, void* buffer, uint32_t length) {
-    COMPLETION_PORT_INGRESS_DATA in{};
-    in.epoll_op = epoll_op;
-    in.socket = fd;
-    in.event_callback = callback;
-    in.event_callback_ctx = context;
-    in.buffer_data.buffer = buffer;
-    in.buffer_data.length = length;
+    const COMPLETION_PORT_INGRESS_DATA in{epoll_op, fd, callback, context, {buffer, length}};
     return completion_port_add(port, &in) == 0;
 }
 

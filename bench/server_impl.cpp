@@ -74,13 +74,19 @@ public:
         return completion_port_add(port_, &in) == 0;
     }
 
+    // The op's connection, or null for the closing completion of a stop.
+    static Conn* live(void* context, COMPLETION_PORT_EPOLL_ACTION action) {
+        Conn* conn = static_cast<Conn*>(context);
+        return action == COMPLETION_PORT_CLOSING && conn->server->stopping_ ? nullptr : conn;
+    }
+
     static void on_recv(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
                         int32_t amount) {
-        Conn* conn = static_cast<Conn*>(context);
-        ImplServer* self = conn->server;
-        if (action == COMPLETION_PORT_CLOSING && self->stopping_) {
+        Conn* conn = live(context, action);
+        if (conn == nullptr) {
             return;
         }
+        ImplServer* self = conn->server;
         name_this_thread();
         if (action != COMPLETION_PORT_EPOLL_EPOLLIN || result != COMPLETION_PORT_RESULT_OK || amount <= 0 ||
             static_cast<size_t>(amount) > conn->buffer.size()) {
@@ -93,11 +99,11 @@ public:
 
     static void on_send(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,
                         int32_t amount) {
-        Conn* conn = static_cast<Conn*>(context);
-        ImplServer* self = conn->server;
-        if (action == COMPLETION_PORT_CLOSING && self->stopping_) {
+        Conn* conn = live(context, action);
+        if (conn == nullptr) {
             return;
         }
+        ImplServer* self = conn->server;
         if (action != COMPLETION_PORT_EPOLL_EPOLLOUT || result != COMPLETION_PORT_RESULT_OK) {
             self->failed("a send op completed with", action, result, amount);
         } else if (!self->add(conn, EPOLLIN, conn->buffer.size()) && !self->stopping_) {

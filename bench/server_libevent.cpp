@@ -78,19 +78,8 @@ private:
 
     // send until all is sent (true) or EAGAIN (false).
     static bool transmit(Conn* c) {
-        while (c->sent < c->filled) {
-            const ssize_t n = send(c->fd, c->buffer.data() + c->sent, c->filled - c->sent, MSG_NOSIGNAL);
-            if (n > 0) {
-                c->sent += static_cast<size_t>(n);
-                continue;
-            }
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0 && errno == EAGAIN) {
-                return false;
-            }
-            fail(std::string("libevent echo send: ") + std::strerror(errno));
+        if (!send_pending(c->fd, c->buffer.data(), c->filled, c->sent, MSG_NOSIGNAL, "libevent echo send")) {
+            return false;
         }
         c->filled = c->sent = 0;
         return true;

@@ -150,4 +150,22 @@ void socket_pair(int* a, int* b) {
     *b = fds[1];
 }
 
+bool send_pending(int fd, const unsigned char* buf, size_t filled, size_t& sent, int flags, const char* what) {
+    while (sent < filled) {
+        const ssize_t n = send(fd, buf + sent, filled - sent, flags);
+        if (n > 0) {
+            sent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return false;
+        }
+        fail(std::string(what) + ": " + std::strerror(errno));
+    }
+    return true;
+}
+
 } // namespace bench

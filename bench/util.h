@@ -36,6 +36,10 @@ void pin_self(int cpu);
 // The CPUs this process may use, in order.
 std::vector<int> allowed_cpus();
 
+// Sends buf[sent, filled) on a non-blocking socket, advancing `sent`: true once
+// all is sent, false on EAGAIN; fails the bench with `what` on any other error.
+bool send_pending(int fd, const unsigned char* buf, size_t filled, size_t& sent, int flags, const char* what);
+
 // Raises the soft descriptor limit to the hard one; returns the new soft limit.
 size_t raise_fd_limit();
 size_t open_fd_count();

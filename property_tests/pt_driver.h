@@ -19,6 +19,7 @@
 #include <memory>
 #include <vector>
 
+#include "nocopy.h"
 #include "pt_gen.h"
 #include "pt_model.h"
 
@@ -35,12 +36,10 @@ struct DriverOptions {
     int models = 1;                   /* caller threads per case (CPL_ADD_018) */
 };
 
-class Driver {
+class Driver : cpk::NoCopy {
 public:
     explicit Driver(const DriverOptions& o);
     ~Driver();
-    Driver(const Driver&) = delete;
-    Driver& operator=(const Driver&) = delete;
 
     /* One case; with models > 1, `cases` holds one CaseSpec per caller thread. */
     void run_case(const CaseSpec& c);

@@ -18,13 +18,6 @@ namespace pt {
 
 namespace {
 
-constexpr int kAction_IN = COMPLETION_PORT_EPOLL_EPOLLIN;
-constexpr int kAction_OUT = COMPLETION_PORT_EPOLL_EPOLLOUT;
-constexpr int kAction_RDHUP = COMPLETION_PORT_EPOLL_EPOLLRDHUP;
-constexpr int kResult_OK = COMPLETION_PORT_RESULT_OK;
-constexpr int kResult_ERROR = COMPLETION_PORT_RESULT_ERROR;
-constexpr int kResult_ABANDONED = COMPLETION_PORT_RESULT_ABANDONED;
-
 /* Ops whose coexistence on one socket CPL_ADD_016 promises. */
 bool duplex_pair(OpKind a, OpKind b) {
     return (a == OpKind::Recv && b == OpKind::Send) || (a == OpKind::Send && b == OpKind::Recv);
@@ -543,6 +536,30 @@ void Model::handle(const cpk::CallbackRecord& r) {
                  cpk::action_name(r.action), cpk::result_name(r.result), r.amount, where, static_cast<int>(r.tid));
         note(line);
     }
+    check_values(op, r);
+    if (r.action == COMPLETION_PORT_CLOSING)
+        check_closing(op, r);
+    else
+        check_event(op, s, r);
+    switch (op.kind) {
+    case OpKind::Recv: handle_recv(op, s, r); break;
+    case OpKind::Send: handle_send(op, s, r); break;
+    case OpKind::Watch: break;
+    }
+    check_sys(op, s, r);
+    op.state = Op::Done;
+    op.done_action = r.action;
+    s.pending.erase(std::remove(s.pending.begin(), s.pending.end(), &op), s.pending.end());
+    /* The port may not touch the buffer any more; quarantine it rather than free it. */
+    quarantine_.push_back(std::move(op.buf));
+    op.buf = std::vector<uint8_t>();
+    if (quarantine_.size() > kQuarantine) quarantine_.pop_front();
+    after_hooks(op, r);
+}
+
+/* What every callback must be: valid values, an op that is live and not yet
+ * completed, an amount within its buffer, nothing after the final dec_ref. */
+void Model::check_values(const Op& op, const cpk::CallbackRecord& r) {
     if (r.action < 1 || r.action > 4)
         violated("CPL_ABI_002", op_name(op) + " got action value " + std::to_string(r.action));
     if (r.result < 1 || r.result > 3)
@@ -576,64 +593,55 @@ void Model::handle(const cpk::CallbackRecord& r) {
     }
     if (env_.port->released_ns != 0 && r.start_ns > env_.port->released_ns)
         violated("CPL_DECREF_006", op_name(op) + " was called back after the final dec_ref returned");
+}
 
-    if (r.action == COMPLETION_PORT_CLOSING) {
-        if (r.result != kResult_ABANDONED || r.amount != 0)
-            violated(closing_requirement(op), "a closing completion must be (CLOSING, ABANDONED, 0); " + op_name(op) +
-                                                  " got (CLOSING, " + cpk::result_name(r.result) + ", " +
-                                                  std::to_string(r.amount) + ")");
-        if (!op.closing_allowed)
-            violated("CPL_ADD_007", "a closing completion for " + op_name(op) +
-                                        ", which was neither removed nor released: an added op completes on its event");
-        if (op.closer_tid != 0 && r.tid != op.closer_tid)
-            violated(closing_requirement(op),
-                     "the closing completion of " + op_name(op) + " ran on thread " + std::to_string(r.tid) +
-                         ", not on the thread that called remove/dec_ref (" + std::to_string(op.closer_tid) + ")");
-        if (op.closing_by_ns != 0 && r.end_ns > op.closing_by_ns)
-            violated(closing_requirement(op),
-                     "the closing completion of " + op_name(op) + " ended after remove/dec_ref returned");
-    } else {
-        if (op.state == Op::Dead)
-            violated("CPL_REMOVE_004", op_name(op) + " got an event-driven completion after its socket was removed");
-        if (worker_ == 0) worker_ = r.tid;
-        if (r.tid != worker_)
-            violated("CPL_WORKER_004", op_name(op) + " was called back on thread " + std::to_string(r.tid) +
-                                           ", not on the port's worker " + std::to_string(worker_));
-        if (r.start_ns < last_event_end_ns_)
-            violated("CPL_WORKER_004",
-                     "the callback of " + op_name(op) + " started while another callback of the worker was running");
-        last_event_end_ns_ = std::max(last_event_end_ns_, r.end_ns);
-        const uint32_t bit = outcome_bit(r.action, r.result);
-        if (!(op.allowed & bit)) {
-            const SocketFacts f = facts(s);
-            char facts_text[200];
-            snprintf(facts_text, sizeof facts_text, "peer %s%s%s, %llu byte(s) waiting", f.closed ? "closed" : "open",
-                     f.shut_wr ? ", shut down" : "", f.err_pending ? " with data unread (reset)" : "",
-                     static_cast<unsigned long long>(f.waiting));
-            const char* req = outcome_requirement(op, r, f);
-            violated(req, op_name(op) + " reported (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) +
-                              ", " + std::to_string(r.amount) + ") but may only report " + outcomes_text(op.allowed) +
-                              " given what happened on s" + std::to_string(s.id) + " since its add (" + facts_text +
-                              ")" + (op.frozen ? " before its socket was removed" : "") +
-                              (std::string(req) == "CPL_RECV_011"
-                                   ? ": nothing arrived after its add, so an event fetched before it completed the op"
-                                   : ""));
-        }
+/* A closing completion: (CLOSING, ABANDONED, 0), owed, on the closing thread, in time. */
+void Model::check_closing(const Op& op, const cpk::CallbackRecord& r) {
+    if (r.result != kResult_ABANDONED || r.amount != 0)
+        violated(closing_requirement(op), "a closing completion must be (CLOSING, ABANDONED, 0); " + op_name(op) +
+                                              " got (CLOSING, " + cpk::result_name(r.result) + ", " +
+                                              std::to_string(r.amount) + ")");
+    if (!op.closing_allowed)
+        violated("CPL_ADD_007", "a closing completion for " + op_name(op) +
+                                    ", which was neither removed nor released: an added op completes on its event");
+    if (op.closer_tid != 0 && r.tid != op.closer_tid)
+        violated(closing_requirement(op),
+                 "the closing completion of " + op_name(op) + " ran on thread " + std::to_string(r.tid) +
+                     ", not on the thread that called remove/dec_ref (" + std::to_string(op.closer_tid) + ")");
+    if (op.closing_by_ns != 0 && r.end_ns > op.closing_by_ns)
+        violated(closing_requirement(op),
+                 "the closing completion of " + op_name(op) + " ended after remove/dec_ref returned");
+}
+
+/* An event-driven completion: on the worker, one at a time, an outcome the
+ * socket's history allows. */
+void Model::check_event(const Op& op, Sock& s, const cpk::CallbackRecord& r) {
+    if (op.state == Op::Dead)
+        violated("CPL_REMOVE_004", op_name(op) + " got an event-driven completion after its socket was removed");
+    if (worker_ == 0) worker_ = r.tid;
+    if (r.tid != worker_)
+        violated("CPL_WORKER_004", op_name(op) + " was called back on thread " + std::to_string(r.tid) +
+                                       ", not on the port's worker " + std::to_string(worker_));
+    if (r.start_ns < last_event_end_ns_)
+        violated("CPL_WORKER_004",
+                 "the callback of " + op_name(op) + " started while another callback of the worker was running");
+    last_event_end_ns_ = std::max(last_event_end_ns_, r.end_ns);
+    const uint32_t bit = outcome_bit(r.action, r.result);
+    if (!(op.allowed & bit)) {
+        const SocketFacts f = facts(s);
+        char facts_text[200];
+        snprintf(facts_text, sizeof facts_text, "peer %s%s%s, %llu byte(s) waiting", f.closed ? "closed" : "open",
+                 f.shut_wr ? ", shut down" : "", f.err_pending ? " with data unread (reset)" : "",
+                 static_cast<unsigned long long>(f.waiting));
+        const char* req = outcome_requirement(op, r, f);
+        violated(req, op_name(op) + " reported (" + cpk::action_name(r.action) + ", " + cpk::result_name(r.result) +
+                          ", " + std::to_string(r.amount) + ") but may only report " + outcomes_text(op.allowed) +
+                          " given what happened on s" + std::to_string(s.id) + " since its add (" + facts_text + ")" +
+                          (op.frozen ? " before its socket was removed" : "") +
+                          (std::string(req) == "CPL_RECV_011"
+                               ? ": nothing arrived after its add, so an event fetched before it completed the op"
+                               : ""));
     }
-    switch (op.kind) {
-    case OpKind::Recv: handle_recv(op, s, r); break;
-    case OpKind::Send: handle_send(op, s, r); break;
-    case OpKind::Watch: break;
-    }
-    check_sys(op, s, r);
-    op.state = Op::Done;
-    op.done_action = r.action;
-    s.pending.erase(std::remove(s.pending.begin(), s.pending.end(), &op), s.pending.end());
-    /* The port may not touch the buffer any more; quarantine it rather than free it. */
-    quarantine_.push_back(std::move(op.buf));
-    op.buf = std::vector<uint8_t>();
-    if (quarantine_.size() > kQuarantine) quarantine_.pop_front();
-    after_hooks(op, r);
 }
 
 void Model::handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r) {

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "nocopy.h"
 #include "pt_port.h"
 #include "pt_rules.h"
 #include "pt_spec.h"
@@ -81,17 +82,16 @@ struct ModelEnv {
     uint32_t serial_base = 0;   /* distinct per model: op and socket serials */
 };
 
-class Model {
+class Model : cpk::NoCopy {
 public:
     Model(const ModelEnv& env, const CaseSpec& spec);
     ~Model();
-    Model(const Model&) = delete;
-    Model& operator=(const Model&) = delete;
 
     void setup();            /* on the thread that runs the steps */
     void run(const Step& s); /* one step, then wait for what must complete */
 
     /* Shared port: drain the peers, remove every socket, quiesce, final checks. */
+    bool wind_down(const char* what);
     void end_shared();
     /* Per-case port: drain the peers and wait; then the release sequence. */
     void end_settle();
@@ -143,6 +143,7 @@ private:
     void step_dec_ref();
     void step_spurious_wake(bool eintr);
     void step_interrupt(bool on_send);
+    bool inject_on_worker(cpk::Fault f); /* false (noted) when no slot is left */
 
     /* ops */
     Op* new_op(Sock& s, OpKind kind, uint32_t epoll_op, uint32_t length, uint8_t hook_flags, int chain);
@@ -164,6 +165,9 @@ private:
     void settle_released(const std::vector<Op*>& pending, const char* running_req, const char* running_msg,
                          const char* unclosed_req, const char* unclosed_what);
     void handle(const cpk::CallbackRecord& r);
+    void check_values(const Op& op, const cpk::CallbackRecord& r);
+    void check_closing(const Op& op, const cpk::CallbackRecord& r);
+    void check_event(const Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_recv(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void handle_send(Op& op, Sock& s, const cpk::CallbackRecord& r);
     void after_hooks(Op& op, const cpk::CallbackRecord& r);
@@ -180,6 +184,8 @@ private:
     bool sys_ok() const;
     void pull_sys();
     void check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r);
+    uint64_t check_call_sequence(const Op& op, const std::vector<SysCall>& calls);
+    void check_last_call(const Op& op, const cpk::CallbackRecord& r, const std::vector<SysCall>& calls, uint64_t total);
     void check_add_ctl(const Op& op, size_t from, bool fresh);
     void check_remove_ctl(const Sock& s, size_t from);
     std::string sys_history(int fd) const;

@@ -142,15 +142,21 @@ void Model::step_spurious_wake(bool eintr) {
     f.kind = eintr ? cpk::FaultKind::fail : cpk::FaultKind::zero;
     f.err = EINTR;
     f.epfd = env_.port->info.epfd;
+    if (!inject_on_worker(f)) return;
+    quiesce("after a spurious epoll_wait return (CPL_WORKER_003)");
+}
+
+/* Installs f for the worker thread only; kept until it has fired. */
+bool Model::inject_on_worker(cpk::Fault f) {
     f.scope = cpk::Scope::tid;
     f.tid = worker_;
     const int id = cpk::inject(f);
     if (id < 0) {
         note("  skipped: no fault slot left");
-        return;
+        return false;
     }
     faults_.push_back(id);
-    quiesce("after a spurious epoll_wait return (CPL_WORKER_003)");
+    return true;
 }
 
 /* CPL_RECV_009 / CPL_SEND_007: the worker's next recv or send fails with EINTR. */
@@ -163,14 +169,7 @@ void Model::step_interrupt(bool on_send) {
     f.fn = on_send ? cpk::Fn::send : cpk::Fn::recv;
     f.kind = cpk::FaultKind::fail;
     f.err = EINTR;
-    f.scope = cpk::Scope::tid;
-    f.tid = worker_;
-    const int id = cpk::inject(f);
-    if (id < 0) {
-        note("  skipped: no fault slot left");
-        return;
-    }
-    faults_.push_back(id);
+    if (!inject_on_worker(f)) return;
     note("  the worker's next " + std::string(on_send ? "send" : "recv") + " fails with EINTR");
 }
 
@@ -183,12 +182,19 @@ void Model::stop_hooks() {
     quiesce("after callbacks stopped adding");
 }
 
-void Model::end_shared() {
-    note("end of case: the peers read everything, every socket is removed");
-    if (!env_.port->alive) return;
+/* How every case ends: hooks stopped, the peers drained, the port settled.
+ * False when the port is already gone. */
+bool Model::wind_down(const char* what) {
+    note(what);
+    if (!env_.port->alive) return false;
     stop_hooks();
     drain_all(false);
     settle("at the end of the case");
+    return true;
+}
+
+void Model::end_shared() {
+    if (!wind_down("end of case: the peers read everything, every socket is removed")) return;
     for (size_t i = 0; i < spec_.socks.size(); ++i) {
         Sock& s = *socks_[i];
         if (s.registered || !s.pending.empty()) remove_socket(s, false, false);
@@ -237,11 +243,7 @@ void Model::await_sent_bytes() {
 /* ---- end of a case with its own port --------------------------------------- */
 
 void Model::end_settle() {
-    note("end of case: the peers read everything, then the final dec_ref");
-    if (!env_.port->alive) return;
-    stop_hooks();
-    drain_all(false);
-    settle("at the end of the case");
+    if (!wind_down("end of case: the peers read everything, then the final dec_ref")) return;
     await_sent_bytes();
 }
 

@@ -59,8 +59,17 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
     const int own_action = recv_op ? COMPLETION_PORT_EPOLL_EPOLLIN : COMPLETION_PORT_EPOLL_EPOLLOUT;
     if (r.action != own_action) return; /* hang-up or closing: no transfer to account for */
 
-    const uint8_t* base = static_cast<const uint8_t*>(op.ingress.buffer_data.buffer);
+    const uint64_t total = check_call_sequence(op, calls);
+    check_last_call(op, r, calls, total);
+}
+
+/* The op's recv or send calls up to its callback: each continued where the
+ * previous one stopped, and none came after one that decided the outcome.
+ * Returns the bytes they moved. */
+uint64_t Model::check_call_sequence(const Op& op, const std::vector<SysCall>& calls) {
+    const bool recv_op = op.kind == OpKind::Recv;
     const char* fn = recv_op ? "recv" : "send";
+    const uint8_t* base = static_cast<const uint8_t*>(op.ingress.buffer_data.buffer);
     uint64_t total = 0;
     for (size_t i = 0; i < calls.size(); ++i) {
         const SysCall& c = calls[i];
@@ -94,6 +103,14 @@ void Model::check_sys(Op& op, Sock& s, const cpk::CallbackRecord& r) {
                               (c.result < 0 ? std::string(" (") + err_name(c.err) + ")" : "") + " for " + op_name(op));
         }
     }
+    return total;
+}
+
+/* The callback agrees with the op's last call: its result and amount. */
+void Model::check_last_call(const Op& op, const cpk::CallbackRecord& r, const std::vector<SysCall>& calls,
+                            uint64_t total) {
+    const bool recv_op = op.kind == OpKind::Recv;
+    const char* fn = recv_op ? "recv" : "send";
     if (calls.empty()) {
         if (r.amount > 0 || (!recv_op && op.length > 0 && r.result == COMPLETION_PORT_RESULT_OK))
             violated(recv_op ? "CPL_RECV_001" : "CPL_SEND_001", op_name(op) + " reported " + std::to_string(r.amount) +

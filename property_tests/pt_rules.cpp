@@ -4,15 +4,6 @@
 
 namespace pt {
 
-namespace {
-constexpr int RDHUP = COMPLETION_PORT_EPOLL_EPOLLRDHUP;
-constexpr int IN = COMPLETION_PORT_EPOLL_EPOLLIN;
-constexpr int OUT = COMPLETION_PORT_EPOLL_EPOLLOUT;
-constexpr int OK = COMPLETION_PORT_RESULT_OK;
-constexpr int ERR = COMPLETION_PORT_RESULT_ERROR;
-constexpr int ABANDONED = COMPLETION_PORT_RESULT_ABANDONED;
-} // namespace
-
 uint32_t event_outcomes(OpKind kind, bool rdhup, uint32_t length, const SocketFacts& f) {
     const bool hangup = f.shut_wr || f.closed;
     if (f.tcp && hangup) {
@@ -20,32 +11,38 @@ uint32_t event_outcomes(OpKind kind, bool rdhup, uint32_t length, const SocketFa
          * a closed peer gets data it answers with a reset. */
         uint32_t early = 0;
         if (kind == OpKind::Recv && f.waiting > 0)
-            early = outcome_bit(IN, OK) | (f.closed ? outcome_bit(IN, ABANDONED) : 0u);
+            early = outcome_bit(kAction_IN, kResult_OK) | (f.closed ? outcome_bit(kAction_IN, kResult_ABANDONED) : 0u);
         if (kind == OpKind::Send)
-            early = outcome_bit(OUT, OK) | (f.closed ? outcome_bit(OUT, ERR) | outcome_bit(OUT, ABANDONED) : 0u);
+            early =
+                outcome_bit(kAction_OUT, kResult_OK) |
+                (f.closed ? outcome_bit(kAction_OUT, kResult_ERROR) | outcome_bit(kAction_OUT, kResult_ABANDONED) : 0u);
         uint32_t late = 0;
         if (rdhup)
-            late = outcome_bit(RDHUP, ABANDONED);
+            late = outcome_bit(kAction_RDHUP, kResult_ABANDONED);
         else if (kind == OpKind::Recv)
-            late = outcome_bit(IN, OK) | (f.closed ? outcome_bit(IN, ABANDONED) : 0u);
+            late = outcome_bit(kAction_IN, kResult_OK) | (f.closed ? outcome_bit(kAction_IN, kResult_ABANDONED) : 0u);
         else if (kind == OpKind::Send)
             late = early;
         return early | late;
     }
-    if (rdhup && hangup) return outcome_bit(RDHUP, ABANDONED); /* CPL_RDHUP_001, CPL_RDHUP_002 */
+    if (rdhup && hangup) return outcome_bit(kAction_RDHUP, kResult_ABANDONED); /* CPL_RDHUP_001, CPL_RDHUP_002 */
     switch (kind) {
     case OpKind::Watch: return 0; /* asked only EPOLLRDHUP (handled above) */
     case OpKind::Recv:
         if (!hangup && f.waiting == 0) return 0;
-        if ((f.tcp || f.err_maybe) && f.closed) return outcome_bit(IN, OK) | outcome_bit(IN, ABANDONED);
+        if ((f.tcp || f.err_maybe) && f.closed)
+            return outcome_bit(kAction_IN, kResult_OK) | outcome_bit(kAction_IN, kResult_ABANDONED);
         /* unix reset: ECONNRESET unless the buffer fills first (or asks 0 bytes) */
-        if (f.closed && f.err_pending && length > 0 && f.waiting < length) return outcome_bit(IN, ABANDONED);
-        return outcome_bit(IN, OK); /* data, end of stream: CPL_RECV_002/004/005 */
+        if (f.closed && f.err_pending && length > 0 && f.waiting < length)
+            return outcome_bit(kAction_IN, kResult_ABANDONED);
+        return outcome_bit(kAction_IN, kResult_OK); /* data, end of stream: CPL_RECV_002/004/005 */
     case OpKind::Send:
-        if (!f.closed) return outcome_bit(OUT, OK); /* CPL_SEND_001 */
-        if (f.tcp) return outcome_bit(OUT, OK) | outcome_bit(OUT, ERR) | outcome_bit(OUT, ABANDONED);
+        if (!f.closed) return outcome_bit(kAction_OUT, kResult_OK); /* CPL_SEND_001 */
+        if (f.tcp)
+            return outcome_bit(kAction_OUT, kResult_OK) | outcome_bit(kAction_OUT, kResult_ERROR) |
+                   outcome_bit(kAction_OUT, kResult_ABANDONED);
         /* unix: EPIPE (CPL_SEND_003); nothing to send is trivially all sent */
-        return outcome_bit(OUT, ERR) | (length == 0 ? outcome_bit(OUT, OK) : 0u);
+        return outcome_bit(kAction_OUT, kResult_ERROR) | (length == 0 ? outcome_bit(kAction_OUT, kResult_OK) : 0u);
     }
     return 0;
 }

@@ -13,6 +13,14 @@ namespace pt {
 
 enum class OpKind : uint8_t { Recv, Send, Watch };
 
+/* The API's actions and results as ints, the type the recorder stores. */
+constexpr int kAction_IN = COMPLETION_PORT_EPOLL_EPOLLIN;
+constexpr int kAction_OUT = COMPLETION_PORT_EPOLL_EPOLLOUT;
+constexpr int kAction_RDHUP = COMPLETION_PORT_EPOLL_EPOLLRDHUP;
+constexpr int kResult_OK = COMPLETION_PORT_RESULT_OK;
+constexpr int kResult_ERROR = COMPLETION_PORT_RESULT_ERROR;
+constexpr int kResult_ABANDONED = COMPLETION_PORT_RESULT_ABANDONED;
+
 /* One bit per (action, result); action 1..4, result 1..3 (CPL_ABI_002/003). */
 inline uint32_t outcome_bit(int action, int result) {
     return (action >= 1 && action <= 4 && result >= 1 && result <= 3) ? 1u << (action * 4 + result) : 0u;

@@ -8,6 +8,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "nocopy.h"
 #include "process.h"
 #include "sync.h"
 #include "verdict.h"
@@ -23,7 +24,7 @@ thread_local int t_in_hook = 0;
 
 /* Lifts the thread's NoTrack for one API call (nested calls, e.g. an add
  * from a closing callback inside remove, find it already lifted). */
-class Tracked {
+class Tracked : cpk::NoCopy {
 public:
     Tracked() : lifted_(t_untracked != nullptr && t_untracked->has_value()) {
         if (lifted_) t_untracked->reset();
@@ -31,8 +32,6 @@ public:
     ~Tracked() {
         if (lifted_) t_untracked->emplace();
     }
-    Tracked(const Tracked&) = delete;
-    Tracked& operator=(const Tracked&) = delete;
 
 private:
     bool lifted_;
@@ -48,7 +47,7 @@ struct InFlight {
 constexpr int kSlots = 64;
 InFlight g_calls[kSlots];
 
-class Watched {
+class Watched : cpk::NoCopy {
 public:
     /* `req` for a call from the test's threads, `hook_req` from a callback. */
     Watched(const char* what, const char* req, const char* hook_req) {
@@ -67,8 +66,6 @@ public:
     ~Watched() {
         if (slot_ >= 0) g_calls[slot_].since.store(0);
     }
-    Watched(const Watched&) = delete;
-    Watched& operator=(const Watched&) = delete;
 
 private:
     int slot_ = -1;

@@ -11,17 +11,16 @@
 
 #include "c_pal/completion_port_linux.h"
 #include "interpose.h"
+#include "nocopy.h"
 #include "port.h"
 
 namespace pt {
 
 /* Lives on the stack of a thread for as long as the thread runs property code. */
-class UntrackedThread {
+class UntrackedThread : cpk::NoCopy {
 public:
     UntrackedThread();
     ~UntrackedThread();
-    UntrackedThread(const UntrackedThread&) = delete;
-    UntrackedThread& operator=(const UntrackedThread&) = delete;
 
 private:
     std::optional<cpk::NoTrack> nt_;
@@ -30,12 +29,10 @@ private:
 
 /* While one lives, the thread runs a callback's hook: an API call that hangs
  * then breaks the requirement about calls from callbacks (HangMonitor). */
-class InHook {
+class InHook : cpk::NoCopy {
 public:
     InHook();
     ~InHook();
-    InHook(const InHook&) = delete;
-    InHook& operator=(const InHook&) = delete;
 };
 
 /* The public API, with the calling thread's allocations tracked for the call. */
@@ -59,12 +56,10 @@ void api_final_dec_ref(COMPLETION_PORT_HANDLE h);
  * violation of the one requirement the call breaks (add: CPL_ADD_007, from a
  * callback CPL_ADD_017; remove: CPL_REMOVE_003 / CPL_REMOVE_006; dec_ref:
  * CPL_DECREF_001 / CPL_DECREF_010; inc_ref: CPL_INCREF_002 / CPL_ADD_018). */
-class HangMonitor {
+class HangMonitor : cpk::NoCopy {
 public:
     explicit HangMonitor(int limit_ms = 12000);
     ~HangMonitor();
-    HangMonitor(const HangMonitor&) = delete;
-    HangMonitor& operator=(const HangMonitor&) = delete;
 
 private:
     struct Impl;

@@ -167,9 +167,16 @@ class TraceTest(unittest.TestCase):
                 data = json.load(f)
         return p.returncode, p.stdout + p.stderr, data
 
+    def trace_says(self, repo, rc, *lines, args=()):
+        """Runs trace.py, checks its exit status and that its output holds each line; returns (out, data)."""
+        got, out, data = self.trace(repo, *args)
+        self.assertEqual(got, rc, out)
+        for line in lines:
+            self.assertIn(line, out)
+        return out, data
+
     def test_complete_repo_passes(self):
-        rc, out, data = self.trace(self.make_repo())
-        self.assertEqual(rc, 0, out)
+        out, data = self.trace_says(self.make_repo(), 0)
         self.assertEqual(out.strip().splitlines()[-2:],
                          ["4 requirements: 3 normative, 1 recommended; 4 tested, 0 untested",
                           "2 normative requirements with a deterministic check"])
@@ -187,66 +194,49 @@ class TraceTest(unittest.TestCase):
     def test_untested_fails_unless_allowed(self):
         repo = self.make_repo(**{"property_tests/p_test.cpp": "// [CPL_DECREF_009] only in a comment\n",
                                  "reference/tests/unit_test.cpp": None})
-        rc, out, data = self.trace(repo)
-        self.assertEqual(rc, 1)
-        self.assertIn("CPL_DECREF_009 (api, recommended): no Catch2 test", out)
-        self.assertIn("CPL_WORKER_001 (internal, normative): no Catch2 test in reference/tests/", out)
-        self.assertIn("2 tested, 2 untested", out)
-        rc, out, _ = self.trace(repo, "--allow-untested")
-        self.assertEqual(rc, 0, out)
-        self.assertIn("warning: 2 untested", out)
+        out, data = self.trace_says(repo, 1,
+                                    "CPL_DECREF_009 (api, recommended): no Catch2 test",
+                                    "CPL_WORKER_001 (internal, normative): no Catch2 test in reference/tests/",
+                                    "2 tested, 2 untested")
+        out, _ = self.trace_says(repo, 0, "warning: 2 untested", args=("--allow-untested",))
 
     def test_a_test_outside_the_test_dirs_does_not_count(self):
         repo = self.make_repo(**{"conformance/tests/a_test.cpp": 'TEST_CASE("c", "[CPL_CREATE_002]") {}\n',
                                  "tools/fixtures/f.cpp": 'TEST_CASE("a", "[CPL_ADD_001]") {}\n'})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 1)
-        self.assertIn("CPL_ADD_001 (api, normative): no Catch2 test", out)
+        out, _ = self.trace_says(repo, 1, "CPL_ADD_001 (api, normative): no Catch2 test")
 
     def test_unknown_id_fails(self):
         repo = self.make_repo(**{"docs/notes.md": "line one\nsee %s here\n" % UNKNOWN_ID})
-        rc, out, data = self.trace(repo)
-        self.assertEqual(rc, 1)
-        self.assertIn("docs/notes.md:2: %s" % UNKNOWN_ID, out)
+        out, data = self.trace_says(repo, 1, "docs/notes.md:2: %s" % UNKNOWN_ID)
         self.assertIn("requirement IDs cited but not in the spec", data["problems"])
 
     def test_spec_and_build_are_not_scanned(self):
         repo = self.make_repo(**{"build/junk.txt": UNKNOWN_ID, "spec/other.md": UNKNOWN_ID})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 0, out)
+        out, _ = self.trace_says(repo, 0)
 
     def test_unimplemented_fails(self):
         repo = self.make_repo(**{"reference/src/port.cpp": "// CPL_ADD_001 CPL_CREATE_002 CPL_WORKER_001\n"})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 1)
-        self.assertIn("CPL_DECREF_009 (recommended): not cited in reference/src/", out)
+        out, _ = self.trace_says(repo, 1, "CPL_DECREF_009 (recommended): not cited in reference/src/")
 
     def test_seed_coverage(self):
         repo = self.make_repo()
         seed = os.path.join(os.path.dirname(repo), "shared/seed/completion_port_linux_requirements.md")
         with open(seed, "a") as f:
             f.write("\n- A   bullet nobody quotes.\n")
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 1)
-        self.assertIn("A bullet nobody quotes.", out)
+        out, _ = self.trace_says(repo, 1, "A bullet nobody quotes.")
         os.unlink(seed)
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 0, out)
-        self.assertIn("seed coverage not checked", out)
+        out, _ = self.trace_says(repo, 0, "seed coverage not checked")
 
     def test_json_only_never_fails(self):
         repo = self.make_repo(**{"reference/src/port.cpp": "", "README.md": UNKNOWN_ID})
-        rc, out, data = self.trace(repo, "--json-only")
-        self.assertEqual(rc, 0)
+        out, data = self.trace_says(repo, 0, args=("--json-only",))
         self.assertEqual(out, "")
         self.assertEqual(len(data["requirements"]), 4)
 
     def test_mixed_levels_in_one_test_case_warn(self):
         repo = self.make_repo(**{"property_tests/p_test.cpp":
                                  'TEST_CASE("both", "[CPL_DECREF_009][CPL_ADD_001]") {}\n'})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 0, out)
-        self.assertIn("tags both normative and recommended", out)
+        out, _ = self.trace_says(repo, 0, "tags both normative and recommended")
 
 
 FAKE_CATCH2 = r"""#!/usr/bin/env python3
@@ -348,24 +338,22 @@ class TraceChecksTest(TraceTest):
     def test_property_tests_alone_are_not_a_deterministic_check(self):
         repo = self.make_repo(**{"conformance/tests/a_test.cpp": 'TEST_CASE("c", "[CPL_CREATE_002]") {}\n',
                                  "property_tests/p_test.cpp": 'TEST_CASE("p", "[CPL_ADD_001][CPL_DECREF_009]") {}\n'})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 1, out)
-        self.assertIn("CPL_ADD_001 (api, normative): no test in conformance/", out)
-        self.assertIn("1 normative requirements with a deterministic check", out)
+        out, _ = self.trace_says(repo, 1,
+                                 "CPL_ADD_001 (api, normative): no test in conformance/",
+                                 "1 normative requirements with a deterministic check")
 
     def test_bare_checks_warn_and_fail_when_strict(self):
         body = ('TEST_CASE("add: one", "[CPL_ADD_001]") {\n  CPK_CHECK("CPL_ADD_001", 1 == 1);\n'
                 '  // CHECK(in a comment)\n  REQUIRE_FALSE(0);\n}\n'
                 'TEST_CASE_METHOD(F, "create: two", "[CPL_CREATE_002]") { FAIL_CHECK("x"); }\n')
         repo = self.make_repo(**{"conformance/tests/a_test.cpp": body})
-        rc, out, _ = self.trace(repo)
-        self.assertEqual(rc, 0, out)
-        self.assertIn("2 bare Catch2 check(s)", out)
-        self.assertIn("conformance/tests/a_test.cpp:4: bare REQUIRE_FALSE(...)", out)
-        self.assertIn("conformance/tests/a_test.cpp:6: bare FAIL_CHECK(...)", out)
-        rc, out, _ = self.trace(repo, "--strict-checks")
-        self.assertEqual(rc, 1, out)
-        self.assertIn("bare Catch2 checks (they name no requirement)", out)
+        out, _ = self.trace_says(repo, 0,
+                                 "2 bare Catch2 check(s)",
+                                 "conformance/tests/a_test.cpp:4: bare REQUIRE_FALSE(...)",
+                                 "conformance/tests/a_test.cpp:6: bare FAIL_CHECK(...)")
+        out, _ = self.trace_says(repo, 1,
+                                 "bare Catch2 checks (they name no requirement)",
+                                 args=("--strict-checks",))
 
 
 # --- the verdict engine on hand-written failures --------------------------------------

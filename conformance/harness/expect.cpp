@@ -1,6 +1,8 @@
 /* Shared expectation helpers. */
 #include "expect.h"
 
+#include "cpk_catch.h"
+#include "sockets.h"
 #include "verdict.h"
 
 namespace cpk {
@@ -101,6 +103,31 @@ std::string AllocBalance::problems() const {
         s += std::to_string(live) + " allocations (" + std::to_string(live_bytes) + " bytes) still live after " +
              std::to_string(cycles) + " cycles\n";
     return s;
+}
+
+RepeatedOps repeated_ops(COMPLETION_PORT_HANDLE port, Recorder& rec, int epoll_op, int fd, void* buf, uint32_t length,
+                         int peer, size_t cycles) {
+    RepeatedOps r;
+    /* Armed during the cycles: the step allocates nothing and asserts nothing;
+     * it counts what failed, checked afterwards. */
+    r.balance = allocation_balance(cycles, [&](size_t i) -> const char* {
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, epoll_op, fd, buf, length);
+        if (completion_port_add(port, &in) != 0) return ++r.refused, "add failed";
+        if (peer >= 0 && !write_all(peer, "r", 1)) return ++r.unwritten, "the peer's write failed";
+        if (!rec.wait_op_finished(i, kWaitMs)) return ++r.not_completed, "the op did not complete";
+        return nullptr;
+    });
+    return r;
+}
+
+void check_repeated_ops(const RepeatedOps& r, const char* completes, const char* frees) {
+    INFO(r.balance.problems());
+    CPK_KIT_REQUIRE(r.unwritten == 0);
+    CPK_CHECK("CPL_ADD_009", r.refused == 0);
+    CPK_CHECK(completes, r.not_completed == 0);
+    CPK_KIT_REQUIRE(!r.balance.overflow);
+    /* an op that never completed still holds its memory: nothing to judge then */
+    if (r.balance.failed == 0) CPK_CHECK(frees, r.balance.quiet);
 }
 
 } // namespace cpk

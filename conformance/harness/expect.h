@@ -101,6 +101,26 @@ template <class Step> AllocBalance allocation_balance(size_t cycles, Step step, 
     return b;
 }
 
+/* What repeated_ops saw. */
+struct RepeatedOps {
+    AllocBalance balance;
+    size_t refused = 0;       /* adds that did not return 0 */
+    size_t unwritten = 0;     /* the peer's writes that failed (the kit's) */
+    size_t not_completed = 0; /* ops that did not finish in time */
+};
+
+/* Ops 1..cycles of `epoll_op` (rec.ingress(i, epoll_op, fd, buf, length)) on
+ * one socket, each added once the previous one finished, with allocation
+ * tracking armed (allocation_balance); when peer >= 0 it writes one byte
+ * after each add. Op 0, a warm-up of the same kind, must have finished. */
+RepeatedOps repeated_ops(COMPLETION_PORT_HANDLE port, Recorder& rec, int epoll_op, int fd, void* buf, uint32_t length,
+                         int peer, size_t cycles);
+
+/* Its checks: the peer's writes worked (the kit's), each add of the socket
+ * after a completion returned 0 (CPL_ADD_009), each op completed (`completes`)
+ * and, when all did, the port freed what they allocated (`frees`). */
+void check_repeated_ops(const RepeatedOps& r, const char* completes, const char* frees);
+
 } // namespace cpk
 
 /* The final dec_ref of a test's port returned in time (CPL_DECREF_004: it

@@ -3,32 +3,35 @@
 
 namespace cpk {
 
-Fault failing(Fn fn, int fd, int err, unsigned nth, unsigned times) {
+namespace {
+
+Fault on(Fn fn, FaultKind kind, int fd) {
     Fault f;
     f.fn = fn;
-    f.kind = FaultKind::fail;
-    f.err = err;
+    f.kind = kind;
     f.fd = fd;
+    return f;
+}
+
+} // namespace
+
+Fault failing(Fn fn, int fd, int err, unsigned nth, unsigned times) {
+    Fault f = on(fn, FaultKind::fail, fd);
+    f.err = err;
     f.nth = nth;
     f.times = times;
     return f;
 }
 
 Fault capped(Fn fn, int fd, size_t cap) {
-    Fault f;
-    f.fn = fn;
-    f.kind = FaultKind::cap;
-    f.fd = fd;
+    Fault f = on(fn, FaultKind::cap, fd);
     f.cap = cap;
     f.times = 0; /* every call */
     return f;
 }
 
 Fault hooked(Fn fn, int fd, void (*hook)(void*), void* arg) {
-    Fault f;
-    f.fn = fn;
-    f.kind = FaultKind::hook;
-    f.fd = fd;
+    Fault f = on(fn, FaultKind::hook, fd);
     f.hook = hook;
     f.hook_arg = arg;
     return f;

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "nocopy.h"
 #include "process.h"
 #include "verdict.h"
 
@@ -18,12 +19,10 @@ struct Leaks {
     std::string threads;
 };
 
-class Guard {
+class Guard : NoCopy {
 public:
     Guard();
     ~Guard();
-    Guard(const Guard&) = delete;
-    Guard& operator=(const Guard&) = delete;
     /* Disarms everything, then compares with the snapshot. Returns "" when
      * nothing leaked, else a description. Waits up to thread_grace_ms for
      * threads to leave /proc/self/task. */

@@ -53,6 +53,7 @@
 #include "guard.h"
 #include "held.h"
 #include "interpose.h"
+#include "nocopy.h"
 #include "port.h"
 #include "process.h"
 #include "recorder.h"

@@ -18,6 +18,7 @@
 #ifndef CPK_INTERPOSE_H
 #define CPK_INTERPOSE_H
 
+#include "nocopy.h"
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -177,12 +178,10 @@ size_t live_tracked_sizes(size_t* out, size_t max);
 
 /* While a NoTrack exists, allocations of the current thread are neither
  * tracked nor counted by faults (for test-side bookkeeping while armed). */
-class NoTrack {
+class NoTrack : NoCopy {
 public:
     NoTrack();
     ~NoTrack();
-    NoTrack(const NoTrack&) = delete;
-    NoTrack& operator=(const NoTrack&) = delete;
 };
 
 /* ---- Threads created through pthread_create ----------------------------- */

@@ -21,12 +21,6 @@ pid_t tid() {
     return t_tid;
 }
 
-int64_t now_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 /* ---- faults ---- */
 
 namespace {

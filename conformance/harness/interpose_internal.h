@@ -10,6 +10,8 @@
 #include <sys/types.h>
 
 #include "interpose.h"
+#include "nocopy.h"
+#include "sync.h"
 
 namespace cpk {
 namespace detail {
@@ -19,15 +21,12 @@ extern __thread int t_depth;
 /* > 0 inside a NoTrack scope. */
 extern __thread int t_notrack;
 
-struct Busy {
+struct Busy : NoCopy {
     Busy() { ++t_depth; }
     ~Busy() { --t_depth; }
-    Busy(const Busy&) = delete;
-    Busy& operator=(const Busy&) = delete;
 };
 
-pid_t tid();      /* cached gettid() */
-int64_t now_ns(); /* CLOCK_MONOTONIC */
+pid_t tid(); /* cached gettid() */
 
 class SpinLock {
 public:

@@ -83,25 +83,29 @@ CallRecord base(Fn fn, int fd, int64_t start) {
 }
 
 void finish_record(CallRecord& r, long result, int err, bool injected) {
-    r.end_ns = now_ns();
+    r.end_ns = mono_ns();
     r.result = result;
     r.err = result < 0 ? err : 0;
     r.injected = injected;
     record(r);
 }
 
+/* A fail fault armed for this call: its errno in *err. */
+bool injected_failure(Fn fn, int fd, int epfd, int op, int* err) {
+    Fault f;
+    if (!(active() && faults_armed() && match_fault(fn, fd, epfd, op, false, &f) && f.kind == FaultKind::fail))
+        return false;
+    *err = f.err;
+    return true;
+}
+
 int create_common(Fn fn, int arg, bool one) {
     count_enter(fn);
-    int64_t start = now_ns();
-    bool injected = false;
-    int rc;
+    int64_t start = mono_ns();
+    int rc = -1;
     int err = 0;
-    Fault f;
-    if (active() && faults_armed() && match_fault(fn, -1, -1, 0, false, &f) && f.kind == FaultKind::fail) {
-        injected = true;
-        rc = -1;
-        err = f.err;
-    } else {
+    const bool injected = injected_failure(fn, -1, -1, 0, &err);
+    if (!injected) {
         rc = one ? next_fn(r_epoll_create1, "epoll_create1")(arg) : next_fn(r_epoll_create, "epoll_create")(arg);
         err = errno;
         if (rc >= 0) g_last_epoll_fd.store(rc);
@@ -192,7 +196,7 @@ void record_io(Fn fn, int fd, const void* buf, size_t len, int flags, int64_t st
 /* The body every epoll_wait flavour shares: `real()` is the libc call. */
 template <class Real> int interposed_wait(Fn fn, int epfd, struct epoll_event* events, int timeout, Real real) {
     count_enter(fn);
-    int64_t start = now_ns();
+    int64_t start = mono_ns();
     int rc;
     int err = 0;
     bool injected = pre_wait(fn, epfd, &rc, &err);
@@ -210,7 +214,7 @@ template <class Real> int interposed_wait(Fn fn, int epfd, struct epoll_event* e
  * length a cap fault may have shortened. */
 template <class Real> ssize_t interposed_io(Fn fn, int fd, const void* buf, size_t len, int flags, Real real) {
     count_enter(fn);
-    int64_t start = now_ns();
+    int64_t start = mono_ns();
     size_t n = len;
     long rc = 0;
     int err = 0;
@@ -256,16 +260,11 @@ int epoll_create1(int flags) __THROW { return create_common(Fn::epoll_create1, f
 /* A port's wake-up descriptor is one more call create can fail (the fault sweep). */
 int eventfd(unsigned int initval, int flags) __THROW {
     count_enter(Fn::eventfd);
-    int64_t start = now_ns();
-    bool injected = false;
-    int rc;
+    int64_t start = mono_ns();
+    int rc = -1;
     int err = 0;
-    Fault f;
-    if (active() && faults_armed() && match_fault(Fn::eventfd, -1, -1, 0, false, &f) && f.kind == FaultKind::fail) {
-        injected = true;
-        rc = -1;
-        err = f.err;
-    } else {
+    const bool injected = injected_failure(Fn::eventfd, -1, -1, 0, &err);
+    if (!injected) {
         rc = next_fn(r_eventfd, "eventfd")(initval, flags);
         err = errno;
     }
@@ -282,17 +281,11 @@ int eventfd(unsigned int initval, int flags) __THROW {
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) __THROW {
     count_enter(Fn::epoll_ctl);
-    int64_t start = now_ns();
-    bool injected = false;
-    int rc;
+    int64_t start = mono_ns();
+    int rc = -1;
     int err = 0;
-    Fault f;
-    if (active() && faults_armed() && match_fault(Fn::epoll_ctl, fd, epfd, op, false, &f) &&
-        f.kind == FaultKind::fail) {
-        injected = true;
-        rc = -1;
-        err = f.err;
-    } else {
+    const bool injected = injected_failure(Fn::epoll_ctl, fd, epfd, op, &err);
+    if (!injected) {
         /* Map the data before the call: the worker may fetch the socket's first
          * event before epoll_ctl even returns here. Undone if the call fails. */
         bool maps = (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && event;

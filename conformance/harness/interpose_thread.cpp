@@ -57,7 +57,7 @@ Slot* slot_of(uint64_t index) {
 extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
                               void* arg) __THROWNL {
     count_enter(Fn::pthread_create);
-    int64_t t0 = now_ns();
+    int64_t t0 = mono_ns();
     pthread_create_t real = r_pthread_create.load(std::memory_order_acquire);
     if (!real) {
         Busy b;
@@ -98,7 +98,7 @@ extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, voi
         r.fd = r.target = -1;
         r.tid = tid();
         r.start_ns = t0;
-        r.end_ns = now_ns();
+        r.end_ns = mono_ns();
         r.result = rc;
         r.injected = injected;
         record(r);
@@ -112,7 +112,7 @@ namespace cpk {
 uint64_t threads_created() { return g_created.load(); }
 
 pid_t created_thread_tid(uint64_t index, int timeout_ms) {
-    int64_t deadline = now_ns() + static_cast<int64_t>(timeout_ms) * 1000000;
+    int64_t deadline = mono_ns() + static_cast<int64_t>(timeout_ms) * 1000000;
     for (;;) {
         Slot* s = slot_of(index);
         if (s) {
@@ -120,7 +120,7 @@ pid_t created_thread_tid(uint64_t index, int timeout_ms) {
             if (t) return t;
         }
         if (index >= g_created.load() + kSlots) return 0;
-        if (now_ns() >= deadline) return 0;
+        if (mono_ns() >= deadline) return 0;
         usleep(1000); /* polling a flag the new thread sets; bounded by the deadline */
     }
 }

@@ -54,14 +54,7 @@ int64_t timed_dec_ref(COMPLETION_PORT_HANDLE h) {
 
 COMPLETION_PORT_INGRESS_DATA make_ingress(int epoll_op, int socket, ON_COMPLETION_PORT_EVENT_COMPLETE cb, void* ctx,
                                           void* buffer, uint32_t length) {
-    COMPLETION_PORT_INGRESS_DATA d;
-    d.epoll_op = epoll_op;
-    d.socket = socket;
-    d.event_callback = cb;
-    d.event_callback_ctx = ctx;
-    d.buffer_data.buffer = buffer;
-    d.buffer_data.length = length;
-    return d;
+    return COMPLETION_PORT_INGRESS_DATA{epoll_op, socket, cb, ctx, {buffer, length}};
 }
 
 bool wait_blocked_in_epoll_wait(int timeout_ms) {

@@ -1,5 +1,6 @@
 /* Recorder: preallocated callback records, bounded waits, context checks. */
 #include "recorder.h"
+#include "sync.h"
 
 #include <chrono>
 #include <cstdio>
@@ -10,12 +11,6 @@
 namespace cpk {
 
 namespace {
-
-int64_t now() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 constexpr int kRegistry = 8192;
 std::atomic<Recorder*> g_registry[kRegistry];
@@ -79,7 +74,7 @@ void Recorder::callback(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMP
 }
 
 void Recorder::on_callback(Op& op, void* ctx, int action, int result, int32_t amount) {
-    int64_t t = now();
+    int64_t t = mono_ns();
     bool overlapped = in_flight_.fetch_add(1) > 0;
     if (overlapped) overlap_.store(true);
     op.in_callback.store(true);
@@ -105,7 +100,7 @@ void Recorder::on_callback(Op& op, void* ctx, int action, int result, int32_t am
     { std::lock_guard<std::mutex> l(mu_); }
     cv_.notify_all();
     if (op.hook) op.hook(op, rec);
-    if (stored) end_[idx].store(now(), std::memory_order_release);
+    if (stored) end_[idx].store(mono_ns(), std::memory_order_release);
     op.in_callback.store(false);
     finished_.fetch_add(1);
     in_flight_.fetch_sub(1);

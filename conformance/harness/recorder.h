@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "c_pal/completion_port_linux.h"
+#include "nocopy.h"
 
 namespace cpk {
 
@@ -59,12 +60,10 @@ struct Op {
     int index = -1;               /* set by the Recorder */
 };
 
-class Recorder {
+class Recorder : NoCopy {
 public:
     Recorder(size_t max_ops = 256, size_t capacity = 8192);
     ~Recorder();
-    Recorder(const Recorder&) = delete;
-    Recorder& operator=(const Recorder&) = delete;
 
     /* The ON_COMPLETION_PORT_EVENT_COMPLETE to pass to add. */
     static void callback(void* context, COMPLETION_PORT_EPOLL_ACTION action, COMPLETION_PORT_RESULT result,

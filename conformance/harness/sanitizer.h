@@ -4,6 +4,8 @@
 #ifndef CPK_SANITIZER_H
 #define CPK_SANITIZER_H
 
+#include "nocopy.h"
+
 namespace cpk {
 
 /* While one exists, allocations of the current thread are ignored by
@@ -11,12 +13,10 @@ namespace cpk {
  * failure-path test (a create or add that must fail) so that what the failed
  * call leaks is reported by the recommended leak requirements (CPL_CREATE_008,
  * CPL_ADD_015), not as a crash of the normative test. */
-class LsanIgnore {
+class LsanIgnore : NoCopy {
 public:
     LsanIgnore();
     ~LsanIgnore();
-    LsanIgnore(const LsanIgnore&) = delete;
-    LsanIgnore& operator=(const LsanIgnore&) = delete;
 };
 
 /* Under ThreadSanitizer (absent otherwise: a no-op), starts the runtime's

@@ -25,12 +25,6 @@ int env_ms(const char* name, int fallback) {
 const int kWaitMs = env_ms("CPK_WAIT_MS", 5000);
 const int kTeardownMs = env_ms("CPK_TEARDOWN_MS", 10000);
 
-int64_t mono_ns() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 void Latch::open() {
     {
         std::lock_guard<std::mutex> l(mu_);

@@ -3,9 +3,11 @@
 #ifndef CPK_SYNC_H
 #define CPK_SYNC_H
 
+#include "nocopy.h"
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,7 +24,13 @@ extern const int kWaitMs;     /* a callback that must come (5000) */
 extern const int kTeardownMs; /* anything behind a final dec_ref (10000; literal: 2 s) */
 constexpr int kQuietMs = 300; /* window after a sentinel for "must not happen" */
 
-int64_t mono_ns(); /* CLOCK_MONOTONIC in ns */
+/* CLOCK_MONOTONIC in ns. Inline: the interposer, linked without the rest of
+ * the harness (the soak), uses it too. */
+inline int64_t mono_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 inline int64_t ms_to_ns(int64_t ms) { return ms * 1000000; }
 
 /* A one-shot gate: wait() blocks until open() (bounded). Allocation-free. */
@@ -43,12 +51,10 @@ private:
  * detaches the thread with a message on stderr (the test's Guard then reports
  * the extra thread): a hung call fails the test instead of hanging it. fn must
  * therefore capture by value whatever it uses. */
-class AsyncCall {
+class AsyncCall : NoCopy {
 public:
     explicit AsyncCall(std::function<void()> fn, const char* label = "async call");
     ~AsyncCall();
-    AsyncCall(const AsyncCall&) = delete;
-    AsyncCall& operator=(const AsyncCall&) = delete;
     bool wait(int timeout_ms); /* true if fn returned in time */
     bool done() const { return done_ns() != 0; }
     int64_t start_ns() const { return start_ns_; }
@@ -65,12 +71,10 @@ private:
 /* Ends the process with "cpk watchdog: <what>" on stderr and exit status 3
  * unless disarmed (destroyed) within `seconds`. For tests whose failure mode
  * is a deadlock of the test thread itself. One at a time (SIGALRM). */
-class Watchdog {
+class Watchdog : NoCopy {
 public:
     Watchdog(int seconds, const char* what);
     ~Watchdog();
-    Watchdog(const Watchdog&) = delete;
-    Watchdog& operator=(const Watchdog&) = delete;
 };
 
 } // namespace cpk

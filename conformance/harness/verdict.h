@@ -20,18 +20,17 @@
 #include <string>
 
 #include "cpk_catch.h"
+#include "nocopy.h"
 
 namespace cpk {
 
 /* While one exists, failed Catch2 assertions of this thread are not written
  * to the result file: the caller has written a richer record itself with
  * record_violation (a property test's trace and replay string). */
-class RecordedScope {
+class RecordedScope : NoCopy {
 public:
     RecordedScope();
     ~RecordedScope();
-    RecordedScope(const RecordedScope&) = delete;
-    RecordedScope& operator=(const RecordedScope&) = delete;
 };
 bool assertions_recorded_elsewhere();
 
@@ -39,12 +38,10 @@ bool assertions_recorded_elsewhere();
 constexpr const char* kKit = "KIT";
 
 /* While one exists, the Catch2 assertions of this thread check `req`. */
-class CheckScope {
+class CheckScope : NoCopy {
 public:
     CheckScope(const char* req, const char* file, int line);
     ~CheckScope();
-    CheckScope(const CheckScope&) = delete;
-    CheckScope& operator=(const CheckScope&) = delete;
 
 private:
     const char* prev_req_;
@@ -57,12 +54,10 @@ const char* current_requirement();
 
 /* While one exists, the test is in `phase` ("release", "guard", ...); the
  * previous phase is restored after. Writes a phase record each time. */
-class PhaseScope {
+class PhaseScope : NoCopy {
 public:
     explicit PhaseScope(const char* phase);
     ~PhaseScope();
-    PhaseScope(const PhaseScope&) = delete;
-    PhaseScope& operator=(const PhaseScope&) = delete;
 
 private:
     const char* prev_;
@@ -71,12 +66,10 @@ private:
 /* While one exists, the test is running the case of one requirement (a row
  * of a table): a crash, a hang or a sanitizer report meanwhile counts against
  * `req`, not against every tag of the table (tools/RESULTS.md, section 2). */
-class RunningScope {
+class RunningScope : NoCopy {
 public:
     RunningScope(const char* req, const std::string& what);
     ~RunningScope();
-    RunningScope(const RunningScope&) = delete;
-    RunningScope& operator=(const RunningScope&) = delete;
 };
 
 void set_phase(const char* phase);

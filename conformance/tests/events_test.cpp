@@ -8,6 +8,7 @@
 #include "harness.h"
 
 #include <cstring>
+#include <iterator>
 #include <poll.h>
 #include <string>
 #include <vector>
@@ -56,7 +57,7 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
         {EPOLLRDHUP, EPOLLERR, COMPLETION_PORT_EPOLL_EPOLLRDHUP, "hang-up op, EPOLLERR"},
         {EPOLLRDHUP, EPOLLHUP, COMPLETION_PORT_EPOLL_EPOLLRDHUP, "hang-up op, EPOLLHUP"},
     };
-    constexpr size_t kN = sizeof cases / sizeof cases[0];
+    constexpr size_t kN = std::size(cases);
     static unsigned char bufs[kN][16];
     int fault[kN];
     cpk::SocketPair sp[kN];

@@ -11,6 +11,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <iterator>
 #include <string>
 
 #include "harness.h"
@@ -28,7 +29,7 @@ const CallClass kClasses[] = {
     {cpk::Fn::eventfd, EMFILE, "eventfd"},     {cpk::Fn::pthread_create, EAGAIN, "pthread_create"},
     {cpk::Fn::epoll_ctl, ENOMEM, "epoll_ctl"},
 };
-constexpr size_t kNClasses = sizeof kClasses / sizeof kClasses[0];
+constexpr size_t kNClasses = std::size(kClasses);
 
 /* How many calls of each class an operation made on its thread. */
 struct Counts {

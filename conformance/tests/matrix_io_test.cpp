@@ -403,22 +403,20 @@ void run_table(const IoRow* rows, size_t count, Kind kind, Level level) {
 
 TEST_CASE("matrix: recv outcomes at the first call and after partial progress",
           "[CPL_RECV_002][CPL_RECV_003][CPL_RECV_004][CPL_RECV_005][CPL_RECV_006][CPL_RECV_007][CPL_WORKER_005]") {
-    run_table(kRecvRows, sizeof kRecvRows / sizeof kRecvRows[0], Kind::recv, Level::normative);
+    run_table(kRecvRows, std::size(kRecvRows), Kind::recv, Level::normative);
 }
 
 TEST_CASE("matrix: recv EINTR and other errnos and amounts after partial progress - recommended",
           "[CPL_RECV_008][CPL_RECV_009][CPL_EVENT_002]") {
-    run_table(kRecvRecommendedRows, sizeof kRecvRecommendedRows / sizeof kRecvRecommendedRows[0], Kind::recv,
-              Level::recommended);
+    run_table(kRecvRecommendedRows, std::size(kRecvRecommendedRows), Kind::recv, Level::recommended);
 }
 
 TEST_CASE("matrix: send outcomes at the first call and after partial progress or a resume",
           "[CPL_SEND_001][CPL_SEND_002][CPL_SEND_003][CPL_SEND_004][CPL_SEND_005][CPL_WORKER_005]") {
-    run_table(kSendRows, sizeof kSendRows / sizeof kSendRows[0], Kind::send, Level::normative);
+    run_table(kSendRows, std::size(kSendRows), Kind::send, Level::normative);
 }
 
 TEST_CASE("matrix: send EINTR and suspension and amounts after partial progress - recommended",
           "[CPL_SEND_006][CPL_SEND_007][CPL_EVENT_002]") {
-    run_table(kSendRecommendedRows, sizeof kSendRecommendedRows / sizeof kSendRecommendedRows[0], Kind::send,
-              Level::recommended);
+    run_table(kSendRecommendedRows, std::size(kSendRecommendedRows), Kind::send, Level::recommended);
 }

@@ -15,6 +15,7 @@
 #include "rows.h"
 
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -390,7 +391,7 @@ TEST_CASE("matrix: API calls from an event-driven callback with other events in 
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
     const uint64_t bad_before = cpk::bad_context_callbacks();
-    const size_t n = sizeof kEventRows / sizeof kEventRows[0];
+    const size_t n = std::size(kEventRows);
     Table t;
     run_rows(kEventRows, n, rec, t);
     for (size_t i = 0; i < n; ++i) {
@@ -416,7 +417,7 @@ TEST_CASE("matrix: API calls from an event-driven callback with other events in 
 TEST_CASE("matrix: a callback removes another socket whose event is already fetched", "[CPL_ADD_010]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = sizeof kFetchedRows / sizeof kFetchedRows[0];
+    const size_t n = std::size(kFetchedRows);
     Table t;
     run_rows(kFetchedRows, n, rec, t);
     for (size_t i = 0; i < n; ++i) {
@@ -436,7 +437,7 @@ TEST_CASE(
     "[CPL_ADD_017][CPL_ADD_018][CPL_REMOVE_005][CPL_REMOVE_006][CPL_REMOVE_007][CPL_DECREF_008][CPL_DECREF_010]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = sizeof kAllRows / sizeof kAllRows[0];
+    const size_t n = std::size(kAllRows);
     Table t;
     run_rows(kAllRows, n, rec, t);
     for (size_t i = 0; i < n; ++i) {

@@ -6,6 +6,7 @@
 
 #include "harness.h"
 
+#include <iterator>
 #include <poll.h>
 #include <string>
 #include <vector>
@@ -71,7 +72,7 @@ TEST_CASE("rdhup: a peer hang-up completes an EPOLLRDHUP op once with ABANDONED"
         {true, Hangup::close, "tcp close (FIN)"},
         {true, Hangup::reset, "tcp reset"},
     };
-    constexpr size_t kN = sizeof cases / sizeof cases[0];
+    constexpr size_t kN = std::size(cases);
     cpk::SocketPair sp[kN];
     for (size_t i = 0; i < kN; ++i) {
         sp[i] = cases[i].tcp ? cpk::tcp_pair() : cpk::unix_pair();
@@ -111,7 +112,7 @@ TEST_CASE("rdhup: a hang-up with EPOLLIN in the same event gives one RDHUP callb
         {true, false, false, Hangup::close, "tcp: FIN after add"},
         {true, false, false, Hangup::reset, "tcp: reset after add"},
     };
-    constexpr size_t kN = sizeof cases / sizeof cases[0];
+    constexpr size_t kN = std::size(cases);
     static char bufs[kN][64];
     static const char data[] = "hang-up data";
     cpk::SocketPair sp[kN];
@@ -188,21 +189,8 @@ TEST_CASE("rdhup: completed hang-up ops release their memory", "[CPL_RDHUP_003]"
     CPK_REQUIRE_ADD(p.handle, &warm);
     CPK_REQUIRE("CPL_RDHUP_001", rec.wait_op_finished(0, cpk::kWaitMs));
 
-    /* Armed during the cycles: the step allocates nothing and asserts nothing;
-     * it counts what failed, checked afterwards. */
-    size_t refused = 0, not_completed = 0;
-    cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLRDHUP, sp.a);
-        if (completion_port_add(p.handle, &in) != 0) return ++refused, "add failed";
-        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return ++not_completed, "the op did not complete";
-        return nullptr;
-    });
-    INFO(b.problems());
-    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
-    CPK_CHECK("CPL_RDHUP_001", not_completed == 0);
-    CPK_KIT_REQUIRE(!b.overflow);
-    /* an op that never completed still holds its memory: nothing to judge then */
-    if (b.failed == 0) CPK_CHECK("CPL_RDHUP_003", b.quiet);
+    cpk::check_repeated_ops(cpk::repeated_ops(p.handle, rec, EPOLLRDHUP, sp.a, nullptr, 0, -1, kCycles),
+                            "CPL_RDHUP_001", "CPL_RDHUP_003");
     CPK_RELEASE(p.handle);
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);

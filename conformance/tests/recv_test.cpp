@@ -367,23 +367,8 @@ TEST_CASE("recv: completed recv ops release their memory", "[CPL_RECV_007]") {
     CPK_KIT_REQUIRE(cpk::write_all(sp.b, "w", 1));
     CPK_REQUIRE("CPL_RECV_005", rec.wait_op_finished(0, cpk::kWaitMs)); /* 1 byte, a full buffer */
 
-    /* Armed during the cycles: the step allocates nothing and asserts nothing;
-     * it counts what failed, checked afterwards. */
-    size_t refused = 0, unwritten = 0, not_completed = 0;
-    cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLIN, sp.a, buf, 1);
-        if (completion_port_add(p.handle, &in) != 0) return ++refused, "add failed";
-        if (!cpk::write_all(sp.b, "r", 1)) return ++unwritten, "the peer's write failed";
-        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return ++not_completed, "the op did not complete";
-        return nullptr;
-    });
-    INFO(b.problems());
-    CPK_KIT_REQUIRE(unwritten == 0);
-    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
-    CPK_CHECK("CPL_RECV_005", not_completed == 0);
-    CPK_KIT_REQUIRE(!b.overflow);
-    /* an op that never completed still holds its memory: nothing to judge then */
-    if (b.failed == 0) CPK_CHECK("CPL_RECV_007", b.quiet);
+    cpk::check_repeated_ops(cpk::repeated_ops(p.handle, rec, EPOLLIN, sp.a, buf, 1, sp.b, kCycles), "CPL_RECV_005",
+                            "CPL_RECV_007");
     CPK_RELEASE(p.handle);
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);

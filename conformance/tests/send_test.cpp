@@ -212,21 +212,8 @@ TEST_CASE("send: completed send ops release their memory", "[CPL_SEND_005]") {
     CPK_REQUIRE_ADD(p.handle, &warm);
     CPK_REQUIRE("CPL_SEND_001", rec.wait_op_finished(0, cpk::kWaitMs));
 
-    /* Armed during the cycles: the step allocates nothing and asserts nothing;
-     * it counts what failed, checked afterwards. */
-    size_t refused = 0, not_completed = 0;
-    cpk::AllocBalance b = cpk::allocation_balance(kCycles, [&](size_t i) -> const char* {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp.a, out, 1);
-        if (completion_port_add(p.handle, &in) != 0) return ++refused, "add failed";
-        if (!rec.wait_op_finished(i, cpk::kWaitMs)) return ++not_completed, "the op did not complete";
-        return nullptr;
-    });
-    INFO(b.problems());
-    CPK_CHECK("CPL_ADD_009", refused == 0); /* the socket is added again after each completion */
-    CPK_CHECK("CPL_SEND_001", not_completed == 0);
-    CPK_KIT_REQUIRE(!b.overflow);
-    /* an op that never completed still holds its memory: nothing to judge then */
-    if (b.failed == 0) CPK_CHECK("CPL_SEND_005", b.quiet);
+    cpk::check_repeated_ops(cpk::repeated_ops(p.handle, rec, EPOLLOUT, sp.a, out, 1, -1, kCycles), "CPL_SEND_001",
+                            "CPL_SEND_005");
     CPK_RELEASE(p.handle);
     sp = cpk::SocketPair();
     CPK_GUARD_END(guard);

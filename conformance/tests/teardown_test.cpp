@@ -12,6 +12,7 @@
 #include "rows.h"
 
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -248,7 +249,7 @@ TEST_CASE("matrix: the final dec_ref from every kind of thread waits for a callb
           "[CPL_DECREF_004][CPL_DECREF_006][CPL_DECREF_002]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = sizeof kRows / sizeof kRows[0];
+    const size_t n = std::size(kRows);
     std::vector<TdRun> runs;
     Timing t;
     run_rows(kRows, n, rec, runs, t, true);
@@ -279,7 +280,7 @@ TEST_CASE("matrix: pending ops close once when the final dec_ref meets a callbac
           "[CPL_DECREF_008][CPL_DECREF_010]") {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = sizeof kRecommendedRows / sizeof kRecommendedRows[0];
+    const size_t n = std::size(kRecommendedRows);
     std::vector<TdRun> runs;
     Timing t;
     run_rows(kRecommendedRows, n, rec, runs, t, false);

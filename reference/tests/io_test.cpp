@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+using reftest::check_first;
 using reftest::first;
 
 TEST_CASE_METHOD(reftest::OnePort, "recv: the buffer holds exactly the peer's bytes and nothing past the amount",
@@ -61,9 +62,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: a connection reset completes with ABAN
     REQUIRE(completion_port_add(port, &in) == 0);
     sp.b.close();
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-    CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLIN);
-    CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_ABANDONED);
-    CHECK(first(rec, 0).amount == 0);
+    check_first(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_ABANDONED, 0);
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "recv: EINTR is retried and another errno is an ERROR with the bytes so far",
@@ -155,9 +154,7 @@ TEST_CASE_METHOD(reftest::OnePair, "send: the whole buffer is sent across short 
     auto in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-    CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
-    CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_OK);
-    CHECK(first(rec, 0).amount == 100);
+    check_first(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 100);
     REQUIRE(cpk::read_exact(sp.b, got, sizeof got));
     CHECK(cpk::check_pattern(got, sizeof got) == sizeof got);
     std::vector<cpk::CallRecord> calls = cpk::records(cpk::Fn::send, sp.a);
@@ -181,9 +178,7 @@ TEST_CASE_METHOD(reftest::OnePort, "send: a send that moves nothing waits for wr
     REQUIRE(completion_port_add(port, &in) == 0);
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
     CHECK(rec.calls(0) == 1);
-    CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLOUT);
-    CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_OK);
-    CHECK(first(rec, 0).amount == 20);
+    check_first(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 20);
     REQUIRE(cpk::read_exact(sp.b, got, sizeof got));
     CHECK(memcmp(out, got, sizeof out) == 0);
     std::vector<cpk::CallRecord> sends = cpk::records(cpk::Fn::send, sp.a);
@@ -270,9 +265,7 @@ TEST_CASE_METHOD(reftest::OnePort, "events: a hang-up alone completes a watcher 
     REQUIRE(completion_port_add(port, &in) == 0);
     sp.b.close(); /* IN|OUT|RDHUP|HUP: only HUP concerns this op */
     REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
-    CHECK(first(rec, 0).action == COMPLETION_PORT_EPOLL_EPOLLRDHUP);
-    CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_ERROR);
-    CHECK(first(rec, 0).amount == 0);
+    check_first(rec, 0, COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ERROR, 0);
 }
 
 TEST_CASE_METHOD(reftest::OnePort, "events: a suspended send whose peer closes reports ERROR with the bytes sent",

@@ -18,12 +18,7 @@ TEST_CASE_METHOD(reftest::OnePort,
     REQUIRE(completion_port_add(port, &watch_in) == 0);
     completion_port_remove(port, sp.a);
     REQUIRE(rec.count() == 2);
-    for (const cpk::CallbackRecord& c : rec.all()) {
-        CHECK(c.action == COMPLETION_PORT_CLOSING);
-        CHECK(c.result == COMPLETION_PORT_RESULT_ABANDONED);
-        CHECK(c.amount == 0);
-        CHECK(c.tid == cpk::current_tid());
-    }
+    reftest::check_all_closed_here(rec);
     std::vector<cpk::CallRecord> calls = cpk::records(cpk::Fn::epoll_ctl);
     INFO(cpk::describe_calls(calls));
     REQUIRE(!calls.empty());

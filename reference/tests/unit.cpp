@@ -38,4 +38,21 @@ cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op) {
     return none;
 }
 
+void check_first(const cpk::Recorder& rec, size_t op, int action, int result, int32_t amount) {
+    INFO("op " << op << ": " << rec.dump());
+    const cpk::CallbackRecord c = first(rec, op);
+    CHECK(c.action == action);
+    CHECK(c.result == result);
+    CHECK(c.amount == amount);
+}
+
+void check_all_closed_here(const cpk::Recorder& rec) {
+    for (const cpk::CallbackRecord& c : rec.all()) {
+        CHECK(c.action == COMPLETION_PORT_CLOSING);
+        CHECK(c.result == COMPLETION_PORT_RESULT_ABANDONED);
+        CHECK(c.amount == 0);
+        CHECK(c.tid == cpk::current_tid());
+    }
+}
+
 } // namespace reftest

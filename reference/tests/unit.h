@@ -8,18 +8,17 @@
 
 #include "cpk_catch.h"
 #include "harness.h"
+#include "nocopy.h"
 #include "test_hooks.h"
 
 namespace reftest {
 
 /* A port from cpk::create_port, released at scope exit unless the test
  * released it. Converts to its handle. */
-class Port {
+class Port : cpk::NoCopy {
 public:
     Port();
     ~Port() { release(); }
-    Port(const Port&) = delete;
-    Port& operator=(const Port&) = delete;
     operator COMPLETION_PORT_HANDLE() const { return info.handle; }
     /* The final dec_ref, on this thread; returns how long it took (ns). */
     int64_t release();
@@ -45,6 +44,13 @@ struct OnePort : OnePair {
 
 /* The first callback of op `op` (all fields 0 when it has none). */
 cpk::CallbackRecord first(const cpk::Recorder& rec, size_t op);
+
+/* Checks the action, result and amount of op `op`'s first callback. */
+void check_first(const cpk::Recorder& rec, size_t op, int action, int result, int32_t amount);
+
+/* Checks that every callback rec saw is a closing completion (CLOSING,
+ * ABANDONED, 0) that ran on the calling thread. */
+void check_all_closed_here(const cpk::Recorder& rec);
 
 /* What one call did to the heap. */
 struct HeapRun {
