@@ -23,6 +23,7 @@ ROOT = os.path.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
 from cpkit import catch2 as cpkit_catch2  # noqa: E402
 from cpkit import report as cpkit_report  # noqa: E402
+from cpkit import build as cpkit_build  # noqa: E402
 from cpkit import results as cpkit_results  # noqa: E402
 from cpkit import sources as cpkit_sources  # noqa: E402
 from cpkit import spec as cpkit_spec  # noqa: E402
@@ -313,6 +314,15 @@ class ListingTest(unittest.TestCase):
             with self.assertRaisesRegex(cpkit_catch2.ListError, message):
                 cpkit_catch2.list_tests(os.path.join(d, name))
 
+
+    def test_a_link_failure_on_kit_symbols_only_is_the_kits_fault(self):
+        kit = ["/usr/bin/ld: build/conformance/obj/tests/x.o: in function `f':",
+               "expect.h:29: undefined reference to `cpk::mono_ns()'",
+               "collect2: error: ld returned 1 exit status"]
+        self.assertEqual(cpkit_build.kit_link_failure(kit), ["cpk::mono_ns()"])
+        impl = kit + ["port.c:3: undefined reference to `completion_port_remove'"]
+        self.assertEqual(cpkit_build.kit_link_failure(impl), [])
+        self.assertEqual(cpkit_build.kit_link_failure(["collect2: error: ld returned 1 exit status"]), [])
 
     def test_a_leak_through_the_malloc_wrapper_is_not_the_kits_fault(self):
         leak = ("==1==ERROR: LeakSanitizer: detected memory leaks\n\n"

@@ -70,3 +70,17 @@ def linker_errors(lines, limit=40):
         out = [ln.rstrip() for ln in lines if "error" in ln.lower() and not _COMMAND_RE.match(ln)
                and not _MAKE_RE.match(ln)]
     return out[:limit]
+
+
+_UNDEFINED_RE = re.compile(r"undefined reference to [`']([^'`]+)'")
+# Namespaces of the kit's own code (harness, property model, Catch2, rapidcheck).
+_KIT_SYMBOL_RE = re.compile(r"^(cpk|pt|reftest|Catch|rc)::")
+
+
+def kit_link_failure(lines):
+    """The undefined symbols of a failed link when every one of them is the kit's
+    own (a stale or broken kit build, not a missing implementation function), else []."""
+    undefined = sorted({m.group(1) for ln in lines for m in _UNDEFINED_RE.finditer(ln)})
+    if undefined and all(_KIT_SYMBOL_RE.match(sym) for sym in undefined):
+        return undefined
+    return []

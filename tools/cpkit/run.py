@@ -225,6 +225,11 @@ def do_build(args, jobs, log):
         return {"status": "impl-failed", "step": "compile", "errors": build.compiler_errors(lines), "log": rel_log}
     ok, lines = build.run_step(args.make, "validate-link", jobs, log)
     if not ok:
+        kit_symbols = build.kit_link_failure(lines)
+        if kit_symbols:
+            raise KitCannotJudge("the kit's own objects do not link together (undefined: %s); this is the "
+                                 "kit's fault, not the implementation's (log: %s)" % (", ".join(kit_symbols), log),
+                                 "make clean && make validate")
         return {"status": "impl-failed", "step": "link", "errors": build.linker_errors(lines), "log": rel_log}
     return {"status": "ok", "errors": [], "log": rel_log}
 
