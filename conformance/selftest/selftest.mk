@@ -53,7 +53,7 @@ conformance-selftest: selftest-faults-apply
 	else echo "conformance-selftest: FAILED (see the UNEXPECTED lines above)"; fi; exit $$rc
 
 conformance-selftest-subtle: selftest-faults-apply
-	@$(MAKE) --no-print-directory check-validate-reference > $(BUILD)/selftest-reference.log 2>&1 || \
+	@mkdir -p $(BUILD); $(MAKE) --no-print-directory check-validate-reference > $(BUILD)/selftest-reference.log 2>&1 || \
 	  { echo "conformance-selftest-subtle: the reference does not validate: $(BUILD)/selftest-reference.log"; exit 1; }
 	@if $(SELFTEST_PY) --runs $(RUNS) --baseline $(SELFTEST_BASELINE) $(call fault_files,$(SELFTEST_FAULTS)); \
 	then echo "conformance-selftest-subtle: every fault caught in $(RUNS) of $(RUNS) runs"; \
