@@ -6,6 +6,8 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
+#include "op_checks.h"
+#include "port_case.h"
 
 #include <cstring>
 #include <iterator>
@@ -16,6 +18,7 @@
 namespace {
 
 using cpk::kAnyAmount;
+using cpk::PortCase;
 using cpk::Recorder;
 
 /* The next event epoll_wait returns for `fd` on `epfd` carries exactly `events`. */
@@ -37,11 +40,8 @@ int rewrite_event(int epfd, int fd, uint32_t events) {
  * rewritten to EPOLLERR alone or EPOLLHUP alone. Catches the literal seed
  * (no "if" matches: the op never completes), such an event reported as OK or
  * ABANDONED or with another op kind's action, a recv/send attempted anyway. */
-TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action and ERROR", "[CPL_EVENT_001]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
+TEST_CASE_METHOD(PortCase, "events: EPOLLERR or EPOLLHUP alone completes the op with its action and ERROR",
+                 "[CPL_EVENT_001]") {
     CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
     struct Case {
         int epoll_op;
@@ -62,14 +62,11 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
     int fault[kN];
     cpk::SocketPair sp[kN];
     for (size_t i = 0; i < kN; ++i) {
-        sp[i] = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp[i].ok());
+        sp[i] = unix_sockets();
         fault[i] = rewrite_event(p.epfd, sp[i].a, cases[i].seen);
         CPK_KIT_REQUIRE(fault[i] >= 0);
         const bool io = cases[i].epoll_op != EPOLLRDHUP;
-        COMPLETION_PORT_INGRESS_DATA in =
-            rec.ingress(i, cases[i].epoll_op, sp[i].a, io ? bufs[i] : nullptr, io ? sizeof bufs[i] : 0);
-        CPK_REQUIRE_ADD(p.handle, &in);
+        add(i, cases[i].epoll_op, sp[i].a, io ? bufs[i] : nullptr, io ? sizeof bufs[i] : 0);
     }
     /* make the recv and hang-up sockets ready (send sockets already are) */
     for (size_t i = 0; i < kN; ++i) {
@@ -83,9 +80,7 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
                   cpk::one_callback(rec, i, cases[i].action, COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
         CPK_CHECK("CPL_EVENT_001", cpk::fault_fired(fault[i]) == 1); /* the worker did get the rewritten event */
     }
-    CPK_RELEASE(p.handle);
-    for (auto& s : sp) s = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    finish(sp);
 }
 
 /* Each op's outcome (action, result) is fixed by its own requirement, most of
@@ -94,18 +89,11 @@ TEST_CASE("events: EPOLLERR or EPOLLHUP alone completes the op with its action a
  * Catches: ABANDONED/ERROR amounts of 0 or -1 or the length after a partial
  * transfer, the last call's count instead of the op's total, a non-zero
  * amount for a hang-up, an error event or a closing completion. */
-TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure", "[CPL_EVENT_002]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
+TEST_CASE_METHOD(PortCase, "events: ABANDONED and ERROR report the bytes moved before the failure", "[CPL_EVENT_002]") {
     CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
     constexpr size_t kN = 9;
     cpk::SocketPair sp[kN];
-    for (size_t i = 0; i < kN; ++i) {
-        sp[i] = (i == 7) ? cpk::tcp_pair() : cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp[i].ok());
-    }
+    for (size_t i = 0; i < kN; ++i) sp[i] = (i == 7) ? tcp_sockets() : unix_sockets();
     static unsigned char in_bufs[kN][200];
     static unsigned char out[1000];
     cpk::fill_pattern(out, sizeof out);
@@ -215,14 +203,6 @@ TEST_CASE("events: ABANDONED and ERROR report the bytes moved before the failure
     /* the bytes behind the amounts: the send ops looped over their partial sends */
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[2].b) == 200);
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[3].b) == 100);
-    for (size_t i : {0, 1, 6, 7}) {
-        const std::vector<cpk::CallbackRecord> got = rec.for_op(i);
-        const size_t n = got.size() == 1 && got[0].amount > 0 ? static_cast<size_t>(got[0].amount) : 0;
-        const size_t held = n < sizeof in_bufs[i] ? n : sizeof in_bufs[i];
-        INFO("op " << i << " reported " << n << " bytes");
-        CPK_CHECK("CPL_RECV_006", cpk::check_pattern(in_bufs[i], held) == held);
-    }
-    CPK_RELEASE(p.handle);
-    for (auto& s : sp) s = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    for (size_t i : {0, 1, 6, 7}) cpk::check_received_pattern(rec, i, in_bufs[i], sizeof in_bufs[i]);
+    finish(sp);
 }

@@ -7,6 +7,8 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
+#include "op_checks.h"
+#include "port_case.h"
 
 #include <cstring>
 #include <poll.h>
@@ -18,7 +20,9 @@
 namespace {
 
 using cpk::kAnyAmount;
-using cpk::Recorder;
+using cpk::PortCase;
+
+constexpr int kOut = COMPLETION_PORT_EPOLL_EPOLLOUT;
 
 /* Reads exactly n bytes from fd and checks them against the pattern at
  * `offset`; "" when they match. */
@@ -37,30 +41,19 @@ std::string peer_got_pattern(int fd, size_t n, size_t offset = 0) {
 /* Op 1 sends at most 7 bytes per call. Catches: completing after the first
  * (partial) send, resending from the start, a wrong offset or length on the
  * next call, an amount other than the length, extra bytes on the wire. */
-TEST_CASE("send: a send op sends its whole buffer and completes with OK and the length", "[CPL_SEND_001]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
+TEST_CASE_METHOD(PortCase, "send: a send op sends its whole buffer and completes with OK and the length",
+                 "[CPL_SEND_001]") {
     static unsigned char out[65536];
     cpk::fill_pattern(out, sizeof out);
-    cpk::SocketPair sp[3] = {cpk::unix_pair(), cpk::unix_pair(), cpk::tcp_pair()};
-    for (auto& s : sp) CPK_KIT_REQUIRE(s.ok());
+    cpk::SocketPair sp[3] = {unix_sockets(), unix_sockets(), tcp_sockets()};
     const uint32_t len[3] = {1000, 1000, 65536};
     CPK_KIT_REQUIRE(cpk::cap_send(sp[1].a, 7) >= 0);
     cpk::record_start();
-    for (size_t i = 0; i < 3; ++i) {
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp[i].a, out, len[i]);
-        CPK_REQUIRE_ADD(p.handle, &in);
-    }
+    for (size_t i = 0; i < 3; ++i) add(i, EPOLLOUT, sp[i].a, out, len[i]);
     CPK_CHECK("CPL_SEND_001", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
     CPK_REQUIRE("CPL_SEND_001", rec.wait_finished(3, cpk::kWaitMs));
     cpk::record_stop();
-    for (size_t i = 0; i < 3; ++i) {
-        INFO("op " << i);
-        CPK_CHECK("CPL_SEND_001",
-                  cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, len[i]) == "");
-    }
+    cpk::check_outcomes(rec, "CPL_SEND_001", kOut, COMPLETION_PORT_RESULT_OK, {len[0], len[1], len[2]});
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[0].b) == 1000); /* all sent before the completion, once */
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp[1].b) == 1000);
     for (size_t i = 0; i < 3; ++i) {
@@ -71,152 +64,88 @@ TEST_CASE("send: a send op sends its whole buffer and completes with OK and the 
     std::vector<cpk::CallRecord> ss = cpk::records(cpk::Fn::send, sp[1].a);
     INFO("send calls of op 1 (buffer " << static_cast<const void*>(out) << "):\n" << cpk::describe_calls(ss));
     CPK_CHECK("CPL_SEND_001", cpk::discontinuous_calls(ss, out, len[1]) == "");
-    CPK_RELEASE(p.handle);
-    for (auto& s : sp) s = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    finish(sp);
 }
 
 /* Op 0: a real TCP reset before the add (the event is OUT|HUP|ERR and the
  * first send gives ECONNRESET); op 1: injected. Catches: ECONNRESET reported
  * as ERROR or OK, or HUP|ERR handled as an error without calling send. */
-TEST_CASE("send: ECONNRESET completes the op with ABANDONED", "[CPL_SEND_002]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
+TEST_CASE_METHOD(PortCase, "send: ECONNRESET completes the op with ABANDONED", "[CPL_SEND_002]") {
     static unsigned char out[100];
     cpk::fill_pattern(out, sizeof out);
-    cpk::SocketPair tcp = cpk::tcp_pair();
-    cpk::SocketPair inj = cpk::unix_pair();
-    CPK_KIT_REQUIRE(tcp.ok());
-    CPK_KIT_REQUIRE(inj.ok());
-    tcp.b.reset_close();
-    CPK_KIT_REQUIRE((cpk::wait_poll(tcp.a, POLLOUT, cpk::kWaitMs) & POLLERR) != 0); /* the reset arrived */
-    CPK_KIT_REQUIRE(cpk::fail_send(inj.a, ECONNRESET) >= 0);
-    COMPLETION_PORT_INGRESS_DATA in[2] = {
-        rec.ingress(0, EPOLLOUT, tcp.a, out, sizeof out),
-        rec.ingress(1, EPOLLOUT, inj.a, out, sizeof out),
-    };
-    for (auto& i : in) CPK_REQUIRE_ADD(p.handle, &i);
+    cpk::SocketPair sp[2] = {tcp_sockets(), unix_sockets()};
+    sp[0].b.reset_close();
+    CPK_KIT_REQUIRE((cpk::wait_poll(sp[0].a, POLLOUT, cpk::kWaitMs) & POLLERR) != 0); /* the reset arrived */
+    CPK_KIT_REQUIRE(cpk::fail_send(sp[1].a, ECONNRESET) >= 0);
+    for (size_t i = 0; i < 2; ++i) add(i, EPOLLOUT, sp[i].a, out, sizeof out);
     CPK_CHECK("CPL_SEND_002", cpk::wait_all_ops(rec, 0, 2, cpk::kWaitMs));
-    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT,
-                                                COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CPK_CHECK("CPL_SEND_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT,
-                                                COMPLETION_PORT_RESULT_ABANDONED, kAnyAmount) == "");
-    CPK_RELEASE(p.handle);
-    tcp = cpk::SocketPair();
-    inj = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    cpk::check_outcomes(rec, "CPL_SEND_002", kOut, COMPLETION_PORT_RESULT_ABANDONED, {kAnyAmount, kAnyAmount});
+    finish(sp);
 }
 
 /* Injected errors (no real EPIPE here: see the SIGPIPE test).
  * Catches: other errnos reported as ABANDONED or OK, or the op left hanging. */
-TEST_CASE("send: another send error completes the op with ERROR", "[CPL_SEND_003]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
+TEST_CASE_METHOD(PortCase, "send: another send error completes the op with ERROR", "[CPL_SEND_003]") {
     static unsigned char out[100];
     cpk::fill_pattern(out, sizeof out);
     const int errs[3] = {EIO, ENOBUFS, EPIPE};
     cpk::SocketPair sp[3];
     for (size_t i = 0; i < 3; ++i) {
-        sp[i] = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp[i].ok());
+        sp[i] = unix_sockets();
         CPK_KIT_REQUIRE(cpk::fail_send(sp[i].a, errs[i]) >= 0);
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(i, EPOLLOUT, sp[i].a, out, sizeof out);
-        CPK_REQUIRE_ADD(p.handle, &in);
+        add(i, EPOLLOUT, sp[i].a, out, sizeof out);
     }
     CPK_CHECK("CPL_SEND_003", cpk::wait_all_ops(rec, 0, 3, cpk::kWaitMs));
     for (size_t i = 0; i < 3; ++i) {
         INFO("injected errno " << errs[i] << " (" << strerror(errs[i]) << ")");
-        CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, i, COMPLETION_PORT_EPOLL_EPOLLOUT,
-                                                    COMPLETION_PORT_RESULT_ERROR, kAnyAmount) == "");
+        cpk::check_outcomes(rec, "CPL_SEND_003", kOut, COMPLETION_PORT_RESULT_ERROR, {kAnyAmount}, i);
     }
-    CPK_RELEASE(p.handle);
-    for (auto& s : sp) s = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    finish(sp);
 }
 
 /* A real EPIPE: the unix peer is closed before the add.
  * Catches: send without MSG_NOSIGNAL (the process dies of SIGPIPE), EPIPE
  * reported as ABANDONED or OK. */
-TEST_CASE("send: a send to a closed unix peer completes with ERROR and raises no SIGPIPE",
-          "[CPL_SEND_004][CPL_SEND_003][sigpipe]") {
-    cpk::Guard guard;
+TEST_CASE_METHOD(PortCase, "send: a send to a closed unix peer completes with ERROR and raises no SIGPIPE",
+                 "[CPL_SEND_004][CPL_SEND_003][sigpipe]") {
     INFO("the test needs the default SIGPIPE disposition, unblocked in the thread that creates the port");
     CPK_KIT_REQUIRE(cpk::sigpipe_at_default());
 
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
     static unsigned char out[100];
     cpk::fill_pattern(out, sizeof out);
-    cpk::SocketPair sp = cpk::unix_pair();
-    CPK_KIT_REQUIRE(sp.ok());
+    cpk::SocketPair sp = unix_sockets();
     sp.b.close();
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
-    CPK_REQUIRE_ADD(p.handle, &in);
+    add(0, EPOLLOUT, sp.a, out, sizeof out);
     CPK_CHECK("CPL_SEND_004", rec.wait_op(0, cpk::kWaitMs));
     /* the result for EPIPE is CPL_SEND_003's */
-    CPK_CHECK("CPL_SEND_003", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_ERROR,
-                                                kAnyAmount) == "");
-    CPK_RELEASE(p.handle);
-    sp = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    cpk::check_outcomes(rec, "CPL_SEND_003", kOut, COMPLETION_PORT_RESULT_ERROR, {kAnyAmount});
+    finish(sp);
 }
 
 /* The socket stays writable after the op completes.
  * Catches: a level-triggered EPOLLOUT registration left armed (a second
  * callback on freed memory, bytes sent twice), a closing completion from
  * remove or the final dec_ref for an op that already completed. */
-TEST_CASE("send: after its completion the send op gets no other callback", "[CPL_SEND_005]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    const uint64_t bad_before = cpk::bad_context_callbacks();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
-    cpk::SocketPair sp = cpk::unix_pair();
-    CPK_KIT_REQUIRE(sp.ok());
+TEST_CASE_METHOD(PortCase, "send: after its completion the send op gets no other callback", "[CPL_SEND_005]") {
+    cpk::SocketPair sp = unix_sockets();
     static unsigned char out[10];
     cpk::fill_pattern(out, sizeof out);
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
-    CPK_REQUIRE_ADD(p.handle, &in);
+    add(0, EPOLLOUT, sp.a, out, sizeof out);
     CPK_REQUIRE("CPL_SEND_001", rec.wait_op(0, cpk::kWaitMs));
-    CPK_CHECK("CPL_SEND_005", cpk::sentinel(p.handle, rec, 1));
-    {
-        INFO(rec.dump());
-        CPK_CHECK("CPL_SEND_005", rec.calls(0) == 1);
-    }
-    CPK_CHECK("CPL_SEND_005", cpk::readable_bytes(sp.b) == 10); /* nothing sent after the completion */
-    completion_port_remove(p.handle, sp.a);
-    CPK_RELEASE(p.handle);
-    CPK_CHECK("CPL_SEND_005", cpk::bad_context_callbacks() - bad_before == 0);
-    CPK_CHECK("CPL_SEND_005", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT) == "");
-    sp = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    const int peer = sp.b;
+    /* nothing sent after the completion */
+    cpk::check_stays_completed(*this, "CPL_SEND_005", 1, kOut, sp.a,
+                               [peer] { return cpk::readable_bytes(peer) == 10; });
+    finish(sp);
 }
 
 /* One socket, one 1-byte send op after another, allocations tracked after a
  * warm-up op. Catches: the per-op state never freed after a send completion. */
-TEST_CASE("send: completed send ops release their memory", "[CPL_SEND_005]") {
-    cpk::Guard guard;
-    constexpr size_t kCycles = 16;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
-    cpk::SocketPair sp = cpk::unix_pair();
-    CPK_KIT_REQUIRE(sp.ok());
+TEST_CASE_METHOD(PortCase, "send: completed send ops release their memory", "[CPL_SEND_005]") {
+    cpk::SocketPair sp = unix_sockets();
     static unsigned char out[1] = {'x'};
-    COMPLETION_PORT_INGRESS_DATA warm = rec.ingress(0, EPOLLOUT, sp.a, out, 1);
-    CPK_REQUIRE_ADD(p.handle, &warm);
-    CPK_REQUIRE("CPL_SEND_001", rec.wait_op_finished(0, cpk::kWaitMs));
-
-    cpk::check_repeated_ops(cpk::repeated_ops(p.handle, rec, EPOLLOUT, sp.a, out, 1, -1, kCycles), "CPL_SEND_001",
-                            "CPL_SEND_005");
-    CPK_RELEASE(p.handle);
-    sp = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    cpk::check_ops_free_memory(*this, EPOLLOUT, sp.a, out, 1, -1, "CPL_SEND_001", "CPL_SEND_005");
+    finish(sp);
 }
 
 /* 4 MB through a unix socketpair (about 200 KB fit) while the peer first
@@ -224,23 +153,18 @@ TEST_CASE("send: completed send ops release their memory", "[CPL_SEND_005]") {
  * (OK with a partial amount, or ERROR), a busy loop on EAGAIN (send calls
  * counted in a window where the peer reads nothing), restarting from the
  * start of the buffer, the worker stuck on that socket. */
-TEST_CASE("send: a full socket buffer suspends a large send until the peer drains it", "[CPL_SEND_006]") {
-    cpk::Guard guard;
+TEST_CASE_METHOD(PortCase, "send: a full socket buffer suspends a large send until the peer drains it",
+                 "[CPL_SEND_006]") {
     /* An implementation that sends inside add (on this thread) and spins on
      * EAGAIN never returns from add: end with a message, not a timeout. */
     cpk::Watchdog dog(25, "send: completion_port_add or the 4 MB transfer blocked the test thread for 25 s");
     constexpr size_t kBig = 4u << 20, kChunk = 64u << 10;
     static unsigned char out[kBig], got[kBig];
     cpk::fill_pattern(out, kBig);
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
-    cpk::SocketPair sp = cpk::unix_pair();
-    CPK_KIT_REQUIRE(sp.ok());
+    cpk::SocketPair sp = unix_sockets();
     cpk::record_start();
     const uint64_t sends_before = cpk::calls_entered(cpk::Fn::send);
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, kBig);
-    CPK_REQUIRE_ADD(p.handle, &in);
+    add(0, EPOLLOUT, sp.a, out, kBig);
     auto saw_eagain = [&] {
         for (size_t i = 0; i < cpk::record_count(); ++i) {
             cpk::CallRecord r = cpk::record_at(i);
@@ -276,8 +200,7 @@ TEST_CASE("send: a full socket buffer suspends a large send until the peer drain
     INFO("peer read " << done << " of " << kBig << " bytes");
     CPK_CHECK("CPL_SEND_006", read_ok);
     CPK_CHECK("CPL_SEND_006", rec.wait_op(0, cpk::kWaitMs));
-    CPK_CHECK("CPL_SEND_006", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK,
-                                                static_cast<long>(kBig)) == "");
+    cpk::check_outcomes(rec, "CPL_SEND_006", kOut, COMPLETION_PORT_RESULT_OK, {static_cast<long>(kBig)});
     const uint64_t total_sends = cpk::calls_entered(cpk::Fn::send) - sends_before;
     {
         INFO("send calls for the whole transfer: " << total_sends);
@@ -286,29 +209,21 @@ TEST_CASE("send: a full socket buffer suspends a large send until the peer drain
     /* whatever the worker did on EAGAIN, what reached the peer is the buffer, in order, once */
     CPK_CHECK("CPL_SEND_001", cpk::check_pattern(got, done) == done);
     CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp.b) == 0);
-    CPK_RELEASE(p.handle);
-    sp = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    finish(sp);
 }
 
 /* The first two send calls fail with EINTR (injected).
  * Catches: EINTR reported as ERROR, or the op completed with nothing sent. */
-TEST_CASE("send: EINTR from send is retried", "[CPL_SEND_007]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder();
-    cpk::PortInfo p = cpk::create_port();
-    CPK_REQUIRE_PORT(p);
-    cpk::SocketPair sp = cpk::unix_pair();
-    CPK_KIT_REQUIRE(sp.ok());
+TEST_CASE_METHOD(PortCase, "send: EINTR from send is retried", "[CPL_SEND_007]") {
+    cpk::SocketPair sp = unix_sockets();
     static unsigned char out[500];
     cpk::fill_pattern(out, sizeof out);
     int id = cpk::fail_send(sp.a, EINTR, 1, 2);
     CPK_KIT_REQUIRE(id >= 0);
-    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLOUT, sp.a, out, sizeof out);
-    CPK_REQUIRE_ADD(p.handle, &in);
+    add(0, EPOLLOUT, sp.a, out, sizeof out);
     CPK_CHECK("CPL_SEND_007", rec.wait_op(0, cpk::kWaitMs));
     CPK_REQUIRE("CPL_SEND_007", rec.wait_finished(1, cpk::kWaitMs));
-    const std::string ok = cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 500);
+    const std::string ok = cpk::one_callback(rec, 0, kOut, COMPLETION_PORT_RESULT_OK, 500);
     CPK_CHECK("CPL_SEND_007", ok == "");
     CPK_CHECK("CPL_SEND_007", cpk::fault_fired(id) == 2);
     /* an op that says it sent everything owes the peer exactly the buffer */
@@ -316,7 +231,5 @@ TEST_CASE("send: EINTR from send is retried", "[CPL_SEND_007]") {
         CPK_CHECK("CPL_SEND_001", cpk::readable_bytes(sp.b) == 500);
         CPK_CHECK("CPL_SEND_001", peer_got_pattern(sp.b, 500) == "");
     }
-    CPK_RELEASE(p.handle);
-    sp = cpk::SocketPair();
-    CPK_GUARD_END(guard);
+    finish(sp);
 }
