@@ -17,18 +17,12 @@ BENCH_LIBS       = $(or $(shell pkg-config --libs libuv libevent_core 2>/dev/nul
 
 # The implementation: its sources compiled -O2 (third-party warnings shown,
 # never fatal), or its archive or shared object as given.
-bench_obj_name   = $(BENCH_OBJ_DIR)/impl/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(1)))).o
-BENCH_IMPL_OBJS := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call bench_obj_name,$(s))))
+BENCH_IMPL_OBJS := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call impl_o2_obj,$(BENCH_OBJ_DIR)/impl,$(s))))
 BENCH_IMPL_LINK := $(if $(filter sources,$(IMPL_KIND)),$(BENCH_IMPL_OBJS),\
                    $(if $(filter shared,$(IMPL_KIND)),$(IMPL_FILES) $(addprefix -Wl$(comma)-rpath$(comma),$(sort $(abspath $(dir $(IMPL_FILES))))),\
                    $(IMPL_FILES)))
 
-define BENCH_IMPL_OBJ_template
-$(call bench_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps
-	@mkdir -p $$(@D)
-	$(if $(filter %.c,$(1)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) -O2 -g -pthread $(INCLUDES) $(IMPL_CFLAGS) -MMD -MP -c $(1) -o $$@
-endef
-$(foreach s,$(IMPL_SRC_FILES),$(eval $(call BENCH_IMPL_OBJ_template,$(s))))
+$(call impl_o2_rules,$(BENCH_OBJ_DIR)/impl)
 
 $(BENCH_OBJ_DIR)/%.o: bench/%.cpp | deps
 	@mkdir -p $(@D)

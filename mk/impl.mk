@@ -54,3 +54,14 @@ IMPL_LINK := $(if $(filter sources,$(IMPL_KIND)),$(IMPL_OBJS) $(IMPL_SAN),\
              $(if $(filter shared,$(IMPL_KIND)),$(IMPL_FILES) $(addprefix -Wl$(comma)-rpath$(comma),$(sort $(abspath $(dir $(IMPL_FILES))))),\
              $(IMPL_FILES)))
 IMPL_DEPS := $(if $(filter sources,$(IMPL_KIND)),$(IMPL_OBJS),$(IMPL_FILES)) $(IMPL_STAMP)
+
+# IMPL's sources compiled -O2 -g without sanitizers, for builds that measure it (the
+# soak, the bench): $(call impl_o2_obj,DIR,SOURCE) names a source's object in DIR,
+# $(call impl_o2_rules,DIR) defines the rules that build them there.
+impl_o2_obj = $(1)/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(2)))).o
+define IMPL_O2_template
+$(call impl_o2_obj,$(1),$(2)): $(2) $(IMPL_STAMP) | deps
+	@mkdir -p $$(@D)
+	$(if $(filter %.c,$(2)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) -O2 -g -pthread $(INCLUDES) $(IMPL_CFLAGS) -MMD -MP -c $(2) -o $$@
+endef
+impl_o2_rules = $(foreach s,$(IMPL_SRC_FILES),$(eval $(call IMPL_O2_template,$(1),$(s))))

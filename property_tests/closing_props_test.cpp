@@ -12,13 +12,24 @@ namespace {
 
 /* Ops of every kind, the peer writing and reading: what a close finds pending. */
 pt::Profile pending_mix() {
-    pt::Profile p;
-    p.w(StepKind::AddRecv, 4)
-        .w(StepKind::AddSend, 3)
-        .w(StepKind::AddWatch, 2)
-        .w(StepKind::PeerWrite, 3)
-        .w(StepKind::PeerRead, 1);
-    return p;
+    return {{StepKind::AddRecv, 4},
+            {StepKind::AddSend, 3},
+            {StepKind::AddWatch, 2},
+            {StepKind::PeerWrite, 3},
+            {StepKind::PeerRead, 1}};
+}
+
+/* What a release finds pending, on a port of the case's own that the case
+ * ends with a final dec_ref (in_callback: from inside a callback). */
+void check_release_property(const char* name, bool in_callback, int teardown_bound_ms) {
+    pt::DriverOptions o;
+    o.shared_port = false;
+    o.release_in_callback = in_callback;
+    o.feat.closing = true;
+    o.teardown_bound_ms = teardown_bound_ms; /* 0: no bound */
+    pt::Profile p = pending_mix();
+    p.w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
+    pt::check_driven_property(name, o, p);
 }
 
 } // namespace
@@ -40,23 +51,12 @@ TEST_CASE("property: ops pending at remove complete once as closing before remov
  * thread while ops are pending. */
 TEST_CASE("property: ops pending at the final dec_ref complete once as closing and the release is prompt",
           "[property][CPL_DECREF_008][CPL_DECREF_009]") {
-    pt::DriverOptions o;
-    o.shared_port = false;
-    o.feat.closing = true;
-    o.teardown_bound_ms = 1500; /* 15x the requirement's 100 ms: a noisy machine must not fail it */
-    pt::Profile p = pending_mix();
-    p.w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
-    pt::check_driven_property("closing at release", o, p);
+    /* 15x the requirement's 100 ms: a noisy machine must not fail it */
+    check_release_property("closing at release", false, 1500);
 }
 
 /* Every case has its own port, released by a dec_ref inside a callback. */
 TEST_CASE("property: the final dec_ref inside a callback releases the port and closes what is pending",
           "[property][CPL_DECREF_010]") {
-    pt::DriverOptions o;
-    o.shared_port = false;
-    o.release_in_callback = true;
-    o.feat.closing = true;
-    pt::Profile p = pending_mix();
-    p.w(StepKind::IncRef, 1).w(StepKind::DecRef, 1);
-    pt::check_driven_property("release in a callback", o, p);
+    check_release_property("release in a callback", true, 0);
 }

@@ -15,14 +15,9 @@ TEST_CASE("property: a recv and a send pending on one socket both complete with 
     pt::DriverOptions o;
     o.feat.full_duplex = true;
     o.feat.exact_failure_amounts = true;
-    pt::Profile p;
-    p.w(StepKind::AddRecv, 5)
-        .w(StepKind::AddSend, 5)
-        .w(StepKind::PeerWrite, 5)
-        .w(StepKind::PeerRead, 3)
-        .w(StepKind::PeerShutdown, 1)
-        .w(StepKind::PeerClose, 1)
-        .w(StepKind::Remove, 1);
+    pt::Profile p{{StepKind::AddRecv, 5},  {StepKind::AddSend, 5},      {StepKind::PeerWrite, 5},
+                  {StepKind::PeerRead, 3}, {StepKind::PeerShutdown, 1}, {StepKind::PeerClose, 1},
+                  {StepKind::Remove, 1}};
     pt::check_driven_property("full duplex", o, p);
 }
 
@@ -33,14 +28,9 @@ TEST_CASE("property: a full send buffer suspends the send and blocking sockets n
           "[property][CPL_SEND_006][CPL_RECV_010]") {
     pt::DriverOptions o;
     o.feat.suspend = true;
-    pt::Profile p;
+    pt::Profile p{{StepKind::AddSend, 6},  {StepKind::AddRecv, 4},   {StepKind::PeerWrite, 4},
+                  {StepKind::PeerRead, 4}, {StepKind::PeerClose, 1}, {StepKind::Remove, 1}};
     p.blocking = true;
-    p.w(StepKind::AddSend, 6)
-        .w(StepKind::AddRecv, 4)
-        .w(StepKind::PeerWrite, 4)
-        .w(StepKind::PeerRead, 4)
-        .w(StepKind::PeerClose, 1)
-        .w(StepKind::Remove, 1);
     pt::check_driven_property("suspended sends", o, p);
 }
 
@@ -48,13 +38,12 @@ TEST_CASE("property: a full send buffer suspends the send and blocking sockets n
 TEST_CASE("property: EINTR from a recv or send of the worker is retried", "[property][CPL_RECV_009][CPL_SEND_007]") {
     pt::DriverOptions o;
     o.feat.eintr = true;
-    pt::Profile p;
+    pt::Profile p{{StepKind::AddRecv, 4},
+                  {StepKind::AddSend, 4},
+                  {StepKind::PeerWrite, 4},
+                  {StepKind::PeerRead, 2},
+                  {StepKind::Interrupt, 4}};
     p.caps = false; /* a cap fault would shadow the EINTR one */
-    p.w(StepKind::AddRecv, 4)
-        .w(StepKind::AddSend, 4)
-        .w(StepKind::PeerWrite, 4)
-        .w(StepKind::PeerRead, 2)
-        .w(StepKind::Interrupt, 4);
     pt::check_driven_property("EINTR", o, p);
 }
 
@@ -63,14 +52,9 @@ TEST_CASE("property: EINTR from a recv or send of the worker is retried", "[prop
 TEST_CASE("property: callbacks add the next op and remove their own socket", "[property][CPL_ADD_017][CPL_RECV_011]") {
     pt::DriverOptions o;
     o.feat.hooks = true;
-    pt::Profile p;
+    pt::Profile p{{StepKind::AddRecv, 4},   {StepKind::AddSend, 3},  {StepKind::AddWatch, 1},
+                  {StepKind::PeerWrite, 5}, {StepKind::PeerRead, 2}, {StepKind::PeerShutdown, 1},
+                  {StepKind::Remove, 1}};
     p.add_flags = pt::kOneshot | pt::kRdhup | pt::kRearm | pt::kRemoveSelf | pt::kSlow;
-    p.w(StepKind::AddRecv, 4)
-        .w(StepKind::AddSend, 3)
-        .w(StepKind::AddWatch, 1)
-        .w(StepKind::PeerWrite, 5)
-        .w(StepKind::PeerRead, 2)
-        .w(StepKind::PeerShutdown, 1)
-        .w(StepKind::Remove, 1);
     pt::check_driven_property("callbacks", o, p);
 }

@@ -38,17 +38,10 @@ void showValue(const LifeCase& c, std::ostream& os) {
 }
 
 pt::Profile life_profile() {
-    pt::Profile p;
+    pt::Profile p{{StepKind::AddRecv, 4},   {StepKind::AddSend, 2}, {StepKind::AddWatch, 1}, {StepKind::PeerWrite, 4},
+                  {StepKind::PeerClose, 1}, {StepKind::IncRef, 2},  {StepKind::DecRef, 2},   {StepKind::Remove, 1}};
     p.max_socks = 4;
     p.caps = false;
-    p.w(StepKind::AddRecv, 4)
-        .w(StepKind::AddSend, 2)
-        .w(StepKind::AddWatch, 1)
-        .w(StepKind::PeerWrite, 4)
-        .w(StepKind::PeerClose, 1)
-        .w(StepKind::IncRef, 2)
-        .w(StepKind::DecRef, 2)
-        .w(StepKind::Remove, 1);
     return p;
 }
 

@@ -11,49 +11,20 @@ namespace {
 using pt::StepKind;
 
 /* Recv and hang-up ops against a peer that writes, shuts down and closes. */
-pt::Profile recv_profile() {
-    pt::Profile p;
-    p.w(StepKind::AddRecv, 8)
-        .w(StepKind::AddWatch, 2)
-        .w(StepKind::AddSend, 1)
-        .w(StepKind::PeerWrite, 8)
-        .w(StepKind::PeerRead, 1)
-        .w(StepKind::PeerShutdown, 1)
-        .w(StepKind::PeerClose, 1)
-        .w(StepKind::Remove, 1);
-    return p;
-}
+const pt::Profile kRecv{{StepKind::AddRecv, 8},   {StepKind::AddWatch, 2}, {StepKind::AddSend, 1},
+                        {StepKind::PeerWrite, 8}, {StepKind::PeerRead, 1}, {StepKind::PeerShutdown, 1},
+                        {StepKind::PeerClose, 1}, {StepKind::Remove, 1}};
 
 /* Send ops against a peer that reads, lingers, closes and resets. */
-pt::Profile send_profile() {
-    pt::Profile p;
-    p.w(StepKind::AddSend, 8)
-        .w(StepKind::PeerRead, 4)
-        .w(StepKind::AddRecv, 1)
-        .w(StepKind::AddWatch, 1)
-        .w(StepKind::PeerWrite, 1)
-        .w(StepKind::PeerShutdown, 1)
-        .w(StepKind::PeerClose, 2)
-        .w(StepKind::Remove, 1);
-    return p;
-}
+const pt::Profile kSend{{StepKind::AddSend, 8},   {StepKind::PeerRead, 4},  {StepKind::AddRecv, 1},
+                        {StepKind::AddWatch, 1},  {StepKind::PeerWrite, 1}, {StepKind::PeerShutdown, 1},
+                        {StepKind::PeerClose, 2}, {StepKind::Remove, 1}};
 
 /* Everything, with removes, references and worker wake-ups. */
-pt::Profile mixed_profile() {
-    pt::Profile p;
-    p.w(StepKind::AddRecv, 5)
-        .w(StepKind::AddSend, 4)
-        .w(StepKind::AddWatch, 2)
-        .w(StepKind::PeerWrite, 5)
-        .w(StepKind::PeerRead, 2)
-        .w(StepKind::PeerShutdown, 1)
-        .w(StepKind::PeerClose, 1)
-        .w(StepKind::Remove, 3)
-        .w(StepKind::IncRef, 2)
-        .w(StepKind::DecRef, 2)
-        .w(StepKind::SpuriousWake, 2);
-    return p;
-}
+const pt::Profile kMixed{{StepKind::AddRecv, 5},   {StepKind::AddSend, 4},     {StepKind::AddWatch, 2},
+                         {StepKind::PeerWrite, 5}, {StepKind::PeerRead, 2},    {StepKind::PeerShutdown, 1},
+                         {StepKind::PeerClose, 1}, {StepKind::Remove, 3},      {StepKind::IncRef, 2},
+                         {StepKind::DecRef, 2},    {StepKind::SpuriousWake, 2}};
 
 /* Normative: no recommended feature is asked of the port. */
 void run_shared(const char* name, const pt::Profile& profile) {
@@ -65,18 +36,18 @@ void run_shared(const char* name, const pt::Profile& profile) {
 TEST_CASE("property: recv ops complete once with exactly the next bytes the peer sent",
           "[property][CPL_ABI_002][CPL_ABI_003][CPL_ADD_010][CPL_WORKER_005][CPL_RECV_001][CPL_RECV_002][CPL_RECV_003]"
           "[CPL_RECV_004][CPL_RECV_005][CPL_RECV_006][CPL_RECV_007][CPL_RDHUP_001][CPL_RDHUP_002][CPL_RDHUP_003]") {
-    run_shared("recv streams", recv_profile());
+    run_shared("recv streams", kRecv);
 }
 
 TEST_CASE("property: send ops move their whole buffer in order or report why they could not",
           "[property][CPL_ADD_010][CPL_SEND_001][CPL_SEND_002][CPL_SEND_003][CPL_SEND_004][CPL_SEND_005]"
           "[CPL_RDHUP_001]") {
-    run_shared("send streams", send_profile());
+    run_shared("send streams", kSend);
 }
 
 TEST_CASE("property: removes references and spurious wake-ups keep a shared port serving each op once",
           "[property][CPL_ADD_005][CPL_ADD_006][CPL_ADD_007][CPL_ADD_009][CPL_REMOVE_003][CPL_REMOVE_004]"
           "[CPL_INCREF_002][CPL_DECREF_001][CPL_WORKER_002][CPL_WORKER_003][CPL_WORKER_004][CPL_CREATE_003]"
           "[CPL_DECREF_006]") {
-    run_shared("mixed", mixed_profile());
+    run_shared("mixed", kMixed);
 }

@@ -4,13 +4,26 @@
 #ifndef PT_GEN_H
 #define PT_GEN_H
 
+#include <initializer_list>
+
 #include <rapidcheck.h>
 
 #include "pt_spec.h"
 
 namespace pt {
 
+/* How often a profile draws one kind of step. */
+struct Weight {
+    StepKind kind;
+    unsigned weight;
+};
+
 struct Profile {
+    Profile() = default;
+    Profile(std::initializer_list<Weight> weights) {
+        for (const Weight& x : weights) w(x.kind, x.weight);
+    }
+
     unsigned weight[static_cast<int>(StepKind::Count_)] = {}; /* 0: never drawn */
     int max_socks = 24;
     bool tcp = true;                       /* TcpSmall pairs may be drawn */

@@ -1,5 +1,6 @@
 #include "pt_rules.h"
 
+#include "pt_names.h"
 #include "recorder.h"
 
 namespace pt {
@@ -69,12 +70,8 @@ std::string outcomes_text(uint32_t bits) {
 }
 
 const char* op_kind_name(OpKind k) {
-    switch (k) {
-    case OpKind::Recv: return "recv";
-    case OpKind::Send: return "send";
-    case OpKind::Watch: return "watch";
-    }
-    return "?";
+    static const char* const names[] = {"recv", "send", "watch"}; /* OpKind's order */
+    return name_in(names, k);
 }
 
 } // namespace pt

@@ -143,6 +143,95 @@ int shrink_wait_ms() {
 
 int configured_cases() { return rc::detail::configuration().testParams.maxSuccess; }
 
+namespace {
+
+/* Runs the property's body once per case; after the first failure it marks
+ * the run as shrinking and, once PT_SHRINK_SECONDS have passed, answers every
+ * further case with success so that rapidcheck stops shrinking. */
+class CaseRunner {
+public:
+    explicit CaseRunner(const std::function<void()>& body) : body_(body), budget_ns_(shrink_budget_ns()) {}
+
+    void operator()() {
+        if (failed_ && cpk::mono_ns() > stop_ns_) {
+            cut_ = true;
+            throw rc::detail::CaseResult(rc::detail::CaseResult::Type::Success,
+                                         "shrinking stopped: PT_SHRINK_SECONDS spent");
+        }
+        ++runs_;
+        try {
+            body_();
+        } catch (const std::exception& e) {
+            failed_with(violation_of(e));
+            throw;
+        } catch (...) {
+            Violation v;
+            v.what = "the kit threw something that is not a std::exception";
+            failed_with(v);
+            throw;
+        }
+    }
+
+    bool cut() const { return cut_; }
+    int runs() const { return runs_; }
+    const Violation& last() const { return last_; } /* of the last failing run: the smallest case */
+
+private:
+    void failed_with(const Violation& v) {
+        last_ = v;
+        g_shrinking = true;
+        if (!failed_) {
+            failed_ = true;
+            stop_ns_ = cpk::mono_ns() + budget_ns_;
+        }
+    }
+
+    const std::function<void()>& body_;
+    const int64_t budget_ns_;
+    bool failed_ = false;
+    bool cut_ = false;
+    int64_t stop_ns_ = 0;
+    int runs_ = 0;
+    Violation last_;
+};
+
+/* rapidcheck's parameters for this run: RC_PARAMS, with the case count lowered to o's. */
+rc::detail::TestParams params_for(const RunOptions& o) {
+    rc::detail::TestParams params = rc::detail::configuration().testParams;
+    if (o.max_cases >= 0 && o.max_cases < params.maxSuccess) params.maxSuccess = o.max_cases;
+    return params;
+}
+
+/* A result that is neither a pass nor a falsification: rapidcheck could not run the property. */
+[[noreturn]] void report_not_run(const std::string& name, const std::string& id, const rc::detail::TestResult& result) {
+    std::ostringstream os;
+    rc::detail::printResultMessage(result, os);
+    Violation v;
+    v.what = "property " + id + " could not run: " + first_line(os.str());
+    report(v, "property could not run: " + name, os.str(), "", "");
+}
+
+/* The smallest failing case: its violation, counts, shrunk steps and replay command. */
+[[noreturn]] void report_falsified(const std::string& id, const rc::detail::FailureResult& f,
+                                   const CaseRunner& runner) {
+    Violation v = runner.last();
+    if (v.what.empty()) v.what = first_line(f.description); /* rapidcheck's own failure */
+    rc::detail::Configuration replay = rc::detail::configuration();
+    replay.reproduce.clear();
+    replay.reproduce[id] = f.reproduce;
+    std::ostringstream info;
+    info << "after " << f.numSuccess << " passing case(s) (" << runner.runs() << " run(s) including shrinking"
+         << (runner.cut() ? "; shrinking stopped after PT_SHRINK_SECONDS" : "") << ")";
+    std::ostringstream trace;
+    trace << "smallest failing case found:\n";
+    for (const auto& item : f.counterExample) trace << "  " << item.second << "\n";
+    if (!v.context.empty()) trace << "\n" << v.context;
+    report(v, "property falsified: " + id, info.str(), trace.str(),
+           replay_command(rc::detail::configToMinimalString(replay)));
+}
+
+} // namespace
+
 void check_property(const std::string& name, const std::function<void()>& body, const RunOptions& o) {
     using namespace rc::detail;
     UntrackedThread untracked; /* rapidcheck and Catch2 stay out of the allocation tracking */
@@ -152,79 +241,18 @@ void check_property(const std::string& name, const std::function<void()>& body, 
     const std::string own = cpk::current_test_requirement();
     cpk::RunningScope running(own.empty() ? nullptr : own.c_str(), "property: " + name);
     TestMetadata md;
-    md.id = Catch::getResultCapture().getCurrentTestName() + " / " + name;
+    md.id = current_test() + " / " + name;
     md.description = name;
-    TestParams params = configuration().testParams;
-    if (o.max_cases >= 0 && o.max_cases < params.maxSuccess) params.maxSuccess = o.max_cases;
-
-    struct State {
-        bool failed = false;
-        bool cut = false;
-        int64_t stop_ns = 0;
-        int runs = 0;
-        Violation last; /* of the last failing run: the reported (smallest) case */
-    } st;
-    const int64_t budget = shrink_budget_ns();
+    CaseRunner runner(body);
     const int64_t t0 = cpk::mono_ns();
-    auto wrapped = [&]() {
-        if (st.failed && cpk::mono_ns() > st.stop_ns) {
-            st.cut = true;
-            throw CaseResult(CaseResult::Type::Success, "shrinking stopped: PT_SHRINK_SECONDS spent");
-        }
-        ++st.runs;
-        try {
-            body();
-        } catch (const std::exception& e) {
-            st.last = violation_of(e);
-            if (!st.failed) {
-                st.failed = true;
-                g_shrinking = true;
-                st.stop_ns = cpk::mono_ns() + budget;
-            }
-            throw;
-        } catch (...) {
-            st.last = Violation();
-            st.last.what = "the kit threw something that is not a std::exception";
-            g_shrinking = true;
-            if (!st.failed) {
-                st.failed = true;
-                st.stop_ns = cpk::mono_ns() + budget;
-            }
-            throw;
-        }
-    };
     g_shrinking = false;
-    const TestResult result = checkProperty(toProperty(wrapped), md, params);
+    const TestResult result = checkProperty(toProperty([&] { runner(); }), md, params_for(o));
     g_shrinking = false;
-    const double secs = static_cast<double>(cpk::mono_ns() - t0) / 1e9;
-
-    if (result.template is<SuccessResult>()) {
-        std::cout << "property " << md.id << ": " << result.template get<SuccessResult>().numSuccess
-                  << " cases passed in " << secs << " s\n";
-        SUCCEED();
-        return;
-    }
-    if (!result.template is<FailureResult>()) {
-        std::ostringstream os;
-        printResultMessage(result, os);
-        Violation v;
-        v.what = "property " + md.id + " could not run: " + first_line(os.str());
-        report(v, "property could not run: " + name, os.str(), "", "");
-    }
-    const FailureResult& f = result.template get<FailureResult>();
-    Violation v = st.last;
-    if (v.what.empty()) v.what = first_line(f.description); /* rapidcheck's own failure */
-    Configuration replay = configuration();
-    replay.reproduce.clear();
-    replay.reproduce[md.id] = f.reproduce;
-    std::ostringstream info;
-    info << "after " << f.numSuccess << " passing case(s) (" << st.runs << " run(s) including shrinking"
-         << (st.cut ? "; shrinking stopped after PT_SHRINK_SECONDS" : "") << ")";
-    std::ostringstream trace;
-    trace << "smallest failing case found:\n";
-    for (const auto& item : f.counterExample) trace << "  " << item.second << "\n";
-    if (!v.context.empty()) trace << "\n" << v.context;
-    report(v, "property falsified: " + md.id, info.str(), trace.str(), replay_command(configToMinimalString(replay)));
+    if (result.template is<FailureResult>()) report_falsified(md.id, result.template get<FailureResult>(), runner);
+    if (!result.template is<SuccessResult>()) report_not_run(name, md.id, result);
+    std::cout << "property " << md.id << ": " << result.template get<SuccessResult>().numSuccess << " cases passed in "
+              << static_cast<double>(cpk::mono_ns() - t0) / 1e9 << " s\n";
+    SUCCEED();
 }
 
 /* A step outside the generated cases (a shared port's release): the whole run

@@ -5,15 +5,13 @@
 #include <cstdio>
 #include <ostream>
 
+#include "pt_names.h"
+
 namespace pt {
 
 const char* sock_kind_name(SockKind k) {
-    switch (k) {
-    case SockKind::UnixDefault: return "unix";
-    case SockKind::UnixSmall: return "unix-small-buffers";
-    case SockKind::TcpSmall: return "tcp-small-buffers";
-    }
-    return "?";
+    static const char* const names[] = {"unix", "unix-small-buffers", "tcp-small-buffers"}; /* SockKind's order */
+    return name_in(names, k);
 }
 
 const char* step_kind_name(StepKind k) {

@@ -15,18 +15,12 @@ TEST_CASE("property: caller threads adding removing and counting references at o
     o.models = 3;
     o.faults = false;
     pt::Driver d(o);
-    pt::Profile p;
+    using pt::StepKind;
+    pt::Profile p{{StepKind::AddRecv, 4},   {StepKind::AddSend, 3},  {StepKind::AddWatch, 1},
+                  {StepKind::PeerWrite, 4}, {StepKind::PeerRead, 2}, {StepKind::PeerClose, 1},
+                  {StepKind::Remove, 2},    {StepKind::IncRef, 2},   {StepKind::DecRef, 2}};
     p.max_socks = 6;
     p.caps = false;
-    p.w(pt::StepKind::AddRecv, 4)
-        .w(pt::StepKind::AddSend, 3)
-        .w(pt::StepKind::AddWatch, 1)
-        .w(pt::StepKind::PeerWrite, 4)
-        .w(pt::StepKind::PeerRead, 2)
-        .w(pt::StepKind::PeerClose, 1)
-        .w(pt::StepKind::Remove, 2)
-        .w(pt::StepKind::IncRef, 2)
-        .w(pt::StepKind::DecRef, 2);
     pt::check_property("caller threads", [&] {
         const auto cases = *rc::gen::container<std::vector<pt::CaseSpec>>(3, rc::gen::resize(40, pt::gen_case(p)));
         d.run_case_threads(cases);

@@ -11,8 +11,7 @@ SOAK_BIN       := $(SOAK_DIR)/soak$(if $(SOAK_SAN),-san)
 SOAK_MAIN_OBJ  := $(BUILD)/soak/obj/soak.o
 SOAK_HARNESS   := $(addprefix $(CONF_OBJ)/harness/,interpose_alloc.o interpose_core.o interpose_sys.o \
                   interpose_thread.o process.o sockets.o)
-soak_obj_name   = $(SOAK_DIR)/obj/$(subst /,_,$(subst ..,__,$(patsubst /%,%,$(1)))).o
-SOAK_IMPL_OBJS := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call soak_obj_name,$(s))))
+SOAK_IMPL_OBJS := $(if $(filter sources,$(IMPL_KIND)),$(foreach s,$(IMPL_SRC_FILES),$(call impl_o2_obj,$(SOAK_DIR)/obj,$(s))))
 SOAK_IMPL_LINK := $(if $(SOAK_SAN),$(IMPL_LINK),$(if $(filter sources,$(IMPL_KIND)),$(SOAK_IMPL_OBJS),$(IMPL_LINK)))
 SOAK_IMPL_DEPS := $(if $(SOAK_SAN),$(IMPL_DEPS),$(if $(filter sources,$(IMPL_KIND)),$(SOAK_IMPL_OBJS) $(IMPL_STAMP),$(IMPL_DEPS)))
 
@@ -21,12 +20,7 @@ $(SOAK_MAIN_OBJ): conformance/soak/soak.cpp | deps
 	$(CXX) $(CONF_CXXFLAGS) -O2 -c $< -o $@
 -include $(SOAK_MAIN_OBJ:.o=.d)
 
-define SOAK_IMPL_template
-$(call soak_obj_name,$(1)): $(1) $(IMPL_STAMP) | deps
-	@mkdir -p $$(@D)
-	$(if $(filter %.c,$(1)),$(CC) -std=gnu11,$(CXX) $(STD_CXX)) -O2 -g -pthread $(INCLUDES) $(IMPL_CFLAGS) -MMD -MP -c $(1) -o $$@
-endef
-$(foreach s,$(IMPL_SRC_FILES),$(eval $(call SOAK_IMPL_template,$(s))))
+$(call impl_o2_rules,$(SOAK_DIR)/obj)
 -include $(SOAK_IMPL_OBJS:.o=.d)
 
 $(SOAK_BIN): $(SOAK_MAIN_OBJ) $(SOAK_HARNESS) $(SOAK_IMPL_DEPS) | deps

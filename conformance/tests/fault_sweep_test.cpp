@@ -125,6 +125,16 @@ struct Tally {
         std::printf("%s\n", line().c_str());
         std::fflush(stdout);
     }
+    /* One point's outcome: its k-th call did not happen, or the operation
+     * succeeded or failed despite the fault. */
+    void count(bool fired, bool ok) {
+        if (!fired)
+            ++not_reached;
+        else if (ok)
+            ++succeeded;
+        else
+            ++failed;
+    }
 };
 
 /* Appends "point: what" to `problems` and counts it. */
@@ -133,8 +143,36 @@ void note(std::string& problems, Tally& t, const Point& p, const std::string& wh
     ++t.problems;
 }
 
+/* Prints the sweep's line and checks what it collected: the leaks of failed
+ * operations against leak_req, every other problem against problem_req. */
+void check_sweep(const Tally& t, const std::string& context, const char* leak_req, const std::string& leaks,
+                 const char* problem_req, const std::string& problems) {
+    t.print();
+    INFO(t.line() << "\n" << context);
+    {
+        INFO(leaks);
+        CPK_CHECK(leak_req, leaks == "");
+    }
+    {
+        INFO(problems);
+        CPK_CHECK(problem_req, problems == "");
+    }
+}
+
 /* Callbacks of op `op` after its first: the exactly-once part of a check. */
 bool at_most_once(const cpk::Recorder& rec, size_t op) { return rec.calls(op) <= 1; }
+
+/* The checks every swept add gets once the peer wrote: an op the add (`what`)
+ * accepted completes, one it refused gets no callback, none gets two, and the
+ * port still completes ops (sentinel_op). */
+void check_added(std::string& problems, Tally& t, const Point& pt, cpk::Recorder& rec, COMPLETION_PORT_HANDLE port,
+                 const char* what, int rc, size_t op, size_t sentinel_op) {
+    if (rc == 0 && !rec.wait_op(op, cpk::kWaitMs))
+        note(problems, t, pt, std::string(what) + " returned 0 but its op never completed");
+    if (!cpk::sentinel(port, rec, sentinel_op, 20)) note(problems, t, pt, "the port stopped completing ops");
+    if (rc != 0 && rec.calls(op) != 0) note(problems, t, pt, std::string(what) + " failed but its op got a callback");
+    if (!at_most_once(rec, op)) note(problems, t, pt, "the op got " + std::to_string(rec.calls(op)) + " callbacks");
+}
 
 char g_bufs[1024][4]; /* outlive a late callback of a broken port */
 
@@ -188,10 +226,7 @@ TEST_CASE("fault sweep: create fails cleanly or works at every call it makes", "
             settle();
             continue;
         }
-        if (h)
-            ++t.succeeded;
-        else
-            ++t.failed;
+        t.count(true, h != nullptr);
         if (h) {
             if (!cpk::completes_a_recv(h, rec, next_op++))
                 note(problems, t, p, "create returned a port that does not complete a recv");
@@ -210,16 +245,7 @@ TEST_CASE("fault sweep: create fails cleanly or works at every call it makes", "
         if (!freed) note(into, t, p, std::to_string(live) + " allocation(s) left" + after);
         if (!fd_left.empty()) note(into, t, p, "descriptors left" + std::string(after) + ": " + fd_left);
     }
-    t.print();
-    INFO(t.line());
-    {
-        INFO(leaks);
-        CPK_CHECK("CPL_CREATE_008", leaks == "");
-    }
-    {
-        INFO(problems);
-        CPK_CHECK("CPL_CREATE_009", problems == "");
-    }
+    check_sweep(t, "", "CPL_CREATE_008", leaks, "CPL_CREATE_009", problems);
     /* The sweep left a process in which create works. */
     COMPLETION_PORT_HANDLE again = completion_port_create();
     CPK_CHECK("CPL_CREATE_009", again != nullptr);
@@ -278,36 +304,16 @@ TEST_CASE("fault sweep: add fails cleanly or completes at every call it makes", 
             bool registered = p.epfd >= 0 && cpk::epoll_registered(p.epfd, sp.a);
             std::string fd_left = cpk::fd_diff(fds, cpk::list_fds());
             CPK_KIT_REQUIRE(cpk::write_all(sp.b, "x", 1));
-            if (!fired)
-                ++t.not_reached;
-            else if (rc == 0)
-                ++t.succeeded;
-            else
-                ++t.failed;
-            if (rc == 0) {
-                if (!rec.wait_op(op, cpk::kWaitMs)) note(problems, t, pt, "add returned 0 but the op never completed");
-            } else if (fired) {
+            t.count(fired, rc == 0);
+            if (rc != 0 && fired) {
                 if (live != 0) note(leaks, t, pt, "add failed and left " + std::to_string(live) + " allocation(s)");
                 if (registered) note(leaks, t, pt, "add failed and left the socket registered");
                 if (!fd_left.empty()) note(leaks, t, pt, "add failed and left descriptors: " + fd_left);
             }
-            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20))
-                note(problems, t, pt, "the port stopped completing ops");
-            if (rc != 0 && rec.calls(op) != 0) note(problems, t, pt, "add failed but the op got a callback");
-            if (!at_most_once(rec, op))
-                note(problems, t, pt, "the op got " + std::to_string(rec.calls(op)) + " callbacks");
+            check_added(problems, t, pt, rec, p.handle, "add", rc, op, sentinel_op);
             completion_port_remove(p.handle, sp.a);
         }
-        t.print();
-        INFO(t.line() << "\n" << rec.dump());
-        {
-            INFO(leaks);
-            CPK_CHECK("CPL_ADD_015", leaks == "");
-        }
-        {
-            INFO(problems);
-            CPK_CHECK("CPL_ADD_019", problems == "");
-        }
+        check_sweep(t, rec.dump(), "CPL_ADD_015", leaks, "CPL_ADD_019", problems);
         CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -402,37 +408,15 @@ TEST_CASE("fault sweep: an add from inside a callback fails cleanly or completes
                 break;
             }
             CPK_KIT_REQUIRE(g_rearm.injected);
-            if (!g_rearm.fired)
-                ++t.not_reached;
-            else if (g_rearm.rc == 0)
-                ++t.succeeded;
-            else
-                ++t.failed;
+            t.count(g_rearm.fired, g_rearm.rc == 0);
             CPK_KIT_REQUIRE(cpk::write_all(sp.b, "y", 1));
-            if (g_rearm.rc == 0) {
-                if (!rec.wait_op(second, cpk::kWaitMs))
-                    note(problems, t, pt, "the re-arm returned 0 but its op never completed");
-            } else if (g_rearm.fired && g_rearm.live != 0) {
+            if (g_rearm.rc != 0 && g_rearm.fired && g_rearm.live != 0)
                 note(leaks, t, pt, "the re-arm failed and left " + std::to_string(g_rearm.live) + " allocation(s)");
-            }
-            if (!cpk::sentinel(p.handle, rec, sentinel_op, 20))
-                note(problems, t, pt, "the port stopped completing ops");
-            if (g_rearm.rc != 0 && rec.calls(second) != 0)
-                note(problems, t, pt, "the re-arm failed but its op got a callback");
-            if (!at_most_once(rec, first) || !at_most_once(rec, second))
-                note(problems, t, pt, "an op got more than one callback");
+            check_added(problems, t, pt, rec, p.handle, "the re-arm", g_rearm.rc, second, sentinel_op);
+            if (!at_most_once(rec, first)) note(problems, t, pt, "the first op got more than one callback");
             completion_port_remove(p.handle, sp.a);
         }
-        t.print();
-        INFO(t.line() << "\n" << rec.dump());
-        {
-            INFO(leaks);
-            CPK_CHECK("CPL_ADD_019", leaks == "");
-        }
-        {
-            INFO(problems);
-            CPK_CHECK("CPL_ADD_019", problems == "");
-        }
+        check_sweep(t, rec.dump(), "CPL_ADD_019", leaks, "CPL_ADD_019", problems);
         CPK_RELEASE(p.handle);
     }
     CPK_GUARD_END(guard);
@@ -523,10 +507,7 @@ TEST_CASE("fault sweep: remove keeps its promises at every call it makes", "[CPL
                 note(problems, t, pt, "the add before remove failed");
                 continue;
             }
-            if (!r.fired)
-                ++t.not_reached;
-            else
-                ++t.succeeded;
+            t.count(r.fired, true);
             if (r.calls_at_return != base.calls_at_return)
                 note(problems, t, pt,
                      "the op had " + std::to_string(r.calls_at_return) + " callback(s) when remove returned, " +
@@ -652,10 +633,7 @@ TEST_CASE("fault sweep: the final dec_ref keeps its promises at every call it ma
             note(problems, tt, pt, "the port could not be set up");
             continue;
         }
-        if (!r.fired)
-            ++tt.not_reached;
-        else
-            ++tt.succeeded;
+        tt.count(r.fired, true);
         for (int i = 0; i < 2; ++i)
             if (r.calls_at_return[i] != base.calls_at_return[i])
                 note(problems, tt, pt,

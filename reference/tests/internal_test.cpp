@@ -15,27 +15,20 @@ TEST_CASE("internal: each pending op is recorded until it completes", "[CPL_ADD_
     cpk::Guard guard;
     {
         cpk::Recorder rec;
-        cpk::SocketPair pairs[3];
-        char buffers[3][8];
+        reftest::PairsWithOps ops(3, 8);
         reftest::Port port;
-
-        for (size_t i = 0; i < 3; ++i) {
-            pairs[i] = cpk::unix_pair();
-            REQUIRE(pairs[i].ok());
-            auto in = rec.ingress(i, EPOLLIN, pairs[i].a, buffers[i], sizeof buffers[i]);
-            REQUIRE(completion_port_add(port, &in) == 0);
-        }
+        ops.add_each(rec, port);
         CHECK(cpl_test_pending_ops(port) == 3);
         CHECK(cpl_test_tracked_sockets(port) == 3);
 
         /* Completion drops the record (the seed's "remove from the list"). */
-        REQUIRE(cpk::write_all(pairs[0].b, "x", 1));
+        REQUIRE(cpk::write_all(ops.pairs[0].b, "x", 1));
         REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
         CHECK(cpl_test_pending_ops(port) == 2);
         CHECK(cpl_test_tracked_sockets(port) == 2);
 
         /* remove finds the op by its socket and drops it. */
-        completion_port_remove(port, pairs[1].a);
+        completion_port_remove(port, ops.pairs[1].a);
         CHECK(rec.calls(1) == 1);
         CHECK(cpl_test_pending_ops(port) == 1);
         CHECK(cpl_test_tracked_sockets(port) == 1);

@@ -15,10 +15,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: the buffer holds exactly the peer's by
                  "[CPL_RECV_001][CPL_RECV_002][CPL_RECV_006]") {
     unsigned char buf[64];
     memset(buf, 0xAA, sizeof buf);
-    auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in) == 0);
-    REQUIRE(cpk::write_all(sp.b, "0123456789", 10));
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    recv_from_peer(port, 0, buf, sizeof buf, "0123456789");
     const cpk::CallbackRecord c = first(rec, 0);
     CHECK(c.action == COMPLETION_PORT_EPOLL_EPOLLIN);
     CHECK(c.result == COMPLETION_PORT_RESULT_OK);
@@ -70,10 +67,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: EINTR is retried and another errno is 
     char buf[8];
 
     int eintr = cpk::fail_recv(sp.a, EINTR);
-    auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in) == 0);
-    REQUIRE(cpk::write_all(sp.b, "12345678", 8));
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    recv_from_peer(port, 0, buf, sizeof buf, "12345678");
     CHECK(first(rec, 0).result == COMPLETION_PORT_RESULT_OK);
     CHECK(first(rec, 0).amount == 8);
     CHECK(cpk::fault_fired(eintr) == 1);
@@ -81,10 +75,7 @@ TEST_CASE_METHOD(reftest::OnePort, "recv: EINTR is retried and another errno is 
     /* The failure first: the first matching fault wins. */
     cpk::fail_recv(sp.a, EIO, 2);
     cpk::cap_recv(sp.a, 2);
-    auto again = rec.ingress(1, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &again) == 0);
-    REQUIRE(cpk::write_all(sp.b, "abcdefgh", 8));
-    REQUIRE(rec.wait_op_finished(1, cpk::kWaitMs));
+    recv_from_peer(port, 1, buf, sizeof buf, "abcdefgh");
     CHECK(first(rec, 1).result == COMPLETION_PORT_RESULT_ERROR);
     CHECK(first(rec, 1).amount == 2);
 }
@@ -306,25 +297,19 @@ TEST_CASE("worker: callbacks run on the worker one at a time with their own cont
     cpk::Guard guard;
     cpk::Recorder rec;
     constexpr size_t kCount = 16;
-    cpk::SocketPair pairs[kCount];
-    char buf[kCount][1];
+    reftest::PairsWithOps ops(kCount, 1);
     reftest::Port port;
-    for (size_t i = 0; i < kCount; ++i) {
-        pairs[i] = cpk::unix_pair();
-        REQUIRE(pairs[i].ok());
-        auto in = rec.ingress(i, EPOLLIN, pairs[i].a, buf[i], 1);
-        REQUIRE(completion_port_add(port, &in) == 0);
-    }
+    ops.add_each(rec, port);
     for (size_t i = 0; i < kCount; ++i) {
         const char byte = static_cast<char>('A' + i);
-        REQUIRE(cpk::write_all(pairs[i].b, &byte, 1));
+        REQUIRE(cpk::write_all(ops.pairs[i].b, &byte, 1));
     }
     REQUIRE(rec.wait_finished(kCount, cpk::kWaitMs));
     const std::vector<cpk::CallbackRecord> all = rec.all();
     for (const cpk::CallbackRecord& c : all) {
         CHECK(c.tid == port.info.worker);
         CHECK_FALSE(c.overlapped);
-        CHECK(buf[c.op][0] == static_cast<char>('A' + c.op));
+        CHECK(ops.buf(c.op)[0] == static_cast<char>('A' + c.op));
         CHECK(rec.calls(c.op) == 1);
     }
     CHECK(cpk::bad_context_callbacks() == 0);
@@ -344,10 +329,7 @@ TEST_CASE_METHOD(reftest::OnePair,
     cpk::inject(cpk::failing(cpk::Fn::epoll_any_wait, -1, EINTR, 4));
     cpk::record_start();
     reftest::Port port;
-    auto in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in) == 0);
-    REQUIRE(cpk::write_all(sp.b, "w", 1));
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    recv_from_peer(port, 0, buf, sizeof buf, "w");
     port.release();
     std::vector<cpk::CallRecord> waits = cpk::records(cpk::Fn::epoll_any_wait);
     INFO(cpk::describe_calls(waits));

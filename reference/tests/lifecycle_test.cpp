@@ -45,10 +45,7 @@ TEST_CASE_METHOD(reftest::OnePair, "lifecycle: inc_ref keeps the port working ac
     completion_port_inc_ref(port);
     completion_port_dec_ref(port); /* count back to 1: nothing closes */
 
-    auto in = rec.ingress(7, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in) == 0);
-    REQUIRE(cpk::write_all(sp.b, "z", 1));
-    REQUIRE(rec.wait_op_finished(7, cpk::kWaitMs));
+    recv_from_peer(port, 7, buf, sizeof buf, "z");
     CHECK(first(rec, 7).action == COMPLETION_PORT_EPOLL_EPOLLIN);
     CHECK(first(rec, 7).result == COMPLETION_PORT_RESULT_OK);
     completion_port_dec_ref(port);
@@ -78,20 +75,14 @@ TEST_CASE("lifecycle: ops pending at the final dec_ref complete once as closing 
     cpk::Guard guard;
     cpk::Recorder rec;
     {
-        cpk::SocketPair pairs[4];
-        char buf[4][2];
+        reftest::PairsWithOps ops(4, 2);
         reftest::Port port;
-        for (size_t i = 0; i < 4; ++i) {
-            pairs[i] = cpk::unix_pair();
-            REQUIRE(pairs[i].ok());
-            auto in = rec.ingress(i, i % 2 == 0 ? EPOLLIN : EPOLLRDHUP, pairs[i].a, buf[i], sizeof buf[i]);
-            REQUIRE(completion_port_add(port, &in) == 0);
-        }
+        ops.add_each(rec, port, 0, [](size_t i) -> int { return i % 2 == 0 ? EPOLLIN : EPOLLRDHUP; });
         port.release();
         REQUIRE(rec.count() == 4);
         reftest::check_all_closed_here(rec);
         /* Events after the release reach nobody. */
-        for (cpk::SocketPair& sp : pairs) {
+        for (cpk::SocketPair& sp : ops.pairs) {
             REQUIRE(cpk::write_all(sp.b, "ab", 2));
             sp.b.close();
         }

@@ -54,10 +54,7 @@ TEST_CASE_METHOD(reftest::OnePort, "pool: a reused op starts afresh", "[CPL_SEND
     CHECK(first(rec, 0).amount == 3);
 
     char in[8];
-    auto recv_in = rec.ingress(1, EPOLLIN, sp.a, in, sizeof in);
-    REQUIRE(completion_port_add(port, &recv_in) == 0);
-    REQUIRE(cpk::write_all(sp.b, "xy", 2));
-    REQUIRE(rec.wait_op_finished(1, cpk::kWaitMs));
+    recv_from_peer(port, 1, in, sizeof in, "xy");
     CHECK(first(rec, 1).action == COMPLETION_PORT_EPOLL_EPOLLIN);
     CHECK(first(rec, 1).amount == 2);
 }
@@ -65,10 +62,7 @@ TEST_CASE_METHOD(reftest::OnePort, "pool: a reused op starts afresh", "[CPL_SEND
 TEST_CASE_METHOD(reftest::OnePort, "pool: a failed add with a reused op leaves the port working",
                  "[CPL_ADD_008][CPL_ADD_015]") {
     char buf[2];
-    auto in0 = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in0) == 0);
-    REQUIRE(cpk::write_all(sp.b, "a", 1));
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    recv_from_peer(port, 0, buf, sizeof buf, "a");
 
     auto in1 = rec.ingress(1, EPOLLIN, sp.a, buf, sizeof buf);
     int fault = cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, sp.a, ENOMEM));
@@ -79,10 +73,7 @@ TEST_CASE_METHOD(reftest::OnePort, "pool: a failed add with a reused op leaves t
     CHECK(heap.live == 0);
     CHECK(cpl_test_pending_ops(port) == 0);
 
-    auto in2 = rec.ingress(2, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in2) == 0);
-    REQUIRE(cpk::write_all(sp.b, "b", 1));
-    REQUIRE(rec.wait_op_finished(2, cpk::kWaitMs));
+    recv_from_peer(port, 2, buf, sizeof buf, "b");
     CHECK(rec.calls(1) == 0);
     CHECK(first(rec, 2).amount == 1);
 }
@@ -90,10 +81,7 @@ TEST_CASE_METHOD(reftest::OnePort, "pool: a failed add with a reused op leaves t
 TEST_CASE_METHOD(reftest::OnePort, "pool: a descriptor closed without remove and reused for a new socket can be added",
                  "[CPL_ADD_006][CPL_ADD_009]") {
     char buf[4];
-    auto in0 = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-    REQUIRE(completion_port_add(port, &in0) == 0);
-    REQUIRE(cpk::write_all(sp.b, "a", 1));
-    REQUIRE(rec.wait_op_finished(0, cpk::kWaitMs));
+    recv_from_peer(port, 0, buf, sizeof buf, "a");
 
     /* The old socket closes without a remove (epoll drops it) and a new one
      * takes its number: the port's EPOLL_CTL_MOD fails with ENOENT. */
@@ -121,24 +109,18 @@ TEST_CASE("pool: more sockets going idle at once than records kept are all freed
     {
         constexpr size_t kSockets = 80; /* more than the port keeps for reuse */
         cpk::Recorder rec;
-        std::vector<cpk::SocketPair> pairs(kSockets);
-        char buffers[kSockets][1];
+        reftest::PairsWithOps ops(kSockets, 1);
         reftest::Port port;
-        for (size_t i = 0; i < kSockets; ++i) {
-            pairs[i] = cpk::unix_pair();
-            REQUIRE(pairs[i].ok());
-            auto in = rec.ingress(i, EPOLLIN, pairs[i].a, buffers[i], 1);
-            REQUIRE(completion_port_add(port, &in) == 0);
-        }
-        for (size_t i = 0; i < kSockets; ++i) REQUIRE(cpk::write_all(pairs[i].b, "z", 1));
+        ops.add_each(rec, port);
+        for (size_t i = 0; i < kSockets; ++i) REQUIRE(cpk::write_all(ops.pairs[i].b, "z", 1));
         for (size_t i = 0; i < kSockets; ++i) REQUIRE(rec.wait_op_finished(i, cpk::kWaitMs));
         CHECK(cpl_test_tracked_sockets(port) == 0);
 
         /* Every socket is added again, from kept records and new ones alike. */
         for (size_t i = 0; i < kSockets; ++i) {
-            auto in = rec.ingress(kSockets + i, EPOLLIN, pairs[i].a, buffers[i], 1);
+            auto in = rec.ingress(kSockets + i, EPOLLIN, ops.pairs[i].a, ops.buf(i), 1);
             REQUIRE(completion_port_add(port, &in) == 0);
-            REQUIRE(cpk::write_all(pairs[i].b, "y", 1));
+            REQUIRE(cpk::write_all(ops.pairs[i].b, "y", 1));
         }
         for (size_t i = 0; i < kSockets; ++i) REQUIRE(rec.wait_op_finished(kSockets + i, cpk::kWaitMs));
         CHECK(rec.count() == 2 * kSockets);

@@ -22,6 +22,28 @@ int64_t Port::release() {
     return cpk::timed_dec_ref(h);
 }
 
+PairsWithOps::PairsWithOps(size_t n, size_t buf_bytes) : pairs(n), each(buf_bytes), bytes(n * buf_bytes) {
+    for (cpk::SocketPair& sp : pairs) {
+        sp = cpk::unix_pair();
+        REQUIRE(sp.ok());
+    }
+}
+
+void PairsWithOps::add_each(cpk::Recorder& rec, COMPLETION_PORT_HANDLE port, size_t first_op,
+                            int (*events_of)(size_t)) {
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        auto in = rec.ingress(first_op + i, events_of ? events_of(i) : int(EPOLLIN), pairs[i].a, buf(i), each);
+        REQUIRE(completion_port_add(port, &in) == 0);
+    }
+}
+
+void OnePair::recv_from_peer(COMPLETION_PORT_HANDLE port, size_t op, void* buf, uint32_t len, const char* data) {
+    auto in = rec.ingress(op, EPOLLIN, sp.a, buf, len);
+    REQUIRE(completion_port_add(port, &in) == 0);
+    REQUIRE(cpk::write_all(sp.b, data, strlen(data)));
+    REQUIRE(rec.wait_op_finished(op, cpk::kWaitMs));
+}
+
 bool heap_visible() {
     HeapRun r = heap_run(0, [] {
         void* volatile p = malloc(1); /* volatile: the pair is not optimized away */

@@ -7,6 +7,9 @@
 #define CPL_REFERENCE_UNIT_H
 
 #include "cpk_catch.h"
+
+#include <vector>
+
 #include "harness.h"
 #include "nocopy.h"
 #include "test_hooks.h"
@@ -33,6 +36,9 @@ public:
  * its locals (latches, ingress data) declares its own Port after them. */
 struct OnePair {
     OnePair() { REQUIRE(sp.ok()); }
+    /* Adds recv op `op` on sp.a into buf, writes `data` from sp.b and waits
+     * for the op's callback, each step REQUIREd. */
+    void recv_from_peer(COMPLETION_PORT_HANDLE port, size_t op, void* buf, uint32_t len, const char* data);
     cpk::Guard guard;
     cpk::Recorder rec;
     cpk::SocketPair sp = cpk::unix_pair();
@@ -40,6 +46,21 @@ struct OnePair {
 
 struct OnePort : OnePair {
     Port port;
+};
+
+/* Socket pairs with one op each on their port end, into buffers of their own.
+ * Declared before the Port the ops go to, so that the port is released before
+ * the sockets close. */
+struct PairsWithOps : cpk::NoCopy {
+    PairsWithOps(size_t n, size_t buf_bytes); /* n unix pairs (REQUIREd), no op yet */
+    /* Adds op first_op + i on pair i with events_of(i) (nullptr: EPOLLIN), each REQUIREd to return 0. */
+    void add_each(cpk::Recorder& rec, COMPLETION_PORT_HANDLE port, size_t first_op = 0,
+                  int (*events_of)(size_t) = nullptr);
+    char* buf(size_t i) { return &bytes[i * each]; }
+
+    std::vector<cpk::SocketPair> pairs;
+    size_t each;
+    std::vector<char> bytes;
 };
 
 /* The first callback of op `op` (all fields 0 when it has none). */

@@ -74,26 +74,20 @@ class Operators(unittest.TestCase):
     def setUp(self):
         self.found = descriptions(SNIPPET)
 
-    def has(self, operator, original, replacement, line):
-        self.assertIn((operator, original, replacement, line), self.found)
+    def has_all(self, *expected):
+        for mutant in expected:  # (operator, original, replacement, line)
+            with self.subTest(mutant=mutant):
+                self.assertIn(mutant, self.found)
 
     def test_relational_logical_arithmetic_bitwise(self):
-        self.has("relational", "<", "<=", 7)
-        self.has("relational", "!=", "==", 7)
-        self.has("logical", "&&", "||", 7)
-        self.has("arithmetic", "+", "-", 9)
-        self.has("arithmetic", "--", "++", 14)
-        self.has("bitwise", "|", "&", 11)
+        self.has_all(("relational", "<", "<=", 7), ("relational", "!=", "==", 7), ("logical", "&&", "||", 7),
+                     ("arithmetic", "+", "-", 9), ("arithmetic", "--", "++", 14), ("bitwise", "|", "&", 11))
 
     def test_constants_conditions_jumps_statements_returns(self):
-        self.has("constant", "MSG_NOSIGNAL", "0", 11)
-        self.has("constant", "3", "4", 15)
-        self.has("condition", "while (a >= 0)", "while (!(a >= 0))", 12)
-        self.has("jump", "break", "continue", 17)
-        self.has("statement", "g(a);", ";", 21)
-        self.has("statement", "a--;", ";", 14)
-        self.has("early-return", "f(...) {", "{ return 0;", 7)
-        self.has("early-return", "h(...) {", "{ return;", 26)
+        self.has_all(("constant", "MSG_NOSIGNAL", "0", 11), ("constant", "3", "4", 15),
+                     ("condition", "while (a >= 0)", "while (!(a >= 0))", 12), ("jump", "break", "continue", 17),
+                     ("statement", "g(a);", ";", 21), ("statement", "a--;", ";", 14),
+                     ("early-return", "f(...) {", "{ return 0;", 7), ("early-return", "h(...) {", "{ return;", 26))
 
     def test_never_in_templates_assertions_comments_or_declarations(self):
         lines = {line for _, _, _, line in self.found}
