@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "harness.h"
+#include "port_test.h"
+#include "tracked.h"
 
 namespace {
 
@@ -83,13 +85,7 @@ constexpr int kHoldMs = 2500;
 } // namespace
 
 TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
@@ -101,16 +97,11 @@ TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
         CPK_CHECK("CPL_REMOVE_001",
                   cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE_002]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair();
         CPK_KIT_REQUIRE((r.ok() && h.ok()));
         static char buf[4];
@@ -134,18 +125,11 @@ TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE
         CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
         CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_REMOVE_003]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
@@ -165,16 +149,11 @@ TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_R
         CPK_CHECK("CPL_REMOVE_003", del);
         if (p.epfd >= 0) CPK_CHECK("CPL_REMOVE_003", !cpk::epoll_registered(p.epfd, sp.a));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: removed ops get no event-driven completion for later events", "[CPL_REMOVE_004]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
         CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
         cpk::set_send_buffer(w.a, 4096);
@@ -204,8 +183,7 @@ TEST_CASE("remove: removed ops get no event-driven completion for later events",
         /* The data is still there for whoever reads the socket next. */
         CPK_CHECK("CPL_REMOVE_004", cpk::readable_bytes(r.a) == 4);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: an op whose event races remove gets at most one callback", "[CPL_ADD_010]") {
@@ -235,11 +213,7 @@ TEST_CASE("remove: an op whose event races remove completes once before remove r
 }
 
 TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns", "[CPL_REMOVE_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair warm = cpk::unix_pair(), r = cpk::unix_pair(), h = cpk::unix_pair();
         CPK_KIT_REQUIRE((warm.ok() && r.ok() && h.ok()));
         static char wbuf[4], rbuf[4];
@@ -271,18 +245,11 @@ TEST_CASE("remove: pending ops complete once as closing on the caller before rem
         INFO(live << " allocations made by add are still live after remove");
         CPK_CHECK("CPL_REMOVE_005", live == 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: a pending recv and a pending send on one socket both complete as closing", "[CPL_REMOVE_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         cpk::set_send_buffer(sp.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(sp.a) > 0);
         static char rbuf[4];
@@ -305,18 +272,11 @@ TEST_CASE("remove: a pending recv and a pending send on one socket both complete
         CPK_RELEASE(p.handle);
         /* Each op had its one completion: the release adds none. */
         CPK_CHECK("CPL_ADD_010", rec.count() == 2);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REMOVE_006]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -336,8 +296,7 @@ TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REM
         INFO("the callback returned at " << callback_end << " ns, remove at " << remove.done_ns << " ns");
         CPK_CHECK("CPL_REMOVE_006", remove.done_ns >= callback_end);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: remove inside a callback of the socket does not wait for itself", "[CPL_REMOVE_006]") {
@@ -380,10 +339,7 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
         } else {
             released = false;
         }
-        cpk::alloc_track_stop();
-        size_t live = cpk::live_tracked();
-        size_t bytes = cpk::live_tracked_bytes();
-        bool overflow = cpk::alloc_track_overflow();
+        const cpk::Tracked tracked = cpk::stop_tracking();
         CPK_REQUIRE("CPL_CREATE_004", created);
         CPK_REQUIRE("CPL_ADD_007", added);
         CPK_KIT_REQUIRE(written);
@@ -393,19 +349,16 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
         CPK_CHECK("CPL_ADD_017", rearm_rc.load() == 0);
         CPK_CHECK("CPL_REMOVE_006", works);
         CPK_KIT_REQUIRE(released);
-        CPK_KIT_REQUIRE(!overflow);
-        INFO(live << " allocation(s) (" << bytes << " bytes) made since create are still live after the final dec_ref");
-        CPK_CHECK("CPL_DECREF_005", live == 0);
+        CPK_KIT_REQUIRE(!tracked.overflow);
+        INFO(tracked.live << " allocation(s) (" << tracked.bytes
+                          << " bytes) made since create are still live after the final dec_ref");
+        CPK_CHECK("CPL_DECREF_005", tracked.live == 0);
     }
     CPK_GUARD_END(guard);
 }
 
 TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair used = cpk::unix_pair(), unused = cpk::unix_pair();
         CPK_KIT_REQUIRE((used.ok() && unused.ok()));
         static char buf[4];
@@ -423,6 +376,5 @@ TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]"
         CPK_KIT_REQUIRE(cpk::write_all(unused.b, "more", 4));
         CPK_CHECK("CPL_REMOVE_007", rec.wait_op(1, cpk::kWaitMs));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
