@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "port_test.h"
+#include "received.h"
 
 /* CPL_ABI_001: prototypes and structure layout (header side). */
 static_assert(std::is_same<decltype(&completion_port_create), COMPLETION_PORT_HANDLE (*)(void)>::value, "create");
@@ -163,11 +164,7 @@ TEST_CASE("abi: SOCKET_HANDLE is a plain int descriptor of any number", "[CPL_AB
         CPK_REQUIRE_ADD(p.handle, &in);
         /* INVALID_SOCKET (-1) is the "no socket" value: remove ignores it. */
         completion_port_remove(p.handle, INVALID_SOCKET);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abc", 3));
-        CPK_REQUIRE("CPL_ABI_004", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ABI_004",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
-        CPK_CHECK("CPL_ABI_004", memcmp(buf, "abc", 3) == 0);
+        cpk::check_received("CPL_ABI_004", rec, 0, sp.b, buf, "abc");
         CPK_RELEASE(p.handle);
     });
 }

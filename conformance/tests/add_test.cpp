@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "harness.h"
+#include "pairs.h"
 #include "port_test.h"
+#include "received.h"
 
 namespace {
 
@@ -187,19 +189,14 @@ TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the 
         CPK_CHECK("CPL_ADD_006", ctl[1].result == 0);
         CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
         /* The registration made by ADD delivers the op's event. */
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
-        CPK_REQUIRE("CPL_ADD_006", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ADD_006",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_ADD_006", memcmp(buf, "abcd", 4) == 0);
+        cpk::check_received("CPL_ADD_006", rec, 0, sp.b, buf, "abcd");
         CPK_RELEASE(p.handle);
     });
 }
 
 TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && s.ok()));
+        auto [r, s] = cpk::unix_pairs<2>();
         static char rbuf[3];
         static char sbuf[3] = {'x', 'y', 'z'};
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
@@ -403,8 +400,7 @@ TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
 
 TEST_CASE("add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && s.ok()));
+        auto [r, s] = cpk::unix_pairs<2>();
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, nullptr, 16);
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, nullptr, 16);
         CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &in) != 0);
@@ -513,13 +509,7 @@ TEST_CASE("add: a send added while a recv is pending on the socket both complete
         char got[5];
         CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
         CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
-        bool recv_done = rec.wait_op(0, cpk::kWaitMs);
-        INFO(rec.dump());
-        CPK_REQUIRE("CPL_ADD_016", recv_done);
-        CPK_CHECK("CPL_ADD_016",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "abcd", 4) == 0);
+        cpk::check_received("CPL_ADD_016", rec, 0, sp.b, rbuf, "abcd");
         CPK_RELEASE(p.handle);
     });
 }
@@ -579,14 +569,7 @@ TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]
         }
         INFO("completion_port_add inside the callback returned " << rearm_rc.load());
         CPK_REQUIRE("CPL_ADD_017", rearm_rc.load() == 0);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "34", 2));
-        bool rearmed_done = rec.wait_op(1, cpk::kWaitMs);
-        INFO(rec.dump());
-        CPK_REQUIRE("CPL_ADD_017", rearmed_done);
-        /* The recorded completion (action, result, amount) before the bytes it moved. */
-        CPK_CHECK("CPL_ADD_017",
-                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 2) == "");
-        CPK_CHECK("CPL_ADD_017", memcmp(b1, "34", 2) == 0);
+        cpk::check_received("CPL_ADD_017", rec, 1, sp.b, b1, "34");
         CPK_RELEASE(p.handle);
     });
 }

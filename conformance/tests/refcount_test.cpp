@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "harness.h"
+#include "pairs.h"
 #include "port_test.h"
 #include "tracked.h"
 
@@ -270,8 +271,7 @@ TEST_CASE("dec_ref: the final dec_ref frees every allocation of the port and its
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair s1 = cpk::unix_pair(), s2 = cpk::unix_pair(), s3 = cpk::unix_pair();
-        CPK_KIT_REQUIRE((s1.ok() && s2.ok() && s3.ok()));
+        auto [s1, s2, s3] = cpk::unix_pairs<3>();
         static char b1[4], b3[4];
         static const char out[4] = {'o', 'u', 't', '!'};
         COMPLETION_PORT_INGRESS_DATA completed = rec.ingress(0, EPOLLIN, s1.a, b1, sizeof b1);
@@ -311,8 +311,7 @@ TEST_CASE("dec_ref: ops pending at the final dec_ref are freed with the port", "
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair s1 = cpk::unix_pair(), s2 = cpk::unix_pair();
-        CPK_KIT_REQUIRE((s1.ok() && s2.ok()));
+        auto [s1, s2] = cpk::unix_pairs<2>();
         static char b1[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, s1.a, b1, sizeof b1);
         COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, s2.a);
@@ -336,8 +335,7 @@ TEST_CASE("dec_ref: no callback starts after the final dec_ref returns", "[CPL_D
     cpk::Recorder& rec = cpk::persistent_recorder();
     cpk::Recorder& other = cpk::persistent_recorder();
     {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+        auto [r, h, w] = cpk::unix_pairs<3>();
         /* w: a send op that can only complete once the peer drains. */
         cpk::set_send_buffer(w.a, 4096);
         size_t filled = cpk::fill_send_buffer(w.a);
@@ -431,8 +429,7 @@ TEST_CASE("dec_ref: pending ops complete once as closing on the caller before de
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+        auto [r, h, w] = cpk::unix_pairs<3>();
         cpk::set_send_buffer(w.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
         static char rbuf[4];
@@ -498,8 +495,7 @@ TEST_CASE("dec_ref: a final dec_ref inside a callback releases the port safely",
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair trig = cpk::unix_pair(), pend = cpk::unix_pair();
-        CPK_KIT_REQUIRE((trig.ok() && pend.ok()));
+        auto [trig, pend] = cpk::unix_pairs<2>();
         static char tbuf[1];
         static char pbuf[4];
         static std::atomic<int64_t> dec_ref_returned{0};

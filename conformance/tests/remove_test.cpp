@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "pairs.h"
 #include "port_test.h"
 #include "tracked.h"
 
@@ -102,8 +103,7 @@ TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
 
 TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE_002]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok()));
+        auto [r, h] = cpk::unix_pairs<2>();
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, buf, sizeof buf);
         COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
@@ -154,8 +154,7 @@ TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_R
 
 TEST_CASE("remove: removed ops get no event-driven completion for later events", "[CPL_REMOVE_004]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+        auto [r, h, w] = cpk::unix_pairs<3>();
         cpk::set_send_buffer(w.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
         static char rbuf[4];
@@ -214,8 +213,7 @@ TEST_CASE("remove: an op whose event races remove completes once before remove r
 
 TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns", "[CPL_REMOVE_005]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair warm = cpk::unix_pair(), r = cpk::unix_pair(), h = cpk::unix_pair();
-        CPK_KIT_REQUIRE((warm.ok() && r.ok() && h.ok()));
+        auto [warm, r, h] = cpk::unix_pairs<3>();
         static char wbuf[4], rbuf[4];
         /* Warm-up add/remove: what the port allocates once for its bookkeeping stays. */
         COMPLETION_PORT_INGRESS_DATA w = rec.ingress(9, EPOLLIN, warm.a, wbuf, sizeof wbuf);
@@ -359,8 +357,7 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
 
 TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]") {
     cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair used = cpk::unix_pair(), unused = cpk::unix_pair();
-        CPK_KIT_REQUIRE((used.ok() && unused.ok()));
+        auto [used, unused] = cpk::unix_pairs<2>();
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, used.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
