@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "port_test.h"
+#include "received.h"
 
 /* CPL_ABI_001: prototypes and structure layout (header side). */
 static_assert(std::is_same<decltype(&completion_port_create), COMPLETION_PORT_HANDLE (*)(void)>::value, "create");
@@ -79,13 +81,7 @@ void complete_one_of_each(COMPLETION_PORT_HANDLE port, cpk::Recorder& rec, cpk::
 } // namespace
 
 TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_001]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         /* 5-byte window inside a canary-filled buffer: a wrong offset for buffer or
          * length shows as bytes outside the window or a wrong amount. */
         static unsigned char mem[64];
@@ -121,16 +117,11 @@ TEST_CASE("abi: every ingress field is read from its declared place", "[CPL_ABI_
         CPK_CHECK("CPL_ABI_001", memcmp(got, out, sizeof out) == 0);
         CPK_CHECK("CPL_ABI_001", cpk::bad_context_callbacks() == 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM action numbers", "[CPL_ABI_002]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), h = cpk::unix_pair();
         complete_one_of_each(p.handle, rec, r, s, h, "CPL_SEND_001");
         INFO(rec.dump());
@@ -140,16 +131,11 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM action numbers", "[CPL_ABI_00
         for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_002", c.action != 0);
         CPK_RELEASE(p.handle);
         for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_002", (c.action >= 1 && c.action <= 4));
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM result numbers", "[CPL_ABI_003]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair ok = cpk::unix_pair(), err = cpk::unix_pair(), hup = cpk::unix_pair();
         /* OK: a recv that fills its buffer. ERROR: a send failing with EIO (injected).
          * ABANDONED: a hang-up. */
@@ -162,18 +148,11 @@ TEST_CASE("abi: callbacks carry the MU_DEFINE_ENUM result numbers", "[CPL_ABI_00
         CPK_RELEASE(p.handle);
         cpk::clear_faults();
         for (const cpk::CallbackRecord& c : rec.all()) CPK_CHECK("CPL_ABI_003", (c.result >= 1 && c.result <= 3));
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("abi: SOCKET_HANDLE is a plain int descriptor of any number", "[CPL_ABI_004]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         /* A descriptor number above 255 and above 65535 would be truncated by any
          * narrower handle type. */
         int high = fcntl(sp.a, F_DUPFD_CLOEXEC, 700);
@@ -185,12 +164,7 @@ TEST_CASE("abi: SOCKET_HANDLE is a plain int descriptor of any number", "[CPL_AB
         CPK_REQUIRE_ADD(p.handle, &in);
         /* INVALID_SOCKET (-1) is the "no socket" value: remove ignores it. */
         completion_port_remove(p.handle, INVALID_SOCKET);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abc", 3));
-        CPK_REQUIRE("CPL_ABI_004", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ABI_004",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
-        CPK_CHECK("CPL_ABI_004", memcmp(buf, "abc", 3) == 0);
+        cpk::check_received("CPL_ABI_004", rec, 0, sp.b, buf, "abc");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }

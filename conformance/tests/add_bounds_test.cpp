@@ -10,6 +10,8 @@
 #include <string>
 
 #include "harness.h"
+#include "pairs.h"
+#include "port_test.h"
 
 namespace {
 
@@ -62,13 +64,8 @@ TEST_CASE("add: a socket on descriptor 0 is a valid socket", "[CPL_ADD_007]") {
 }
 
 TEST_CASE("add: a NULL buffer is refused from length 1 on and accepted at length 0", "[CPL_ADD_013]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair one = cpk::unix_pair(), none = cpk::unix_pair();
-        CPK_KIT_REQUIRE((one.ok() && none.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [one, none] = cpk::unix_pairs<2>();
         COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, one.a, nullptr, 1);
         int rc1;
         {
@@ -89,18 +86,11 @@ TEST_CASE("add: a NULL buffer is refused from length 1 on and accepted at length
             CPK_CHECK("CPL_ADD_013", rec.wait_op(1, cpk::kWaitMs));
         }
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a length of exactly INT32_MAX is accepted", "[CPL_ADD_014]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         /* No byte ever arrives and the op is removed before any event: the
          * buffer behind the length is never touched. */
         static char buf[4];
@@ -111,8 +101,7 @@ TEST_CASE("add: a length of exactly INT32_MAX is accepted", "[CPL_ADD_014]") {
         CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_014"), rc == 0);
         completion_port_remove(p.handle, sp.a);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("create: a port whose descriptors start at 0 works and closes them", "[CPL_CREATE_004][CPL_DECREF_003]") {

@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "harness.h"
+#include "pairs.h"
+#include "port_test.h"
+#include "received.h"
 
 namespace {
 
@@ -95,26 +98,17 @@ TEST_CASE("add: a NULL port is refused without a callback", "[CPL_ADD_001]") {
 }
 
 TEST_CASE("add: NULL ingress data is refused and the port keeps working", "[CPL_ADD_002]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         CPK_CHECK("CPL_ADD_002", completion_port_add(p.handle, nullptr) != 0);
         CPK_CHECK("CPL_ADD_002", cpk::sentinel(p.handle, rec, 0));
         INFO(rec.dump());
         CPK_CHECK("CPL_ADD_002", rec.count() == 1);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_ADD_003]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder(512);
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test(cpk::persistent_recorder(512), [](cpk::PortInfo& p, cpk::Recorder& rec) {
         static char buf[64][4];
         std::string wrong;
         int failed_allocs = 0;
@@ -153,46 +147,29 @@ TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_AD
         CPK_CHECK("CPL_ADD_007", untouched_added);
         CPK_CHECK("CPL_ADD_007", completed_untouched);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: the first epoll_ctl on a new socket is EPOLL_CTL_MOD with epoll_op", "[CPL_ADD_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         const uint32_t masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
         for (size_t i = 0; i < 4; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], p.epfd);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EPOLLET", "[CPL_ADD_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         /* "events equal to epoll_op, optionally with EPOLLONESHOT added": the
          * trigger mode the caller chose is part of epoll_op. */
         const uint32_t masks[] = {EPOLLIN | EPOLLET, EPOLLOUT | EPOLLET, EPOLLIN | EPOLLRDHUP | EPOLLET};
         for (size_t i = 0; i < 3; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], -1);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the same events", "[CPL_ADD_006]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         uint64_t mark = cpk::thread_ctl_mark();
@@ -212,24 +189,14 @@ TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the 
         CPK_CHECK("CPL_ADD_006", ctl[1].result == 0);
         CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
         /* The registration made by ADD delivers the op's event. */
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
-        CPK_REQUIRE("CPL_ADD_006", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ADD_006",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_ADD_006", memcmp(buf, "abcd", 4) == 0);
+        cpk::check_received("CPL_ADD_006", rec, 0, sp.b, buf, "abcd");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && s.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [r, s] = cpk::unix_pairs<2>();
         static char rbuf[3];
         static char sbuf[3] = {'x', 'y', 'z'};
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
@@ -250,47 +217,32 @@ TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
         CPK_CHECK("CPL_SEND_001", cpk::read_exact(s.b, got, 3));
         CPK_CHECK("CPL_SEND_001", memcmp(got, "xyz", 3) == 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a closed descriptor is refused without a callback", "[CPL_ADD_008]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         static char buf[4];
         int bad = cpk::closed_fd_number();
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, bad, buf, sizeof buf);
         check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a closed descriptor");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a regular file is refused without a callback", "[CPL_ADD_008]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::Fd file = cpk::regular_file();
         CPK_KIT_REQUIRE(file.valid());
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, file, buf, sizeof buf);
         check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a regular file");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CPL_ADD_008]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         static char buf[3][4];
         /* MOD itself fails with ENOMEM: no ADD retry, no success. */
         cpk::SocketPair s1 = cpk::unix_pair();
@@ -323,18 +275,11 @@ TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CP
         CPK_CHECK("CPL_ADD_008", rec.calls(0) == 0);
         CPK_CHECK("CPL_ADD_008", rec.calls(1) == 0);
         CPK_CHECK("CPL_ADD_008", rec.calls(4) == 0);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a socket is added again after each completion", "[CPL_ADD_009]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[8];
         for (int i = 0; i < 8; ++i) {
             INFO("round " << i);
@@ -370,16 +315,11 @@ TEST_CASE("add: a socket is added again after each completion", "[CPL_ADD_009]")
         CPK_CHECK("CPL_ADD_009", cpk::read_exact(sp.b, got, 4));
         CPK_CHECK("CPL_ADD_009", memcmp(got, out, 4) == 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_ADD_010]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), o = cpk::unix_pair(), both = cpk::unix_pair();
         CPK_KIT_REQUIRE((r.ok() && s.ok() && o.ok() && both.ok()));
         static char rbuf[4], obuf[4], bbuf[4];
@@ -425,26 +365,20 @@ TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_A
         CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
         CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
         CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 /* ---- recommended argument checks ---- */
 
 TEST_CASE("add: INVALID_SOCKET is refused without a callback", "[CPL_ADD_011]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, INVALID_SOCKET, buf, sizeof buf);
         check_refused("CPL_ADD_011", p.handle, rec, in, 0, 1, "INVALID_SOCKET");
         CPK_RELEASE(p.handle);
         INFO(rec.dump());
         CPK_CHECK("CPL_ADD_011", rec.calls(0) == 0);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
@@ -465,13 +399,8 @@ TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
 }
 
 TEST_CASE("add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && s.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [r, s] = cpk::unix_pairs<2>();
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, nullptr, 16);
         COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, nullptr, 16);
         CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &in) != 0);
@@ -484,16 +413,11 @@ TEST_CASE("add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]
         CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
         CPK_CHECK("CPL_RDHUP_001", rec.wait_op(2, cpk::kWaitMs));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a length above INT32_MAX is refused", "[CPL_ADD_014]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         /* No data ever arrives: a wrongly accepted op never touches the small buffer,
          * and the release gives it at most a closing completion. */
         cpk::SocketPair sp = cpk::unix_pair();
@@ -504,16 +428,11 @@ TEST_CASE("add: a length above INT32_MAX is refused", "[CPL_ADD_014]") {
         COMPLETION_PORT_INGRESS_DATA max = rec.ingress(1, EPOLLIN, sp.a, buf, 0xFFFFFFFFu);
         CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &max) != 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a failed add leaves no allocation descriptor or registration behind", "[CPL_ADD_015]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder(512);
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test(cpk::persistent_recorder(512), [](cpk::PortInfo& p, cpk::Recorder& rec) {
         CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
         static char buf[4];
         /* Warm-up: whatever the port allocates once for its first socket stays. */
@@ -570,18 +489,11 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
             CPK_CHECK("CPL_ADD_015", o.fds == "");
         }
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a send added while a recv is pending on the socket both complete", "[CPL_ADD_016]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char rbuf[4];
         static char sbuf[5] = {'h', 'e', 'l', 'l', 'o'};
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
@@ -597,26 +509,13 @@ TEST_CASE("add: a send added while a recv is pending on the socket both complete
         char got[5];
         CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
         CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "abcd", 4));
-        bool recv_done = rec.wait_op(0, cpk::kWaitMs);
-        INFO(rec.dump());
-        CPK_REQUIRE("CPL_ADD_016", recv_done);
-        CPK_CHECK("CPL_ADD_016",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "abcd", 4) == 0);
+        cpk::check_received("CPL_ADD_016", rec, 0, sp.b, rbuf, "abcd");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: a recv added while a send is pending on the socket both complete", "[CPL_ADD_016]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         cpk::set_send_buffer(sp.a, 4096);
         size_t filled = cpk::fill_send_buffer(sp.a);
         CPK_KIT_REQUIRE(filled > 0);
@@ -648,18 +547,11 @@ TEST_CASE("add: a recv added while a send is pending on the socket both complete
         CPK_CHECK("CPL_ADD_016", read_all);
         CPK_CHECK("CPL_ADD_016", cpk::check_pattern(all.get(), got) == got);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char b0[2], b1[2];
         static std::atomic<int> rearm_rc{-12345};
         rearm_rc = -12345;
@@ -677,17 +569,9 @@ TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]
         }
         INFO("completion_port_add inside the callback returned " << rearm_rc.load());
         CPK_REQUIRE("CPL_ADD_017", rearm_rc.load() == 0);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "34", 2));
-        bool rearmed_done = rec.wait_op(1, cpk::kWaitMs);
-        INFO(rec.dump());
-        CPK_REQUIRE("CPL_ADD_017", rearmed_done);
-        /* The recorded completion (action, result, amount) before the bytes it moved. */
-        CPK_CHECK("CPL_ADD_017",
-                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 2) == "");
-        CPK_CHECK("CPL_ADD_017", memcmp(b1, "34", 2) == 0);
+        cpk::check_received("CPL_ADD_017", rec, 1, sp.b, b1, "34");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once completions", "[CPL_ADD_018]") {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "port_test.h"
 
 namespace {
 
@@ -43,11 +44,7 @@ char g_buf[16][4];
 
 TEST_CASE("exhaustion: with no descriptor left create returns NULL and a live port keeps its promises",
           "[CPL_CREATE_009][CPL_CREATE_008][CPL_ADD_020]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder(64);
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test(cpk::persistent_recorder(64), [](cpk::PortInfo& p, cpk::Recorder& rec) {
         CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 0, 0));
         cpk::SocketPair pending = cpk::unix_pair();
         cpk::SocketPair fresh = cpk::unix_pair();
@@ -126,16 +123,11 @@ TEST_CASE("exhaustion: with no descriptor left create returns NULL and a live po
         completion_port_remove(p.handle, pending.a);
         completion_port_remove(p.handle, fresh.a);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("exhaustion: while every allocation fails the port completes each op once and recovers", "[CPL_ADD_020]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder(64);
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test(cpk::persistent_recorder(64), [](cpk::PortInfo& p, cpk::Recorder& rec) {
         CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 0, 0));
         /* Ops 1..6 pending on sp[0..5]; op 7 is added during the shortage on
          * `extra`; op 1's callback re-arms its socket with op 8. */
@@ -217,6 +209,5 @@ TEST_CASE("exhaustion: while every allocation fails the port completes each op o
         CPK_RELEASE(p.handle);
         INFO(rec.dump());
         for (size_t op = 1; op <= 10; ++op) CPK_CHECK("CPL_ADD_020", rec.calls(op) <= 1);
-    }
-    CPK_GUARD_END(guard);
+    });
 }

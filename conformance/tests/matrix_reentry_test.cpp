@@ -384,22 +384,33 @@ std::string repeated_ops(const Recorder& rec, size_t index) {
     return s;
 }
 
+/* Runs the table, then check(rec, i, row, run) on each row that ran, with
+ * the row and the recorder's dump as context, then after(rec); finish. */
+template <size_t N, class Check, class After> void run_table(const ReRow (&rows)[N], Check check, After after) {
+    cpk::Guard guard;
+    Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
+    Table t;
+    run_rows(rows, N, rec, t);
+    for (size_t i = 0; i < N; ++i) {
+        const RowRun& r = t.runs[i];
+        if (!r.ran) continue;
+        INFO("row " << i << ": " << rows[i].name << (r.batch ? "" : " (its sockets did not come in one batch)"));
+        INFO(rec.dump());
+        check(rec, i, rows[i], r);
+    }
+    after(rec);
+    finish(t, guard);
+}
+template <size_t N, class Check> void run_table(const ReRow (&rows)[N], Check check) {
+    run_table(rows, check, [](const Recorder&) {});
+}
+
 } // namespace
 
 TEST_CASE("matrix: API calls from an event-driven callback with other events in its batch",
           "[CPL_ADD_010][CPL_RECV_005][CPL_INCREF_002][CPL_DECREF_001][CPL_WORKER_004][CPL_WORKER_005]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
     const uint64_t bad_before = cpk::bad_context_callbacks();
-    const size_t n = std::size(kEventRows);
-    Table t;
-    run_rows(kEventRows, n, rec, t);
-    for (size_t i = 0; i < n; ++i) {
-        const ReRow& row = kEventRows[i];
-        const RowRun& r = t.runs[i];
-        if (!r.ran) continue;
-        INFO("row " << i << ": " << row.name << (r.batch ? "" : " (its sockets did not come in one batch)"));
-        INFO(rec.dump());
+    auto check = [](const Recorder& rec, size_t i, const ReRow& row, const RowRun& r) {
         CPK_CHECK("CPL_ADD_010", repeated_ops(rec, i) == "");
         /* The rest of the batch completes as if nothing had been called. */
         const size_t b = i * kOpsPerRow;
@@ -408,49 +419,29 @@ TEST_CASE("matrix: API calls from an event-driven callback with other events in 
         CPK_CHECK("CPL_RECV_005", cpk::one_callback(rec, b + kBystander, COMPLETION_PORT_EPOLL_EPOLLIN,
                                                     COMPLETION_PORT_RESULT_OK, 1) == "");
         if (row.call == Call::inc_ref || row.call == Call::dec_ref) CPK_CHECK(row.effect_req, r.works_after);
-    }
-    CPK_CHECK("CPL_WORKER_004", !rec.any_overlap());
-    CPK_CHECK("CPL_WORKER_005", cpk::bad_context_callbacks() == bad_before);
-    finish(t, guard);
+    };
+    run_table(kEventRows, check, [bad_before](const Recorder& rec) {
+        CPK_CHECK("CPL_WORKER_004", !rec.any_overlap());
+        CPK_CHECK("CPL_WORKER_005", cpk::bad_context_callbacks() == bad_before);
+    });
 }
 
 TEST_CASE("matrix: a callback removes another socket whose event is already fetched", "[CPL_ADD_010]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = std::size(kFetchedRows);
-    Table t;
-    run_rows(kFetchedRows, n, rec, t);
-    for (size_t i = 0; i < n; ++i) {
-        const RowRun& r = t.runs[i];
-        if (!r.ran) continue;
-        INFO("row " << i << ": " << kFetchedRows[i].name
-                    << (r.batch ? "" : " (its sockets did not come in one batch)"));
-        INFO(rec.dump());
+    run_table(kFetchedRows, [](const Recorder& rec, size_t i, const ReRow&, const RowRun&) {
         /* At most one callback each, also after more bytes came on the removed sockets. */
         CPK_CHECK("CPL_ADD_010", repeated_ops(rec, i) == "");
-    }
-    finish(t, guard);
+    });
 }
 
 TEST_CASE(
     "matrix: every API call from every kind of callback - recommended",
     "[CPL_ADD_017][CPL_ADD_018][CPL_REMOVE_005][CPL_REMOVE_006][CPL_REMOVE_007][CPL_DECREF_008][CPL_DECREF_010]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = std::size(kAllRows);
-    Table t;
-    run_rows(kAllRows, n, rec, t);
-    for (size_t i = 0; i < n; ++i) {
-        const ReRow& row = kAllRows[i];
-        const RowRun& r = t.runs[i];
+    run_table(kAllRows, [](const Recorder& rec, size_t i, const ReRow& row, const RowRun& r) {
         const Act& a = g_acts[i];
-        if (!r.ran) continue;
         const size_t b = i * kOpsPerRow;
-        INFO("row " << i << ": " << row.name << (r.batch ? "" : " (its sockets did not come in one batch)"));
-        INFO(rec.dump());
         INFO("the call " << (a.claimed ? "was made" : "was never made: no callback of that kind came"));
         CPK_CHECK(row.returns_req, a.finished.load());
-        if (!a.finished) continue;
+        if (!a.finished) return;
         if (row.from == From::remove_close) /* the op whose closing completion called */
             CPK_CHECK("CPL_REMOVE_005",
                       cpk::closed_during_call(rec, b + kRemoved, cpk::current_tid(), r.remove_from, r.remove_by) == "");
@@ -464,7 +455,7 @@ TEST_CASE(
                 CPK_CHECK(row.effect_req,
                           (a.rc != 0 ? v.empty() : v.size() == 1 && v[0].end_ns != 0 && v[0].end_ns <= r.release_by));
             }
-            continue;
+            return;
         }
         switch (row.call) {
         case Call::add_same:
@@ -488,6 +479,5 @@ TEST_CASE(
             if (row.from == From::event) CPK_CHECK(row.effect_req, r.worker_gone);
             break;
         }
-    }
-    finish(t, guard);
+    });
 }

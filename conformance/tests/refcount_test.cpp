@@ -7,6 +7,9 @@
 #include <cstring>
 
 #include "harness.h"
+#include "pairs.h"
+#include "port_test.h"
+#include "tracked.h"
 
 namespace {
 
@@ -173,11 +176,7 @@ TEST_CASE("inc_ref: an extra reference keeps the port alive until its dec_ref", 
 /* ---- dec_ref ---- */
 
 TEST_CASE("dec_ref: a non-final dec_ref leaves pending ops and the port working", "[CPL_DECREF_001]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
         CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
         cpk::SocketPair sp = cpk::unix_pair();
         CPK_KIT_REQUIRE(sp.ok());
@@ -195,8 +194,7 @@ TEST_CASE("dec_ref: a non-final dec_ref leaves pending ops and the port working"
         CPK_CHECK("CPL_DECREF_001", cpk::is_epoll_fd(p.epfd));
         CPK_CHECK("CPL_DECREF_001", cpk::completes_a_recv(p.handle, rec, 1));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 /* [probe]: the validator runs this first, with a short timeout, to tell an
@@ -273,8 +271,7 @@ TEST_CASE("dec_ref: the final dec_ref frees every allocation of the port and its
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair s1 = cpk::unix_pair(), s2 = cpk::unix_pair(), s3 = cpk::unix_pair();
-        CPK_KIT_REQUIRE((s1.ok() && s2.ok() && s3.ok()));
+        auto [s1, s2, s3] = cpk::unix_pairs<3>();
         static char b1[4], b3[4];
         static const char out[4] = {'o', 'u', 't', '!'};
         COMPLETION_PORT_INGRESS_DATA completed = rec.ingress(0, EPOLLIN, s1.a, b1, sizeof b1);
@@ -292,23 +289,20 @@ TEST_CASE("dec_ref: the final dec_ref frees every allocation of the port and its
         if (created) completion_port_remove(p.handle, s3.a);
         if (created) final_dec_ref_here(p.handle);
         const bool worker_done = !created || worker_returned(index, p);
-        cpk::alloc_track_stop();
-        size_t live = cpk::live_tracked();
-        size_t bytes = cpk::live_tracked_bytes();
-        bool overflow = cpk::alloc_track_overflow();
+        const cpk::Tracked tracked = cpk::stop_tracking();
         CPK_REQUIRE("CPL_CREATE_004", created);
         CPK_REQUIRE("CPL_ADD_007", added);
         CPK_KIT_REQUIRE(written);
         INFO(rec.dump());
         CPK_REQUIRE("CPL_ADD_007", waited);
-        CPK_KIT_REQUIRE(!overflow);
+        CPK_KIT_REQUIRE(!tracked.overflow);
         {
             /* A worker still running may still hold memory: that is its own failure. */
             INFO("the worker's start routine had not returned when dec_ref returned");
             CPK_CHECK("CPL_DECREF_004", worker_done);
         }
-        INFO(live << " allocations (" << bytes << " bytes) made since create are still live");
-        CPK_CHECK("CPL_DECREF_005", live == 0);
+        INFO(tracked.live << " allocations (" << tracked.bytes << " bytes) made since create are still live");
+        CPK_CHECK("CPL_DECREF_005", tracked.live == 0);
     }
     CPK_GUARD_END(guard);
 }
@@ -317,8 +311,7 @@ TEST_CASE("dec_ref: ops pending at the final dec_ref are freed with the port", "
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair s1 = cpk::unix_pair(), s2 = cpk::unix_pair();
-        CPK_KIT_REQUIRE((s1.ok() && s2.ok()));
+        auto [s1, s2] = cpk::unix_pairs<2>();
         static char b1[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, s1.a, b1, sizeof b1);
         COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, s2.a);
@@ -327,15 +320,12 @@ TEST_CASE("dec_ref: ops pending at the final dec_ref are freed with the port", "
         bool created = p.handle != nullptr;
         bool ok = created && completion_port_add(p.handle, &in) == 0 && completion_port_add(p.handle, &hup) == 0;
         if (created) final_dec_ref_here(p.handle);
-        cpk::alloc_track_stop();
-        size_t live = cpk::live_tracked();
-        size_t bytes = cpk::live_tracked_bytes();
-        bool overflow = cpk::alloc_track_overflow();
+        const cpk::Tracked tracked = cpk::stop_tracking();
         CPK_REQUIRE("CPL_CREATE_004", created);
         CPK_REQUIRE("CPL_ADD_007", ok);
-        CPK_KIT_REQUIRE(!overflow);
-        INFO(live << " allocations (" << bytes << " bytes) made since create are still live");
-        CPK_CHECK("CPL_DECREF_005", live == 0);
+        CPK_KIT_REQUIRE(!tracked.overflow);
+        INFO(tracked.live << " allocations (" << tracked.bytes << " bytes) made since create are still live");
+        CPK_CHECK("CPL_DECREF_005", tracked.live == 0);
     }
     CPK_GUARD_END(guard);
 }
@@ -345,8 +335,7 @@ TEST_CASE("dec_ref: no callback starts after the final dec_ref returns", "[CPL_D
     cpk::Recorder& rec = cpk::persistent_recorder();
     cpk::Recorder& other = cpk::persistent_recorder();
     {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+        auto [r, h, w] = cpk::unix_pairs<3>();
         /* w: a send op that can only complete once the peer drains. */
         cpk::set_send_buffer(w.a, 4096);
         size_t filled = cpk::fill_send_buffer(w.a);
@@ -382,13 +371,7 @@ TEST_CASE("dec_ref: no callback starts after the final dec_ref returns", "[CPL_D
 }
 
 TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[CPL_DECREF_004][CPL_DECREF_006]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -411,8 +394,7 @@ TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[C
         INFO("the callback returned at " << callback_end << " ns, the final dec_ref at " << dec.done_ns << " ns");
         CPK_CHECK("CPL_DECREF_004", callback_end <= dec.done_ns);
         CPK_CHECK("CPL_DECREF_002", cpk::wait_thread_gone(p.worker, 1000));
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("dec_ref: events racing the final dec_ref give at most one callback and none after it", "[CPL_DECREF_006]") {
@@ -447,8 +429,7 @@ TEST_CASE("dec_ref: pending ops complete once as closing on the caller before de
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+        auto [r, h, w] = cpk::unix_pairs<3>();
         cpk::set_send_buffer(w.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
         static char rbuf[4];
@@ -514,8 +495,7 @@ TEST_CASE("dec_ref: a final dec_ref inside a callback releases the port safely",
     cpk::Guard guard;
     cpk::Recorder& rec = cpk::persistent_recorder();
     {
-        cpk::SocketPair trig = cpk::unix_pair(), pend = cpk::unix_pair();
-        CPK_KIT_REQUIRE((trig.ok() && pend.ok()));
+        auto [trig, pend] = cpk::unix_pairs<2>();
         static char tbuf[1];
         static char pbuf[4];
         static std::atomic<int64_t> dec_ref_returned{0};

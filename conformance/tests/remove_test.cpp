@@ -6,6 +6,9 @@
 #include <vector>
 
 #include "harness.h"
+#include "pairs.h"
+#include "port_test.h"
+#include "tracked.h"
 
 namespace {
 
@@ -83,13 +86,7 @@ constexpr int kHoldMs = 2500;
 } // namespace
 
 TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
@@ -101,18 +98,12 @@ TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
         CPK_CHECK("CPL_REMOVE_001",
                   cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE_002]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [r, h] = cpk::unix_pairs<2>();
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, buf, sizeof buf);
         COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
@@ -134,18 +125,11 @@ TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE
         CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
         CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_REMOVE_003]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
@@ -165,18 +149,12 @@ TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_R
         CPK_CHECK("CPL_REMOVE_003", del);
         if (p.epfd >= 0) CPK_CHECK("CPL_REMOVE_003", !cpk::epoll_registered(p.epfd, sp.a));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: removed ops get no event-driven completion for later events", "[CPL_REMOVE_004]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair r = cpk::unix_pair(), h = cpk::unix_pair(), w = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && h.ok() && w.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [r, h, w] = cpk::unix_pairs<3>();
         cpk::set_send_buffer(w.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
         static char rbuf[4];
@@ -204,8 +182,7 @@ TEST_CASE("remove: removed ops get no event-driven completion for later events",
         /* The data is still there for whoever reads the socket next. */
         CPK_CHECK("CPL_REMOVE_004", cpk::readable_bytes(r.a) == 4);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: an op whose event races remove gets at most one callback", "[CPL_ADD_010]") {
@@ -235,13 +212,8 @@ TEST_CASE("remove: an op whose event races remove completes once before remove r
 }
 
 TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns", "[CPL_REMOVE_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair warm = cpk::unix_pair(), r = cpk::unix_pair(), h = cpk::unix_pair();
-        CPK_KIT_REQUIRE((warm.ok() && r.ok() && h.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [warm, r, h] = cpk::unix_pairs<3>();
         static char wbuf[4], rbuf[4];
         /* Warm-up add/remove: what the port allocates once for its bookkeeping stays. */
         COMPLETION_PORT_INGRESS_DATA w = rec.ingress(9, EPOLLIN, warm.a, wbuf, sizeof wbuf);
@@ -271,18 +243,11 @@ TEST_CASE("remove: pending ops complete once as closing on the caller before rem
         INFO(live << " allocations made by add are still live after remove");
         CPK_CHECK("CPL_REMOVE_005", live == 0);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: a pending recv and a pending send on one socket both complete as closing", "[CPL_REMOVE_005]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         cpk::set_send_buffer(sp.a, 4096);
         CPK_KIT_REQUIRE(cpk::fill_send_buffer(sp.a) > 0);
         static char rbuf[4];
@@ -305,18 +270,11 @@ TEST_CASE("remove: a pending recv and a pending send on one socket both complete
         CPK_RELEASE(p.handle);
         /* Each op had its one completion: the release adds none. */
         CPK_CHECK("CPL_ADD_010", rec.count() == 2);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REMOVE_006]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char buf[4];
         cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
@@ -336,8 +294,7 @@ TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REM
         INFO("the callback returned at " << callback_end << " ns, remove at " << remove.done_ns << " ns");
         CPK_CHECK("CPL_REMOVE_006", remove.done_ns >= callback_end);
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }
 
 TEST_CASE("remove: remove inside a callback of the socket does not wait for itself", "[CPL_REMOVE_006]") {
@@ -380,10 +337,7 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
         } else {
             released = false;
         }
-        cpk::alloc_track_stop();
-        size_t live = cpk::live_tracked();
-        size_t bytes = cpk::live_tracked_bytes();
-        bool overflow = cpk::alloc_track_overflow();
+        const cpk::Tracked tracked = cpk::stop_tracking();
         CPK_REQUIRE("CPL_CREATE_004", created);
         CPK_REQUIRE("CPL_ADD_007", added);
         CPK_KIT_REQUIRE(written);
@@ -393,21 +347,17 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
         CPK_CHECK("CPL_ADD_017", rearm_rc.load() == 0);
         CPK_CHECK("CPL_REMOVE_006", works);
         CPK_KIT_REQUIRE(released);
-        CPK_KIT_REQUIRE(!overflow);
-        INFO(live << " allocation(s) (" << bytes << " bytes) made since create are still live after the final dec_ref");
-        CPK_CHECK("CPL_DECREF_005", live == 0);
+        CPK_KIT_REQUIRE(!tracked.overflow);
+        INFO(tracked.live << " allocation(s) (" << tracked.bytes
+                          << " bytes) made since create are still live after the final dec_ref");
+        CPK_CHECK("CPL_DECREF_005", tracked.live == 0);
     }
     CPK_GUARD_END(guard);
 }
 
 TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]") {
-    cpk::Guard guard;
-    cpk::Recorder& rec = cpk::persistent_recorder();
-    {
-        cpk::PortInfo p = cpk::create_port();
-        CPK_REQUIRE_PORT(p);
-        cpk::SocketPair used = cpk::unix_pair(), unused = cpk::unix_pair();
-        CPK_KIT_REQUIRE((used.ok() && unused.ok()));
+    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
+        auto [used, unused] = cpk::unix_pairs<2>();
         static char buf[4];
         COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, used.a, buf, sizeof buf);
         CPK_REQUIRE_ADD(p.handle, &in);
@@ -423,6 +373,5 @@ TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]"
         CPK_KIT_REQUIRE(cpk::write_all(unused.b, "more", 4));
         CPK_CHECK("CPL_REMOVE_007", rec.wait_op(1, cpk::kWaitMs));
         CPK_RELEASE(p.handle);
-    }
-    CPK_GUARD_END(guard);
+    });
 }

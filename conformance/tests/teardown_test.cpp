@@ -243,62 +243,56 @@ std::string after_release(const Recorder& rec, size_t b, size_t ops, int64_t by_
     return s;
 }
 
-} // namespace
-
-TEST_CASE("matrix: the final dec_ref from every kind of thread waits for a callback longer than 2 s",
-          "[CPL_DECREF_004][CPL_DECREF_006][CPL_DECREF_002]") {
+/* Runs the table, then check(rec, row, b, rel, run, t) on each row (b: its
+ * first op; rel: its final dec_ref), with the row as context; then releases. */
+template <size_t N, class Check> void run_table(const TdRow (&rows)[N], bool normative, Check check) {
     cpk::Guard guard;
     Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = std::size(kRows);
     std::vector<TdRun> runs;
     Timing t;
-    run_rows(kRows, n, rec, runs, t, true);
-    for (size_t i = 0; i < n; ++i) {
-        const TdRow& row = kRows[i];
-        const size_t b = i * kOpsPerRow;
-        const Release& rel = g_release[i];
-        INFO("row " << i << ": " << row.name);
-        cpk::CallbackRecord held = rec.for_op(b + kLong).at(0);
-        INFO("the final dec_ref returned "
-             << (rel.by_ns - rel.from_ns) / 1000000 << " ms after its call; the long callback "
-             << (held.end_ns
-                     ? "returned " + std::to_string((held.end_ns - held.start_ns) / 1000000) + " ms after it began"
-                     : std::string("had not returned")));
-        CPK_CHECK("CPL_DECREF_004", (held.end_ns != 0 && held.end_ns <= rel.by_ns.load()));
-        CPK_CHECK("CPL_DECREF_004", rel.by_ns.load() >= t.opened_ns);
-        std::string late = after_release(rec, b, kFirstPending + static_cast<size_t>(row.pending), rel.by_ns);
-        INFO("callbacks that started after the final dec_ref returned:\n" << late);
-        CPK_CHECK("CPL_DECREF_006", late == "");
-        CPK_CHECK("CPL_DECREF_002", cpk::wait_thread_gone(runs[i].port.worker, 1000));
+    run_rows(rows, N, rec, runs, t, normative);
+    for (size_t i = 0; i < N; ++i) {
+        INFO("row " << i << ": " << rows[i].name);
+        check(rec, rows[i], i * kOpsPerRow, g_release[i], runs[i], t);
     }
     release_others(runs);
     runs.clear();
     CPK_GUARD_END(guard);
 }
 
+} // namespace
+
+TEST_CASE("matrix: the final dec_ref from every kind of thread waits for a callback longer than 2 s",
+          "[CPL_DECREF_004][CPL_DECREF_006][CPL_DECREF_002]") {
+    run_table(
+        kRows, true,
+        [](const Recorder& rec, const TdRow& row, size_t b, const Release& rel, const TdRun& run, const Timing& t) {
+            cpk::CallbackRecord held = rec.for_op(b + kLong).at(0);
+            INFO("the final dec_ref returned "
+                 << (rel.by_ns - rel.from_ns) / 1000000 << " ms after its call; the long callback "
+                 << (held.end_ns
+                         ? "returned " + std::to_string((held.end_ns - held.start_ns) / 1000000) + " ms after it began"
+                         : std::string("had not returned")));
+            CPK_CHECK("CPL_DECREF_004", (held.end_ns != 0 && held.end_ns <= rel.by_ns.load()));
+            CPK_CHECK("CPL_DECREF_004", rel.by_ns.load() >= t.opened_ns);
+            std::string late = after_release(rec, b, kFirstPending + static_cast<size_t>(row.pending), rel.by_ns);
+            INFO("callbacks that started after the final dec_ref returned:\n" << late);
+            CPK_CHECK("CPL_DECREF_006", late == "");
+            CPK_CHECK("CPL_DECREF_002", cpk::wait_thread_gone(run.port.worker, 1000));
+        });
+}
+
 TEST_CASE("matrix: pending ops close once when the final dec_ref meets a callback longer than 2 s - recommended",
           "[CPL_DECREF_008][CPL_DECREF_010]") {
-    cpk::Guard guard;
-    Recorder& rec = cpk::persistent_recorder(kMaxRows * kOpsPerRow);
-    const size_t n = std::size(kRecommendedRows);
-    std::vector<TdRun> runs;
-    Timing t;
-    run_rows(kRecommendedRows, n, rec, runs, t, false);
-    for (size_t i = 0; i < n; ++i) {
-        const TdRow& row = kRecommendedRows[i];
-        const size_t b = i * kOpsPerRow;
-        const Release& rel = g_release[i];
-        const char* req = row.caller == Caller::own_callback ? "CPL_DECREF_010" : "CPL_DECREF_008";
-        INFO("row " << i << ": " << row.name);
-        std::string wrong;
-        for (int k = 0; k < row.pending; ++k)
-            wrong += cpk::closed_during_call(rec, b + kFirstPending + k, rel.tid, rel.from_ns, rel.by_ns);
-        INFO(wrong);
-        CPK_CHECK(req, wrong == "");
-        if (row.caller == Caller::own_callback)
-            CPK_CHECK("CPL_DECREF_010", cpk::wait_thread_gone(runs[i].port.worker, cpk::kTeardownMs));
-    }
-    release_others(runs);
-    runs.clear();
-    CPK_GUARD_END(guard);
+    run_table(kRecommendedRows, false,
+              [](const Recorder& rec, const TdRow& row, size_t b, const Release& rel, const TdRun& run, const Timing&) {
+                  const char* req = row.caller == Caller::own_callback ? "CPL_DECREF_010" : "CPL_DECREF_008";
+                  std::string wrong;
+                  for (int k = 0; k < row.pending; ++k)
+                      wrong += cpk::closed_during_call(rec, b + kFirstPending + k, rel.tid, rel.from_ns, rel.by_ns);
+                  INFO(wrong);
+                  CPK_CHECK(req, wrong == "");
+                  if (row.caller == Caller::own_callback)
+                      CPK_CHECK("CPL_DECREF_010", cpk::wait_thread_gone(run.port.worker, cpk::kTeardownMs));
+              });
 }
