@@ -77,3 +77,71 @@ TEST_CASE_METHOD(PortCase,
     check_second_waits(p.handle, rec, sp, second);
     finish(sp);
 }
+
+namespace {
+
+/* Two sockets become readable while the worker is held in a callback, so one
+ * epoll_wait fetches both events. The callback of whichever op completes
+ * first removes the other socket, takes its bytes and adds a new recv op
+ * (op 3) on it: the other socket's event, still in the fetched batch, was
+ * fetched for the removed op and must not complete the new one. */
+struct SameBatch {
+    COMPLETION_PORT_HANDLE port = nullptr;
+    int fds[2] = {-1, -1};
+    COMPLETION_PORT_INGRESS_DATA next[2] = {}; /* op 3 on the other socket */
+    std::atomic<int> first{-1};                /* which of ops 0 and 1 ran first */
+    std::atomic<int> rc{-12345};               /* op 3's add */
+};
+SameBatch g_batch;
+
+void remove_other_and_add(size_t self) {
+    SameBatch& b = g_batch;
+    int expected = -1;
+    if (!b.first.compare_exchange_strong(expected, static_cast<int>(self))) return;
+    const size_t other = 1 - self;
+    completion_port_remove(b.port, b.fds[other]);
+    (void)cpk::drain(b.fds[other]);
+    b.rc = completion_port_add(b.port, &b.next[other]);
+}
+
+} // namespace
+
+TEST_CASE_METHOD(PortCase,
+                 "recv readiness: an op added on a socket removed while its event waits in the same batch waits for "
+                 "new bytes",
+                 "[CPL_RECV_011]") {
+    cpk::SocketPair sp[3] = {unix_sockets(), unix_sockets(), unix_sockets()};
+    static unsigned char bufs[3][kFirst + 1], added[kSecond + 1];
+    SameBatch& b = g_batch;
+    b.port = p.handle;
+    b.first = -1;
+    b.rc = -12345;
+    for (size_t k = 0; k < 2; ++k) {
+        b.fds[k] = sp[k].a;
+        b.next[k] = rec.ingress(3, EPOLLIN, sp[k].a, added, sizeof added);
+        rec.op(k).hook = [k](cpk::Op&, const cpk::CallbackRecord&) { remove_other_and_add(k); };
+        add(k, EPOLLIN, sp[k].a, bufs[k], sizeof bufs[k]);
+    }
+    /* Op 2's callback holds the worker while both sockets become readable. */
+    cpk::Latch& held = cpk::hold_callback(rec, 2);
+    add(2, EPOLLIN, sp[2].a, bufs[2], sizeof bufs[2]);
+    CPK_KIT_REQUIRE(cpk::write_all(sp[2].b, "z", 1));
+    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(2, cpk::kWaitMs));
+    for (size_t k = 0; k < 2; ++k) CPK_KIT_REQUIRE(cpk::send_pattern(sp[k].b, kFirst));
+    held.open();
+    /* The sentinel's event comes after the batch: once it completed, the
+     * worker has handled both events. */
+    CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 4));
+    INFO("callbacks:\n" << rec.dump());
+    CPK_REQUIRE("CPL_RECV_001", b.first.load() >= 0);
+    const size_t first = static_cast<size_t>(b.first.load()), other = 1 - first;
+    INFO("op " << first << " ran first");
+    CPK_REQUIRE("CPL_ADD_017", b.rc.load() == 0);
+    CPK_REQUIRE("CPL_RECV_011", rec.calls(3) == 0);
+    CPK_KIT_REQUIRE(cpk::send_pattern(sp[other].b, kSecond, kFirst));
+    CPK_REQUIRE("CPL_ADD_007", rec.wait_op(3, cpk::kWaitMs));
+    cpk::check_outcomes(rec, "CPL_RECV_002", COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, {kSecond}, 3);
+    CPK_CHECK("CPL_RECV_006", cpk::check_pattern(added, kSecond, kFirst) == kSecond);
+    for (size_t k = 0; k < 2; ++k) rec.op(k).hook = nullptr;
+    finish(sp);
+}
