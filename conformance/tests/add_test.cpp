@@ -492,6 +492,29 @@ TEST_CASE("add: a failed add leaves no allocation descriptor or registration beh
     });
 }
 
+TEST_CASE("add: an op refused by epoll_ctl on a socket with a pending op leaves that op as it was", "[CPL_ADD_015]") {
+    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
+        static char rbuf[4];
+        static char sbuf[4] = {'d', 'a', 't', 'a'};
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
+        CPK_REQUIRE_ADD(p.handle, &in);
+        /* The send's registration fails once: the socket must still carry the
+         * recv's, and the refused op must not linger in the port's record. */
+        cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, sp.a, ENOMEM, 1, 1);
+        mod_once.op = EPOLL_CTL_MOD;
+        CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
+        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
+        check_refused("CPL_ADD_008", p.handle, rec, out, 1, 2, "EPOLL_CTL_MOD of the second op fails with ENOMEM");
+        cpk::clear_faults();
+        cpk::check_received("CPL_ADD_015", rec, 0, sp.b, rbuf, "abcd");
+        completion_port_remove(p.handle, sp.a);
+        CPK_RELEASE(p.handle);
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_015", rec.calls(1) == 0);
+        CPK_CHECK("CPL_ADD_015", rec.calls(0) == 1);
+    });
+}
+
 TEST_CASE("add: a send added while a recv is pending on the socket both complete", "[CPL_ADD_016]") {
     cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
         static char rbuf[4];
