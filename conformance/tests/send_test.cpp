@@ -67,6 +67,22 @@ TEST_CASE_METHOD(PortCase, "send: a send op sends its whole buffer and completes
     finish(sp);
 }
 
+/* The seed's send branch is taken on the event, not on the op's epoll_op: an
+ * op asking for both whose socket is writable with nothing to read sends its
+ * buffer. Catches: the completion reported with the EPOLLIN action, or a recv
+ * attempted on the writable-only event. */
+TEST_CASE_METHOD(PortCase, "send: an op asking for EPOLLIN and EPOLLOUT on a socket with nothing to read is sent",
+                 "[CPL_SEND_001]") {
+    static unsigned char out[100];
+    cpk::fill_pattern(out, sizeof out);
+    cpk::SocketPair sp = unix_sockets();
+    add(0, EPOLLIN | EPOLLOUT, sp.a, out, sizeof out);
+    CPK_REQUIRE("CPL_SEND_001", rec.wait_op_finished(0, cpk::kWaitMs));
+    cpk::check_outcomes(rec, "CPL_SEND_001", kOut, COMPLETION_PORT_RESULT_OK, {sizeof out});
+    CPK_CHECK("CPL_SEND_001", peer_got_pattern(sp.b, sizeof out) == "");
+    finish(sp);
+}
+
 /* Op 0: a real TCP reset before the add (the event is OUT|HUP|ERR and the
  * first send gives ECONNRESET); op 1: injected. Catches: ECONNRESET reported
  * as ERROR or OK, or HUP|ERR handled as an error without calling send. */
