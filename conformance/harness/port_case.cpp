@@ -6,7 +6,9 @@
 
 namespace cpk {
 
-PortCase::PortCase() : rec(persistent_recorder()), bad_context_before(bad_context_callbacks()), p(create_port()) {
+PortCase::PortCase() : PortCase(persistent_recorder()) {}
+
+PortCase::PortCase(Recorder& recorder) : rec(recorder), bad_context_before(bad_context_callbacks()), p(create_port()) {
     CPK_REQUIRE_PORT(p);
 }
 

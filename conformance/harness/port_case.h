@@ -1,11 +1,13 @@
-/* The frame most tests share, as a Catch2 fixture (TEST_CASE_METHOD): the
+/* The frame tests share, as a Catch2 fixture (TEST_CASE_METHOD): the
  * leak guard first, the persistent recorder, one port (CPL_CREATE_004); the
  * test's last statement is finish(sockets...): the final dec_ref
  * (CPL_DECREF_004), the sockets closed, then the guard's check
- * (CPL_DECREF_003, CPL_DECREF_002). */
+ * (CPL_DECREF_003, CPL_DECREF_002). A test whose port is created late, or
+ * with allocation tracking around create, writes the frame out instead. */
 #ifndef CPK_PORT_CASE_H
 #define CPK_PORT_CASE_H
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -36,6 +38,9 @@ public:
 
     /* The final dec_ref (CPL_DECREF_004); later calls do nothing. */
     void release();
+    /* The test makes the final dec_ref itself (on another thread, say):
+     * release() and finish() make none. */
+    void released_by_test() { released_ = true; }
 
     template <class... Sockets> void finish(Sockets&... sockets) {
         release();
@@ -43,14 +48,33 @@ public:
         guard_end();
     }
 
+protected:
+    /* For a recorder of another size (PortCaseOf). */
+    explicit PortCase(Recorder& recorder);
+
 private:
     static void close_all(SocketPair& s) { s = SocketPair(); }
+    static void close_all(Fd& f) { f.close(); }
     template <size_t N> static void close_all(SocketPair (&s)[N]) {
         for (SocketPair& one : s) close_all(one);
     }
     void guard_end();
     bool released_ = false;
 };
+
+/* A PortCase whose recorder holds MaxOps ops. */
+template <size_t MaxOps> class PortCaseOf : public PortCase {
+public:
+    PortCaseOf() : PortCase(persistent_recorder(MaxOps)) {}
+};
+
+/* N unix socket pairs, each checked like PortCase::unix_sockets().
+ * Use: auto [r, s] = cpk::unix_pairs<2>(); */
+template <size_t N> std::array<SocketPair, N> unix_pairs() {
+    std::array<SocketPair, N> pairs;
+    for (SocketPair& sp : pairs) sp = PortCase::unix_sockets();
+    return pairs;
+}
 
 } // namespace cpk
 
