@@ -176,6 +176,23 @@ bool alloc_track_overflow(); /* the live set ran out of room (results unreliable
 /* Sizes of up to `max` live tracked allocations (for messages); allocation-free. */
 size_t live_tracked_sizes(size_t* out, size_t max);
 
+/* What tracking saw, taken in one step when it stops. */
+struct Tracked {
+    size_t live = 0;       /* tracked allocations not yet freed */
+    size_t bytes = 0;      /* their bytes */
+    bool overflow = false; /* the tracker ran out of room: figures unreliable */
+};
+/* alloc_track_stop(), then what is still live. Allocation-free, so a test
+ * collects it before its first check. */
+inline Tracked stop_tracking() {
+    alloc_track_stop();
+    Tracked t;
+    t.live = live_tracked();
+    t.bytes = live_tracked_bytes();
+    t.overflow = alloc_track_overflow();
+    return t;
+}
+
 /* While a NoTrack exists, allocations of the current thread are neither
  * tracked nor counted by faults (for test-side bookkeeping while armed). */
 class NoTrack : NoCopy {

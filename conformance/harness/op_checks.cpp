@@ -1,5 +1,6 @@
 #include "op_checks.h"
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,18 @@ void check_outcomes(const Recorder& rec, const char* req, int action, int result
         CPK_CHECK(req, one_callback(rec, op, action, result, amount) == "");
         ++op;
     }
+}
+
+void check_received(const char* req, Recorder& rec, size_t op, int peer, const void* buf, const char* data) {
+    const size_t n = strlen(data);
+    CPK_KIT_REQUIRE(write_all(peer, data, n));
+    const bool done = rec.wait_op(op, kWaitMs);
+    INFO(rec.dump());
+    CPK_REQUIRE(req, done);
+    /* The recorded completion (action, result, amount) before the bytes it moved. */
+    CPK_CHECK(req, one_callback(rec, op, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK,
+                                static_cast<long>(n)) == "");
+    CPK_CHECK(req, memcmp(buf, data, n) == 0);
 }
 
 size_t reported_bytes(const Recorder& rec, size_t op, size_t length) {

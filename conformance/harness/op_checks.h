@@ -1,6 +1,6 @@
-/* Checks several I/O tests share: the outcome of a row of ops, the bytes a
- * recv op placed, an op that stays completed, completed ops that free their
- * memory. Each names the requirement it is given or the one it checks. */
+/* Checks several tests share: the outcome of a row of ops, a recv fed and
+ * checked in one step, the bytes a recv op placed, an op that stays
+ * completed, completed ops that free their memory. Each names the requirement it is given or the one it checks. */
 #ifndef CPK_OP_CHECKS_H
 #define CPK_OP_CHECKS_H
 
@@ -18,6 +18,12 @@ namespace cpk {
  * an amount kAnyAmount takes any amount >= 0. */
 void check_outcomes(const Recorder& rec, const char* req, int action, int result, std::initializer_list<long> amounts,
                     size_t first = 0);
+
+/* Writes `data` (its strlen bytes; the kit's precondition) on `peer`. Op `op`
+ * of rec, a recv into `buf`, must then complete within kWaitMs (CPK_REQUIRE
+ * req), once with (EPOLLIN, OK, that length), and leave those bytes in buf
+ * (a CPK_CHECK of req each). */
+void check_received(const char* req, Recorder& rec, size_t op, int peer, const void* buf, const char* data);
 
 /* The bytes op `op` says it placed in its buffer of `length` bytes: the
  * amount of its only callback, at most `length` (0 when it has none, several

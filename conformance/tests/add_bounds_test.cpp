@@ -10,8 +10,6 @@
 #include <string>
 
 #include "harness.h"
-#include "pairs.h"
-#include "port_test.h"
 
 namespace {
 
@@ -63,45 +61,43 @@ TEST_CASE("add: a socket on descriptor 0 is a valid socket", "[CPL_ADD_007]") {
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("add: a NULL buffer is refused from length 1 on and accepted at length 0", "[CPL_ADD_013]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [one, none] = cpk::unix_pairs<2>();
-        COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, one.a, nullptr, 1);
-        int rc1;
-        {
-            cpk::LsanIgnore lsan; /* a leak of a wrongly refused add is CPL_ADD_015's */
-            rc1 = completion_port_add(p.handle, &in1);
-        }
-        INFO("NULL buffer, length 1: completion_port_add returned " << rc1);
-        CPK_CHECK("CPL_ADD_013", rc1 != 0);
-        /* Length 0 reads nothing: a NULL buffer is no reason to refuse it. */
-        COMPLETION_PORT_INGRESS_DATA in0 = rec.ingress(1, EPOLLIN, none.a, nullptr, 0);
-        const uint64_t mark = cpk::thread_ctl_mark();
-        const int rc0 = completion_port_add(p.handle, &in0);
-        INFO("NULL buffer, length 0: completion_port_add returned " << rc0 << "; " << cpk::describe_ctl_since(mark));
-        CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_013"), rc0 == 0);
-        if (rc0 == 0) {
-            CPK_KIT_REQUIRE(cpk::write_all(none.b, "x", 1));
-            INFO(rec.dump());
-            CPK_CHECK("CPL_ADD_013", rec.wait_op(1, cpk::kWaitMs));
-        }
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: a NULL buffer is refused from length 1 on and accepted at length 0",
+                 "[CPL_ADD_013]") {
+    auto [one, none] = cpk::unix_pairs<2>();
+    COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, one.a, nullptr, 1);
+    int rc1;
+    {
+        cpk::LsanIgnore lsan; /* a leak of a wrongly refused add is CPL_ADD_015's */
+        rc1 = completion_port_add(p.handle, &in1);
+    }
+    INFO("NULL buffer, length 1: completion_port_add returned " << rc1);
+    CPK_CHECK("CPL_ADD_013", rc1 != 0);
+    /* Length 0 reads nothing: a NULL buffer is no reason to refuse it. */
+    COMPLETION_PORT_INGRESS_DATA in0 = rec.ingress(1, EPOLLIN, none.a, nullptr, 0);
+    const uint64_t mark = cpk::thread_ctl_mark();
+    const int rc0 = completion_port_add(p.handle, &in0);
+    INFO("NULL buffer, length 0: completion_port_add returned " << rc0 << "; " << cpk::describe_ctl_since(mark));
+    CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_013"), rc0 == 0);
+    if (rc0 == 0) {
+        CPK_KIT_REQUIRE(cpk::write_all(none.b, "x", 1));
+        INFO(rec.dump());
+        CPK_CHECK("CPL_ADD_013", rec.wait_op(1, cpk::kWaitMs));
+    }
+    finish(one, none);
 }
 
-TEST_CASE("add: a length of exactly INT32_MAX is accepted", "[CPL_ADD_014]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        /* No byte ever arrives and the op is removed before any event: the
-         * buffer behind the length is never touched. */
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, static_cast<uint32_t>(INT32_MAX));
-        const uint64_t mark = cpk::thread_ctl_mark();
-        const int rc = completion_port_add(p.handle, &in);
-        INFO("length INT32_MAX: completion_port_add returned " << rc << "; " << cpk::describe_ctl_since(mark));
-        CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_014"), rc == 0);
-        completion_port_remove(p.handle, sp.a);
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: a length of exactly INT32_MAX is accepted", "[CPL_ADD_014]") {
+    cpk::SocketPair sp = unix_sockets();
+    /* No byte ever arrives and the op is removed before any event: the
+     * buffer behind the length is never touched. */
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, static_cast<uint32_t>(INT32_MAX));
+    const uint64_t mark = cpk::thread_ctl_mark();
+    const int rc = completion_port_add(p.handle, &in);
+    INFO("length INT32_MAX: completion_port_add returned " << rc << "; " << cpk::describe_ctl_since(mark));
+    CPK_CHECK(cpk::add_failure_requirement(mark, "CPL_ADD_014"), rc == 0);
+    completion_port_remove(p.handle, sp.a);
+    finish(sp);
 }
 
 TEST_CASE("create: a port whose descriptors start at 0 works and closes them", "[CPL_CREATE_004][CPL_DECREF_003]") {

@@ -7,9 +7,6 @@
 #include <vector>
 
 #include "harness.h"
-#include "pairs.h"
-#include "port_test.h"
-#include "received.h"
 
 namespace {
 
@@ -97,288 +94,270 @@ TEST_CASE("add: a NULL port is refused without a callback", "[CPL_ADD_001]") {
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("add: NULL ingress data is refused and the port keeps working", "[CPL_ADD_002]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        CPK_CHECK("CPL_ADD_002", completion_port_add(p.handle, nullptr) != 0);
-        CPK_CHECK("CPL_ADD_002", cpk::sentinel(p.handle, rec, 0));
-        INFO(rec.dump());
-        CPK_CHECK("CPL_ADD_002", rec.count() == 1);
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: NULL ingress data is refused and the port keeps working", "[CPL_ADD_002]") {
+    CPK_CHECK("CPL_ADD_002", completion_port_add(p.handle, nullptr) != 0);
+    CPK_CHECK("CPL_ADD_002", cpk::sentinel(p.handle, rec, 0));
+    INFO(rec.dump());
+    CPK_CHECK("CPL_ADD_002", rec.count() == 1);
+    finish();
 }
 
-TEST_CASE("add: a failed allocation makes add fail without a callback", "[CPL_ADD_003]") {
-    cpk::port_test(cpk::persistent_recorder(512), [](cpk::PortInfo& p, cpk::Recorder& rec) {
-        static char buf[64][4];
-        std::string wrong;
-        int failed_allocs = 0;
-        bool untouched_added = false;
-        bool completed_untouched = false;
-        for (unsigned nth = 1; nth <= 60; ++nth) {
-            cpk::SocketPair sp = cpk::unix_pair();
-            CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-            COMPLETION_PORT_INGRESS_DATA in = rec.ingress(nth, EPOLLIN, sp.a, buf[nth], 4);
-            int id = cpk::inject(cpk::alloc_failure(nth));
-            int rc;
-            {
-                cpk::LsanIgnore lsan; /* a leak of the failed add is CPL_ADD_015's */
-                rc = completion_port_add(p.handle, &in);
-            }
-            bool fired = cpk::fault_fired(id) > 0;
-            cpk::clear_faults();
-            CPK_KIT_REQUIRE(id >= 0);
-            if (!fired) {
-                /* add made fewer allocations than nth: it ran untouched and must work */
-                untouched_added = rc == 0;
-                completed_untouched = untouched_added && rec.wait_op(nth, cpk::kWaitMs);
-                break;
-            }
-            ++failed_allocs;
-            bool sentinel_ok = cpk::sentinel(p.handle, rec, 100 + nth);
-            if (rc == 0) wrong += "allocation #" + std::to_string(nth) + " failed but add returned 0\n";
-            if (rec.calls(nth) != 0)
-                wrong += "allocation #" + std::to_string(nth) + " failed but the op got a callback\n";
-            if (!sentinel_ok)
-                wrong += "after allocation #" + std::to_string(nth) + " failed the port stopped working\n";
-            if (rc == 0) completion_port_remove(p.handle, sp.a);
+TEST_CASE_METHOD(cpk::PortCaseOf<512>, "add: a failed allocation makes add fail without a callback", "[CPL_ADD_003]") {
+    static char buf[64][4];
+    std::string wrong;
+    int failed_allocs = 0;
+    bool untouched_added = false;
+    bool completed_untouched = false;
+    for (unsigned nth = 1; nth <= 60; ++nth) {
+        cpk::SocketPair sp = cpk::unix_pair();
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(nth, EPOLLIN, sp.a, buf[nth], 4);
+        int id = cpk::inject(cpk::alloc_failure(nth));
+        int rc;
+        {
+            cpk::LsanIgnore lsan; /* a leak of the failed add is CPL_ADD_015's */
+            rc = completion_port_add(p.handle, &in);
         }
-        INFO("allocations made by add and failed one at a time: " << failed_allocs);
-        CPK_CHECK("CPL_ADD_003", wrong == "");
-        CPK_CHECK("CPL_ADD_007", untouched_added);
-        CPK_CHECK("CPL_ADD_007", completed_untouched);
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: the first epoll_ctl on a new socket is EPOLL_CTL_MOD with epoll_op", "[CPL_ADD_005]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        const uint32_t masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
-        for (size_t i = 0; i < 4; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], p.epfd);
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EPOLLET", "[CPL_ADD_005]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        /* "events equal to epoll_op, optionally with EPOLLONESHOT added": the
-         * trigger mode the caller chose is part of epoll_op. */
-        const uint32_t masks[] = {EPOLLIN | EPOLLET, EPOLLOUT | EPOLLET, EPOLLIN | EPOLLRDHUP | EPOLLET};
-        for (size_t i = 0; i < 3; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], -1);
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the same events", "[CPL_ADD_006]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        uint64_t mark = cpk::thread_ctl_mark();
-        cpk::record_start();
-        int rc = completion_port_add(p.handle, &in);
-        cpk::record_stop();
-        std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-        INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
-        /* Without a first EPOLL_CTL_MOD there is no ENOENT to follow (CPL_ADD_005's failure). */
-        CPK_REQUIRE("CPL_ADD_005", (!ctl.empty() && ctl[0].op == EPOLL_CTL_MOD));
-        CPK_CHECK("CPL_ADD_006", ctl[0].result == -1);
-        CPK_CHECK("CPL_ADD_006", ctl[0].err == ENOENT);
-        CPK_REQUIRE("CPL_ADD_006", ctl.size() >= 2);
-        CPK_CHECK("CPL_ADD_006", ctl[1].op == EPOLL_CTL_ADD);
-        CPK_CHECK("CPL_ADD_006", ctl[1].fd == ctl[0].fd);
-        CPK_CHECK("CPL_ADD_006", ctl[1].events == ctl[0].events);
-        CPK_CHECK("CPL_ADD_006", ctl[1].result == 0);
-        CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
-        /* The registration made by ADD delivers the op's event. */
-        cpk::check_received("CPL_ADD_006", rec, 0, sp.b, buf, "abcd");
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [r, s] = cpk::unix_pairs<2>();
-        static char rbuf[3];
-        static char sbuf[3] = {'x', 'y', 'z'};
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        CPK_KIT_REQUIRE(cpk::write_all(r.b, "abc", 3));
-        CPK_CHECK("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
-        INFO(rec.dump());
-        /* What the completions said, then what moved. */
-        CPK_CHECK("CPL_RECV_005",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
-        CPK_CHECK("CPL_SEND_001",
-                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 3) == "");
-        CPK_CHECK("CPL_RECV_006", memcmp(rbuf, "abc", 3) == 0);
-        char got[3];
-        CPK_CHECK("CPL_SEND_001", cpk::read_exact(s.b, got, 3));
-        CPK_CHECK("CPL_SEND_001", memcmp(got, "xyz", 3) == 0);
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: a closed descriptor is refused without a callback", "[CPL_ADD_008]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        static char buf[4];
-        int bad = cpk::closed_fd_number();
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, bad, buf, sizeof buf);
-        check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a closed descriptor");
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: a regular file is refused without a callback", "[CPL_ADD_008]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::Fd file = cpk::regular_file();
-        CPK_KIT_REQUIRE(file.valid());
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, file, buf, sizeof buf);
-        check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a regular file");
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: any other epoll_ctl failure is refused without a callback", "[CPL_ADD_008]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        static char buf[3][4];
-        /* MOD itself fails with ENOMEM: no ADD retry, no success. */
-        cpk::SocketPair s1 = cpk::unix_pair();
-        CPK_KIT_REQUIRE(cpk::write_all(s1.b, "data", 4));
-        CPK_KIT_REQUIRE(cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, s1.a, ENOMEM, 1, 0)) >= 0);
-        COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, s1.a, buf[0], 4);
-        check_refused("CPL_ADD_008", p.handle, rec, in1, 0, 2, "EPOLL_CTL_MOD fails with ENOMEM");
+        bool fired = cpk::fault_fired(id) > 0;
         cpk::clear_faults();
-        /* MOD gives ENOENT, the ADD that follows fails with ENOSPC. */
-        cpk::SocketPair s2 = cpk::unix_pair();
-        CPK_KIT_REQUIRE(cpk::write_all(s2.b, "data", 4));
-        CPK_KIT_REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
-        COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
-        check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3,
-                      "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
-        cpk::clear_faults();
-        /* Only the first MOD fails, with ENOMEM: an add that falls back to
-         * EPOLL_CTL_ADD on any error (not only ENOENT) would succeed here. */
-        cpk::SocketPair s3 = cpk::unix_pair();
-        CPK_KIT_REQUIRE(cpk::write_all(s3.b, "data", 4));
-        cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, s3.a, ENOMEM, 1, 1);
-        mod_once.op = EPOLL_CTL_MOD;
-        CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
-        COMPLETION_PORT_INGRESS_DATA in3 = rec.ingress(4, EPOLLIN, s3.a, buf[2], 4);
-        check_refused("CPL_ADD_008", p.handle, rec, in3, 4, 5, "the first EPOLL_CTL_MOD fails with ENOMEM, once");
-        cpk::clear_faults();
-        CPK_RELEASE(p.handle);
-        /* Nothing came afterwards either (closing or otherwise). */
-        INFO(rec.dump());
-        CPK_CHECK("CPL_ADD_008", rec.calls(0) == 0);
-        CPK_CHECK("CPL_ADD_008", rec.calls(1) == 0);
-        CPK_CHECK("CPL_ADD_008", rec.calls(4) == 0);
-    });
-}
-
-TEST_CASE("add: a socket is added again after each completion", "[CPL_ADD_009]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[8];
-        for (int i = 0; i < 8; ++i) {
-            INFO("round " << i);
-            COMPLETION_PORT_INGRESS_DATA in = rec.ingress(static_cast<size_t>(i), EPOLLIN, sp.a, &buf[i], 1);
-            if (i == 0) {
-                CPK_REQUIRE_ADD(p.handle, &in);
-            } else {
-                int rc = completion_port_add(p.handle, &in);
-                INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
-                CPK_REQUIRE("CPL_ADD_009", rc == 0);
-            }
-            char c = static_cast<char>('a' + i);
-            CPK_KIT_REQUIRE(cpk::write_all(sp.b, &c, 1));
-            CPK_REQUIRE("CPL_ADD_009", rec.wait_op(static_cast<size_t>(i), cpk::kWaitMs));
-            CPK_CHECK("CPL_ADD_009", cpk::one_callback(rec, static_cast<size_t>(i), COMPLETION_PORT_EPOLL_EPOLLIN,
-                                                       COMPLETION_PORT_RESULT_OK, 1) == "");
-            CPK_CHECK("CPL_ADD_009", buf[i] == c);
+        CPK_KIT_REQUIRE(id >= 0);
+        if (!fired) {
+            /* add made fewer allocations than nth: it ran untouched and must work */
+            untouched_added = rc == 0;
+            completed_untouched = untouched_added && rec.wait_op(nth, cpk::kWaitMs);
+            break;
         }
-        /* Sends re-armed the same way. */
-        static char out[4] = {'s', 'e', 'n', 'd'};
-        for (int i = 0; i < 4; ++i) {
-            INFO("send round " << i);
-            size_t op = static_cast<size_t>(10 + i);
-            COMPLETION_PORT_INGRESS_DATA o = rec.ingress(op, EPOLLOUT, sp.a, &out[i], 1);
-            int rc = completion_port_add(p.handle, &o);
+        ++failed_allocs;
+        bool sentinel_ok = cpk::sentinel(p.handle, rec, 100 + nth);
+        if (rc == 0) wrong += "allocation #" + std::to_string(nth) + " failed but add returned 0\n";
+        if (rec.calls(nth) != 0) wrong += "allocation #" + std::to_string(nth) + " failed but the op got a callback\n";
+        if (!sentinel_ok) wrong += "after allocation #" + std::to_string(nth) + " failed the port stopped working\n";
+        if (rc == 0) completion_port_remove(p.handle, sp.a);
+    }
+    INFO("allocations made by add and failed one at a time: " << failed_allocs);
+    CPK_CHECK("CPL_ADD_003", wrong == "");
+    CPK_CHECK("CPL_ADD_007", untouched_added);
+    CPK_CHECK("CPL_ADD_007", completed_untouched);
+    finish();
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: the first epoll_ctl on a new socket is EPOLL_CTL_MOD with epoll_op",
+                 "[CPL_ADD_005]") {
+    const uint32_t masks[] = {EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLIN | EPOLLRDHUP};
+    for (size_t i = 0; i < 4; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], p.epfd);
+    finish();
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: the first EPOLL_CTL_MOD keeps every bit of epoll_op including EPOLLET",
+                 "[CPL_ADD_005]") {
+    /* "events equal to epoll_op, optionally with EPOLLONESHOT added": the
+     * trigger mode the caller chose is part of epoll_op. */
+    const uint32_t masks[] = {EPOLLIN | EPOLLET, EPOLLOUT | EPOLLET, EPOLLIN | EPOLLRDHUP | EPOLLET};
+    for (size_t i = 0; i < 3; ++i) check_first_ctl_is_mod(p.handle, rec, i, masks[i], -1);
+    finish();
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: ENOENT from EPOLL_CTL_MOD is followed by EPOLL_CTL_ADD with the same events",
+                 "[CPL_ADD_006]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    uint64_t mark = cpk::thread_ctl_mark();
+    cpk::record_start();
+    int rc = completion_port_add(p.handle, &in);
+    cpk::record_stop();
+    std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
+    INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+    /* Without a first EPOLL_CTL_MOD there is no ENOENT to follow (CPL_ADD_005's failure). */
+    CPK_REQUIRE("CPL_ADD_005", (!ctl.empty() && ctl[0].op == EPOLL_CTL_MOD));
+    CPK_CHECK("CPL_ADD_006", ctl[0].result == -1);
+    CPK_CHECK("CPL_ADD_006", ctl[0].err == ENOENT);
+    CPK_REQUIRE("CPL_ADD_006", ctl.size() >= 2);
+    CPK_CHECK("CPL_ADD_006", ctl[1].op == EPOLL_CTL_ADD);
+    CPK_CHECK("CPL_ADD_006", ctl[1].fd == ctl[0].fd);
+    CPK_CHECK("CPL_ADD_006", ctl[1].events == ctl[0].events);
+    CPK_CHECK("CPL_ADD_006", ctl[1].result == 0);
+    CPK_REQUIRE(rc == 0 ? "CPL_ADD_007" : cpk::add_failure_requirement(mark), rc == 0);
+    /* The registration made by ADD delivers the op's event. */
+    cpk::check_received("CPL_ADD_006", rec, 0, sp.b, buf, "abcd");
+    finish(sp);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: a valid add returns 0 and its op completes", "[CPL_ADD_007]") {
+    auto [r, s] = cpk::unix_pairs<2>();
+    static char rbuf[3];
+    static char sbuf[3] = {'x', 'y', 'z'};
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "abc", 3));
+    CPK_CHECK("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
+    CPK_CHECK("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
+    INFO(rec.dump());
+    /* What the completions said, then what moved. */
+    CPK_CHECK("CPL_RECV_005",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 3) == "");
+    CPK_CHECK("CPL_SEND_001",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 3) == "");
+    CPK_CHECK("CPL_RECV_006", memcmp(rbuf, "abc", 3) == 0);
+    char got[3];
+    CPK_CHECK("CPL_SEND_001", cpk::read_exact(s.b, got, 3));
+    CPK_CHECK("CPL_SEND_001", memcmp(got, "xyz", 3) == 0);
+    finish(r, s);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: a closed descriptor is refused without a callback", "[CPL_ADD_008]") {
+    static char buf[4];
+    int bad = cpk::closed_fd_number();
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, bad, buf, sizeof buf);
+    check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a closed descriptor");
+    finish();
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: a regular file is refused without a callback", "[CPL_ADD_008]") {
+    cpk::Fd file = cpk::regular_file();
+    CPK_KIT_REQUIRE(file.valid());
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, file, buf, sizeof buf);
+    check_refused("CPL_ADD_008", p.handle, rec, in, 0, 1, "a regular file");
+    finish(file);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: any other epoll_ctl failure is refused without a callback", "[CPL_ADD_008]") {
+    static char buf[3][4];
+    /* MOD itself fails with ENOMEM: no ADD retry, no success. */
+    cpk::SocketPair s1 = cpk::unix_pair();
+    CPK_KIT_REQUIRE(cpk::write_all(s1.b, "data", 4));
+    CPK_KIT_REQUIRE(cpk::inject(cpk::failing(cpk::Fn::epoll_ctl, s1.a, ENOMEM, 1, 0)) >= 0);
+    COMPLETION_PORT_INGRESS_DATA in1 = rec.ingress(0, EPOLLIN, s1.a, buf[0], 4);
+    check_refused("CPL_ADD_008", p.handle, rec, in1, 0, 2, "EPOLL_CTL_MOD fails with ENOMEM");
+    cpk::clear_faults();
+    /* MOD gives ENOENT, the ADD that follows fails with ENOSPC. */
+    cpk::SocketPair s2 = cpk::unix_pair();
+    CPK_KIT_REQUIRE(cpk::write_all(s2.b, "data", 4));
+    CPK_KIT_REQUIRE(cpk::inject(ctl_add_fails(s2.a, ENOSPC)) >= 0);
+    COMPLETION_PORT_INGRESS_DATA in2 = rec.ingress(1, EPOLLIN, s2.a, buf[1], 4);
+    check_refused("CPL_ADD_008", p.handle, rec, in2, 1, 3,
+                  "EPOLL_CTL_MOD gives ENOENT, EPOLL_CTL_ADD fails with ENOSPC");
+    cpk::clear_faults();
+    /* Only the first MOD fails, with ENOMEM: an add that falls back to
+     * EPOLL_CTL_ADD on any error (not only ENOENT) would succeed here. */
+    cpk::SocketPair s3 = cpk::unix_pair();
+    CPK_KIT_REQUIRE(cpk::write_all(s3.b, "data", 4));
+    cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, s3.a, ENOMEM, 1, 1);
+    mod_once.op = EPOLL_CTL_MOD;
+    CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
+    COMPLETION_PORT_INGRESS_DATA in3 = rec.ingress(4, EPOLLIN, s3.a, buf[2], 4);
+    check_refused("CPL_ADD_008", p.handle, rec, in3, 4, 5, "the first EPOLL_CTL_MOD fails with ENOMEM, once");
+    cpk::clear_faults();
+    release();
+    /* Nothing came afterwards either (closing or otherwise). */
+    INFO(rec.dump());
+    CPK_CHECK("CPL_ADD_008", rec.calls(0) == 0);
+    CPK_CHECK("CPL_ADD_008", rec.calls(1) == 0);
+    CPK_CHECK("CPL_ADD_008", rec.calls(4) == 0);
+    finish(s1, s2, s3);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: a socket is added again after each completion", "[CPL_ADD_009]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[8];
+    for (int i = 0; i < 8; ++i) {
+        INFO("round " << i);
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(static_cast<size_t>(i), EPOLLIN, sp.a, &buf[i], 1);
+        if (i == 0) {
+            CPK_REQUIRE_ADD(p.handle, &in);
+        } else {
+            int rc = completion_port_add(p.handle, &in);
             INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
             CPK_REQUIRE("CPL_ADD_009", rc == 0);
-            CPK_REQUIRE("CPL_ADD_009", rec.wait_op(op, cpk::kWaitMs));
-            CPK_CHECK("CPL_ADD_009",
-                      cpk::one_callback(rec, op, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 1) == "");
         }
-        char got[4];
-        CPK_CHECK("CPL_ADD_009", cpk::read_exact(sp.b, got, 4));
-        CPK_CHECK("CPL_ADD_009", memcmp(got, out, 4) == 0);
-        CPK_RELEASE(p.handle);
-    });
+        char c = static_cast<char>('a' + i);
+        CPK_KIT_REQUIRE(cpk::write_all(sp.b, &c, 1));
+        CPK_REQUIRE("CPL_ADD_009", rec.wait_op(static_cast<size_t>(i), cpk::kWaitMs));
+        CPK_CHECK("CPL_ADD_009", cpk::one_callback(rec, static_cast<size_t>(i), COMPLETION_PORT_EPOLL_EPOLLIN,
+                                                   COMPLETION_PORT_RESULT_OK, 1) == "");
+        CPK_CHECK("CPL_ADD_009", buf[i] == c);
+    }
+    /* Sends re-armed the same way. */
+    static char out[4] = {'s', 'e', 'n', 'd'};
+    for (int i = 0; i < 4; ++i) {
+        INFO("send round " << i);
+        size_t op = static_cast<size_t>(10 + i);
+        COMPLETION_PORT_INGRESS_DATA o = rec.ingress(op, EPOLLOUT, sp.a, &out[i], 1);
+        int rc = completion_port_add(p.handle, &o);
+        INFO("completion_port_add returned " << rc << "\n" << ctl_calls(sp.a));
+        CPK_REQUIRE("CPL_ADD_009", rc == 0);
+        CPK_REQUIRE("CPL_ADD_009", rec.wait_op(op, cpk::kWaitMs));
+        CPK_CHECK("CPL_ADD_009",
+                  cpk::one_callback(rec, op, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 1) == "");
+    }
+    char got[4];
+    CPK_CHECK("CPL_ADD_009", cpk::read_exact(sp.b, got, 4));
+    CPK_CHECK("CPL_ADD_009", memcmp(got, out, 4) == 0);
+    finish(sp);
 }
 
-TEST_CASE("add: a level-triggered re-fire never reaches a completed op", "[CPL_ADD_010]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), o = cpk::unix_pair(), both = cpk::unix_pair();
-        CPK_KIT_REQUIRE((r.ok() && s.ok() && o.ok() && both.ok()));
-        static char rbuf[4], obuf[4], bbuf[4];
-        static char sbuf[4] = {'1', '2', '3', '4'};
-        /* r: 8 bytes for a 4-byte recv: the socket stays readable after completion. */
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
-        /* s: a send op; the socket stays writable after completion. */
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
-        /* o: explicit EPOLLONESHOT from the caller. */
-        COMPLETION_PORT_INGRESS_DATA one = rec.ingress(2, EPOLLIN | EPOLLONESHOT, o.a, obuf, sizeof obuf);
-        /* both: several bits at once on a readable, writable socket. */
-        COMPLETION_PORT_INGRESS_DATA multi = rec.ingress(3, EPOLLIN | EPOLLOUT | EPOLLRDHUP, both.a, bbuf, sizeof bbuf);
-        CPK_KIT_REQUIRE(cpk::write_all(r.b, "abcdefgh", 8));
-        CPK_KIT_REQUIRE(cpk::write_all(o.b, "abcdefgh", 8));
-        CPK_KIT_REQUIRE(cpk::write_all(both.b, "abcdefgh", 8));
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        CPK_REQUIRE_ADD(p.handle, &one);
-        bool multi_added = completion_port_add(p.handle, &multi) == 0;
-        {
-            INFO(rec.dump());
-            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
-            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
-            CPK_REQUIRE("CPL_ADD_007", rec.wait_op(2, cpk::kWaitMs));
-            if (multi_added) CPK_REQUIRE("CPL_ADD_007", rec.wait_op(3, cpk::kWaitMs));
-        }
-        /* More data arrives on the completed recv sockets. */
-        CPK_KIT_REQUIRE(cpk::write_all(r.b, "more", 4));
-        CPK_KIT_REQUIRE(cpk::write_all(o.b, "more", 4));
-        CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 10));
-        CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 11));
-        {
-            INFO(rec.dump());
-            CPK_CHECK("CPL_ADD_010", rec.calls(0) == 1);
-            CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
-            CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
-            CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
-        }
-        CPK_RELEASE(p.handle);
-        /* Completed ops get nothing from the release either. */
+TEST_CASE_METHOD(cpk::PortCase, "add: a level-triggered re-fire never reaches a completed op", "[CPL_ADD_010]") {
+    cpk::SocketPair r = cpk::unix_pair(), s = cpk::unix_pair(), o = cpk::unix_pair(), both = cpk::unix_pair();
+    CPK_KIT_REQUIRE((r.ok() && s.ok() && o.ok() && both.ok()));
+    static char rbuf[4], obuf[4], bbuf[4];
+    static char sbuf[4] = {'1', '2', '3', '4'};
+    /* r: 8 bytes for a 4-byte recv: the socket stays readable after completion. */
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
+    /* s: a send op; the socket stays writable after completion. */
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, sbuf, sizeof sbuf);
+    /* o: explicit EPOLLONESHOT from the caller. */
+    COMPLETION_PORT_INGRESS_DATA one = rec.ingress(2, EPOLLIN | EPOLLONESHOT, o.a, obuf, sizeof obuf);
+    /* both: several bits at once on a readable, writable socket. */
+    COMPLETION_PORT_INGRESS_DATA multi = rec.ingress(3, EPOLLIN | EPOLLOUT | EPOLLRDHUP, both.a, bbuf, sizeof bbuf);
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "abcdefgh", 8));
+    CPK_KIT_REQUIRE(cpk::write_all(o.b, "abcdefgh", 8));
+    CPK_KIT_REQUIRE(cpk::write_all(both.b, "abcdefgh", 8));
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    CPK_REQUIRE_ADD(p.handle, &one);
+    bool multi_added = completion_port_add(p.handle, &multi) == 0;
+    {
+        INFO(rec.dump());
+        CPK_REQUIRE("CPL_ADD_007", rec.wait_op(0, cpk::kWaitMs));
+        CPK_REQUIRE("CPL_ADD_007", rec.wait_op(1, cpk::kWaitMs));
+        CPK_REQUIRE("CPL_ADD_007", rec.wait_op(2, cpk::kWaitMs));
+        if (multi_added) CPK_REQUIRE("CPL_ADD_007", rec.wait_op(3, cpk::kWaitMs));
+    }
+    /* More data arrives on the completed recv sockets. */
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "more", 4));
+    CPK_KIT_REQUIRE(cpk::write_all(o.b, "more", 4));
+    CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 10));
+    CPK_CHECK("CPL_ADD_010", cpk::sentinel(p.handle, rec, 11));
+    {
         INFO(rec.dump());
         CPK_CHECK("CPL_ADD_010", rec.calls(0) == 1);
         CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
         CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
         CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
-    });
+    }
+    release();
+    /* Completed ops get nothing from the release either. */
+    INFO(rec.dump());
+    CPK_CHECK("CPL_ADD_010", rec.calls(0) == 1);
+    CPK_CHECK("CPL_ADD_010", rec.calls(1) == 1);
+    CPK_CHECK("CPL_ADD_010", rec.calls(2) == 1);
+    CPK_CHECK("CPL_ADD_010", rec.calls(3) == (multi_added ? 1 : 0));
+    finish(r, s, o, both);
 }
 
 /* ---- recommended argument checks ---- */
 
-TEST_CASE("add: INVALID_SOCKET is refused without a callback", "[CPL_ADD_011]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, INVALID_SOCKET, buf, sizeof buf);
-        check_refused("CPL_ADD_011", p.handle, rec, in, 0, 1, "INVALID_SOCKET");
-        CPK_RELEASE(p.handle);
-        INFO(rec.dump());
-        CPK_CHECK("CPL_ADD_011", rec.calls(0) == 0);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: INVALID_SOCKET is refused without a callback", "[CPL_ADD_011]") {
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, INVALID_SOCKET, buf, sizeof buf);
+    check_refused("CPL_ADD_011", p.handle, rec, in, 0, 1, "INVALID_SOCKET");
+    release();
+    INFO(rec.dump());
+    CPK_CHECK("CPL_ADD_011", rec.calls(0) == 0);
+    finish();
 }
 
 TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
@@ -398,203 +377,197 @@ TEST_CASE("add: a NULL event_callback is refused", "[CPL_ADD_012]") {
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [r, s] = cpk::unix_pairs<2>();
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, nullptr, 16);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, nullptr, 16);
-        CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &in) != 0);
-        CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &out) != 0);
-        /* A zero length with a NULL buffer is not concerned: an RDHUP-only op has no buffer. */
-        cpk::SocketPair h = cpk::unix_pair();
-        CPK_KIT_REQUIRE(h.ok());
-        COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a, nullptr, 0);
-        CPK_REQUIRE_ADD(p.handle, &hup);
-        CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
-        CPK_CHECK("CPL_RDHUP_001", rec.wait_op(2, cpk::kWaitMs));
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: a NULL buffer with a non-zero length is refused", "[CPL_ADD_013]") {
+    auto [r, s] = cpk::unix_pairs<2>();
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, nullptr, 16);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, s.a, nullptr, 16);
+    CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &in) != 0);
+    CPK_CHECK("CPL_ADD_013", completion_port_add(p.handle, &out) != 0);
+    /* A zero length with a NULL buffer is not concerned: an RDHUP-only op has no buffer. */
+    cpk::SocketPair h = unix_sockets();
+    COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(2, EPOLLRDHUP, h.a, nullptr, 0);
+    CPK_REQUIRE_ADD(p.handle, &hup);
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
+    CPK_CHECK("CPL_RDHUP_001", rec.wait_op(2, cpk::kWaitMs));
+    finish(r, s, h);
 }
 
-TEST_CASE("add: a length above INT32_MAX is refused", "[CPL_ADD_014]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        /* No data ever arrives: a wrongly accepted op never touches the small buffer,
-         * and the release gives it at most a closing completion. */
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
-        static char buf[8];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, 0x80000000u);
-        CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &in) != 0);
-        COMPLETION_PORT_INGRESS_DATA max = rec.ingress(1, EPOLLIN, sp.a, buf, 0xFFFFFFFFu);
-        CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &max) != 0);
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: a length above INT32_MAX is refused", "[CPL_ADD_014]") {
+    /* No data ever arrives: a wrongly accepted op never touches the small buffer,
+     * and the release gives it at most a closing completion. */
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[8];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, 0x80000000u);
+    CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &in) != 0);
+    COMPLETION_PORT_INGRESS_DATA max = rec.ingress(1, EPOLLIN, sp.a, buf, 0xFFFFFFFFu);
+    CPK_CHECK("CPL_ADD_014", completion_port_add(p.handle, &max) != 0);
+    finish(sp);
 }
 
-TEST_CASE("add: a failed add leaves no allocation descriptor or registration behind", "[CPL_ADD_015]") {
-    cpk::port_test(cpk::persistent_recorder(512), [](cpk::PortInfo& p, cpk::Recorder& rec) {
-        CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
-        static char buf[4];
-        /* Warm-up: whatever the port allocates once for its first socket stays. */
-        CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 0, 0));
+TEST_CASE_METHOD(cpk::PortCaseOf<512>, "add: a failed add leaves no allocation descriptor or registration behind",
+                 "[CPL_ADD_015]") {
+    CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
+    static char buf[4];
+    /* Warm-up: whatever the port allocates once for its first socket stays. */
+    CPK_REQUIRE("CPL_ADD_007", cpk::sentinel(p.handle, rec, 0, 0));
 
-        struct Outcome {
-            std::string what;
-            int rc;
-            size_t live;
-            bool registered;
-            std::string fds;
-        };
-        std::vector<Outcome> out;
-        out.reserve(128);
-        auto attempt = [&](const std::string& what, int fd, const cpk::Fault* f, size_t op) {
-            COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, fd, buf, sizeof buf);
-            cpk::FdList fds = cpk::list_fds();
-            cpk::alloc_track_start();
-            int id = f ? cpk::inject(*f) : -1;
-            int rc = completion_port_add(p.handle, &in);
-            bool fired = f ? cpk::fault_fired(id) > 0 : true;
-            cpk::clear_faults();
-            cpk::alloc_track_stop();
-            Outcome o{what, rc, cpk::live_tracked(), fd >= 0 && cpk::epoll_registered(p.epfd, fd),
-                      cpk::fd_diff(fds, cpk::list_fds())};
-            if (rc == 0) completion_port_remove(p.handle, fd);
-            out.push_back(o);
-            return fired;
-        };
-        attempt("closed descriptor", cpk::closed_fd_number(), nullptr, 1);
-        {
-            cpk::Fd file = cpk::regular_file();
-            attempt("regular file", file, nullptr, 2);
-        }
-        {
-            cpk::SocketPair sp = cpk::unix_pair();
-            cpk::Fault f = ctl_add_fails(sp.a, ENOSPC);
-            attempt("EPOLL_CTL_ADD fails with ENOSPC", sp.a, &f, 3);
-        }
-        for (unsigned nth = 1; nth <= 60; ++nth) {
-            cpk::SocketPair sp = cpk::unix_pair();
-            cpk::Fault f = cpk::alloc_failure(nth);
-            if (!attempt("allocation #" + std::to_string(nth) + " fails", sp.a, &f, 10 + nth)) {
-                out.pop_back(); /* add ran untouched */
-                break;
-            }
-        }
-        for (const Outcome& o : out) {
-            INFO(o.what);
-            if (o.rc == 0) continue; /* not a failed add: CPL_ADD_003/008 report it */
-            INFO(o.live << " allocation(s) of the failed add still live; descriptors left: " << o.fds);
-            CPK_CHECK("CPL_ADD_015", o.live == 0);
-            CPK_CHECK("CPL_ADD_015", !o.registered);
-            CPK_CHECK("CPL_ADD_015", o.fds == "");
-        }
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: an op refused by epoll_ctl on a socket with a pending op leaves that op as it was", "[CPL_ADD_015]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char rbuf[4];
-        static char sbuf[4] = {'d', 'a', 't', 'a'};
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        /* The send's registration fails once: the socket must still carry the
-         * recv's, and the refused op must not linger in the port's record. */
-        cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, sp.a, ENOMEM, 1, 1);
-        mod_once.op = EPOLL_CTL_MOD;
-        CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
-        check_refused("CPL_ADD_008", p.handle, rec, out, 1, 2, "EPOLL_CTL_MOD of the second op fails with ENOMEM");
+    struct Outcome {
+        std::string what;
+        int rc;
+        size_t live;
+        bool registered;
+        std::string fds;
+    };
+    std::vector<Outcome> out;
+    out.reserve(128);
+    auto attempt = [&](const std::string& what, int fd, const cpk::Fault* f, size_t op) {
+        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(op, EPOLLIN, fd, buf, sizeof buf);
+        cpk::FdList fds = cpk::list_fds();
+        cpk::alloc_track_start();
+        int id = f ? cpk::inject(*f) : -1;
+        int rc = completion_port_add(p.handle, &in);
+        bool fired = f ? cpk::fault_fired(id) > 0 : true;
         cpk::clear_faults();
-        cpk::check_received("CPL_ADD_015", rec, 0, sp.b, rbuf, "abcd");
-        completion_port_remove(p.handle, sp.a);
-        CPK_RELEASE(p.handle);
+        cpk::alloc_track_stop();
+        Outcome o{what, rc, cpk::live_tracked(), fd >= 0 && cpk::epoll_registered(p.epfd, fd),
+                  cpk::fd_diff(fds, cpk::list_fds())};
+        if (rc == 0) completion_port_remove(p.handle, fd);
+        out.push_back(o);
+        return fired;
+    };
+    attempt("closed descriptor", cpk::closed_fd_number(), nullptr, 1);
+    {
+        cpk::Fd file = cpk::regular_file();
+        attempt("regular file", file, nullptr, 2);
+    }
+    {
+        cpk::SocketPair sp = cpk::unix_pair();
+        cpk::Fault f = ctl_add_fails(sp.a, ENOSPC);
+        attempt("EPOLL_CTL_ADD fails with ENOSPC", sp.a, &f, 3);
+    }
+    for (unsigned nth = 1; nth <= 60; ++nth) {
+        cpk::SocketPair sp = cpk::unix_pair();
+        cpk::Fault f = cpk::alloc_failure(nth);
+        if (!attempt("allocation #" + std::to_string(nth) + " fails", sp.a, &f, 10 + nth)) {
+            out.pop_back(); /* add ran untouched */
+            break;
+        }
+    }
+    for (const Outcome& o : out) {
+        INFO(o.what);
+        if (o.rc == 0) continue; /* not a failed add: CPL_ADD_003/008 report it */
+        INFO(o.live << " allocation(s) of the failed add still live; descriptors left: " << o.fds);
+        CPK_CHECK("CPL_ADD_015", o.live == 0);
+        CPK_CHECK("CPL_ADD_015", !o.registered);
+        CPK_CHECK("CPL_ADD_015", o.fds == "");
+    }
+    finish();
+}
+
+TEST_CASE_METHOD(cpk::PortCase,
+                 "add: an op refused by epoll_ctl on a socket with a pending op leaves that op as it was",
+                 "[CPL_ADD_015]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char rbuf[4];
+    static char sbuf[4] = {'d', 'a', 't', 'a'};
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    /* The send's registration fails once: the socket must still carry the
+     * recv's, and the refused op must not linger in the port's record. */
+    cpk::Fault mod_once = cpk::failing(cpk::Fn::epoll_ctl, sp.a, ENOMEM, 1, 1);
+    mod_once.op = EPOLL_CTL_MOD;
+    CPK_KIT_REQUIRE(cpk::inject(mod_once) >= 0);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
+    check_refused("CPL_ADD_008", p.handle, rec, out, 1, 2, "EPOLL_CTL_MOD of the second op fails with ENOMEM");
+    cpk::clear_faults();
+    cpk::check_received("CPL_ADD_015", rec, 0, sp.b, rbuf, "abcd");
+    completion_port_remove(p.handle, sp.a);
+    release();
+    INFO(rec.dump());
+    CPK_CHECK("CPL_ADD_015", rec.calls(1) == 0);
+    CPK_CHECK("CPL_ADD_015", rec.calls(0) == 1);
+    finish(sp);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "add: a send added while a recv is pending on the socket both complete",
+                 "[CPL_ADD_016]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char rbuf[4];
+    static char sbuf[5] = {'h', 'e', 'l', 'l', 'o'};
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    {
         INFO(rec.dump());
-        CPK_CHECK("CPL_ADD_015", rec.calls(1) == 0);
-        CPK_CHECK("CPL_ADD_015", rec.calls(0) == 1);
-    });
+        CPK_REQUIRE("CPL_ADD_016", rec.wait_op(1, cpk::kWaitMs));
+    }
+    CPK_CHECK("CPL_ADD_016",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 5) == "");
+    char got[5];
+    CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
+    CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
+    cpk::check_received("CPL_ADD_016", rec, 0, sp.b, rbuf, "abcd");
+    finish(sp);
 }
 
-TEST_CASE("add: a send added while a recv is pending on the socket both complete", "[CPL_ADD_016]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char rbuf[4];
-        static char sbuf[5] = {'h', 'e', 'l', 'l', 'o'};
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        {
-            INFO(rec.dump());
-            CPK_REQUIRE("CPL_ADD_016", rec.wait_op(1, cpk::kWaitMs));
-        }
-        CPK_CHECK("CPL_ADD_016",
-                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK, 5) == "");
-        char got[5];
-        CPK_CHECK("CPL_ADD_016", cpk::read_exact(sp.b, got, 5));
-        CPK_CHECK("CPL_ADD_016", memcmp(got, "hello", 5) == 0);
-        cpk::check_received("CPL_ADD_016", rec, 0, sp.b, rbuf, "abcd");
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: a recv added while a send is pending on the socket both complete",
+                 "[CPL_ADD_016]") {
+    cpk::SocketPair sp = unix_sockets();
+    cpk::set_send_buffer(sp.a, 4096);
+    size_t filled = cpk::fill_send_buffer(sp.a);
+    CPK_KIT_REQUIRE(filled > 0);
+    static char sbuf[64];
+    cpk::fill_pattern(sbuf, sizeof sbuf, filled);
+    static char rbuf[4];
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(0, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(1, EPOLLIN, sp.a, rbuf, sizeof rbuf);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "wxyz", 4));
+    bool recv_done = rec.wait_op(1, cpk::kWaitMs);
+    {
+        INFO(rec.dump());
+        CPK_REQUIRE("CPL_ADD_016", recv_done);
+    }
+    CPK_CHECK("CPL_ADD_016",
+              cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+    CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "wxyz", 4) == 0);
+    /* Drain the peer: the send finishes with its whole buffer. */
+    std::unique_ptr<char[]> all(new char[filled + sizeof sbuf]);
+    size_t got = 0;
+    bool read_all = cpk::read_exact(sp.b, all.get(), filled + sizeof sbuf, 5000, &got);
+    bool send_done = rec.wait_op(0, cpk::kWaitMs);
+    INFO(rec.dump() << "the peer read " << got << " of " << filled + sizeof sbuf << " bytes");
+    CPK_REQUIRE("CPL_ADD_016", send_done);
+    CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK,
+                                               static_cast<long>(sizeof sbuf)) == "");
+    CPK_CHECK("CPL_ADD_016", read_all);
+    CPK_CHECK("CPL_ADD_016", cpk::check_pattern(all.get(), got) == got);
+    finish(sp);
 }
 
-TEST_CASE("add: a recv added while a send is pending on the socket both complete", "[CPL_ADD_016]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        cpk::set_send_buffer(sp.a, 4096);
-        size_t filled = cpk::fill_send_buffer(sp.a);
-        CPK_KIT_REQUIRE(filled > 0);
-        static char sbuf[64];
-        cpk::fill_pattern(sbuf, sizeof sbuf, filled);
-        static char rbuf[4];
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(0, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(1, EPOLLIN, sp.a, rbuf, sizeof rbuf);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "wxyz", 4));
-        bool recv_done = rec.wait_op(1, cpk::kWaitMs);
-        {
-            INFO(rec.dump());
-            CPK_REQUIRE("CPL_ADD_016", recv_done);
-        }
-        CPK_CHECK("CPL_ADD_016",
-                  cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_ADD_016", memcmp(rbuf, "wxyz", 4) == 0);
-        /* Drain the peer: the send finishes with its whole buffer. */
-        std::unique_ptr<char[]> all(new char[filled + sizeof sbuf]);
-        size_t got = 0;
-        bool read_all = cpk::read_exact(sp.b, all.get(), filled + sizeof sbuf, 5000, &got);
-        bool send_done = rec.wait_op(0, cpk::kWaitMs);
-        INFO(rec.dump() << "the peer read " << got << " of " << filled + sizeof sbuf << " bytes");
-        CPK_REQUIRE("CPL_ADD_016", send_done);
-        CPK_CHECK("CPL_ADD_016", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLOUT, COMPLETION_PORT_RESULT_OK,
-                                                   static_cast<long>(sizeof sbuf)) == "");
-        CPK_CHECK("CPL_ADD_016", read_all);
-        CPK_CHECK("CPL_ADD_016", cpk::check_pattern(all.get(), got) == got);
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("add: add called inside a callback re-arms the socket", "[CPL_ADD_017]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char b0[2], b1[2];
-        static std::atomic<int> rearm_rc{-12345};
-        rearm_rc = -12345;
-        static COMPLETION_PORT_INGRESS_DATA next;
-        next = rec.ingress(1, EPOLLIN, sp.a, b1, sizeof b1);
-        COMPLETION_PORT_HANDLE h = p.handle;
-        rec.op(0).hook = [h](cpk::Op&, const cpk::CallbackRecord&) { rearm_rc = completion_port_add(h, &next); };
-        COMPLETION_PORT_INGRESS_DATA first = rec.ingress(0, EPOLLIN, sp.a, b0, sizeof b0);
-        CPK_REQUIRE_ADD(p.handle, &first);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "12", 2));
-        /* A deadlocked add inside the callback never lets it return. */
-        {
-            INFO(rec.dump());
-            CPK_REQUIRE("CPL_ADD_017", rec.wait_op_finished(0, cpk::kWaitMs));
-        }
-        INFO("completion_port_add inside the callback returned " << rearm_rc.load());
-        CPK_REQUIRE("CPL_ADD_017", rearm_rc.load() == 0);
-        cpk::check_received("CPL_ADD_017", rec, 1, sp.b, b1, "34");
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "add: add called inside a callback re-arms the socket", "[CPL_ADD_017]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char b0[2], b1[2];
+    static std::atomic<int> rearm_rc{-12345};
+    rearm_rc = -12345;
+    static COMPLETION_PORT_INGRESS_DATA next;
+    next = rec.ingress(1, EPOLLIN, sp.a, b1, sizeof b1);
+    COMPLETION_PORT_HANDLE h = p.handle;
+    rec.op(0).hook = [h](cpk::Op&, const cpk::CallbackRecord&) { rearm_rc = completion_port_add(h, &next); };
+    COMPLETION_PORT_INGRESS_DATA first = rec.ingress(0, EPOLLIN, sp.a, b0, sizeof b0);
+    CPK_REQUIRE_ADD(p.handle, &first);
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "12", 2));
+    /* A deadlocked add inside the callback never lets it return. */
+    {
+        INFO(rec.dump());
+        CPK_REQUIRE("CPL_ADD_017", rec.wait_op_finished(0, cpk::kWaitMs));
+    }
+    INFO("completion_port_add inside the callback returned " << rearm_rc.load());
+    CPK_REQUIRE("CPL_ADD_017", rearm_rc.load() == 0);
+    cpk::check_received("CPL_ADD_017", rec, 1, sp.b, b1, "34");
+    finish(sp);
 }
 
 TEST_CASE("add: concurrent add remove inc_ref and dec_ref keep exactly-once completions", "[CPL_ADD_018]") {

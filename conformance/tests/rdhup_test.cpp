@@ -5,8 +5,6 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
-#include "op_checks.h"
-#include "port_case.h"
 
 #include <iterator>
 #include <poll.h>

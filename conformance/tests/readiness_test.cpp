@@ -9,8 +9,6 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
-#include "op_checks.h"
-#include "port_case.h"
 
 #include <atomic>
 #include <cstring>

@@ -7,9 +7,6 @@
 #include <cstring>
 
 #include "harness.h"
-#include "pairs.h"
-#include "port_test.h"
-#include "tracked.h"
 
 namespace {
 
@@ -175,26 +172,24 @@ TEST_CASE("inc_ref: an extra reference keeps the port alive until its dec_ref", 
 
 /* ---- dec_ref ---- */
 
-TEST_CASE("dec_ref: a non-final dec_ref leaves pending ops and the port working", "[CPL_DECREF_001]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
-        cpk::SocketPair sp = cpk::unix_pair();
-        CPK_KIT_REQUIRE(sp.ok());
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        completion_port_inc_ref(p.handle);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        completion_port_dec_ref(p.handle);
-        /* The pending op completes on its event: no closing completion came first. */
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_DECREF_001", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_DECREF_001",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_CHECK("CPL_DECREF_001", cpk::thread_alive(p.worker));
-        CPK_CHECK("CPL_DECREF_001", cpk::is_epoll_fd(p.epfd));
-        CPK_CHECK("CPL_DECREF_001", cpk::completes_a_recv(p.handle, rec, 1));
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "dec_ref: a non-final dec_ref leaves pending ops and the port working",
+                 "[CPL_DECREF_001]") {
+    CPK_REQUIRE("CPL_CREATE_002", p.epfd >= 0);
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    completion_port_inc_ref(p.handle);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    completion_port_dec_ref(p.handle);
+    /* The pending op completes on its event: no closing completion came first. */
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+    CPK_REQUIRE("CPL_DECREF_001", rec.wait_op(0, cpk::kWaitMs));
+    CPK_CHECK("CPL_DECREF_001",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+    CPK_CHECK("CPL_DECREF_001", cpk::thread_alive(p.worker));
+    CPK_CHECK("CPL_DECREF_001", cpk::is_epoll_fd(p.epfd));
+    CPK_CHECK("CPL_DECREF_001", cpk::completes_a_recv(p.handle, rec, 1));
+    finish(sp);
 }
 
 /* [probe]: the validator runs this first, with a short timeout, to tell an
@@ -370,31 +365,33 @@ TEST_CASE("dec_ref: no callback starts after the final dec_ref returns", "[CPL_D
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("dec_ref: the final dec_ref waits for a callback that is running", "[CPL_DECREF_004][CPL_DECREF_006]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[4];
-        cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the worker is inside the callback */
-        COMPLETION_PORT_HANDLE h = p.handle;
-        cpk::HeldCall dec;
-        {
-            cpk::PhaseScope phase("release");
-            dec = cpk::call_while_held([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref", latch,
-                                       cpk::kTeardownMs, kHoldMs);
-        }
-        bool callback_returned = rec.wait_op_finished(0, cpk::kWaitMs);
-        int64_t callback_end = rec.at(0).end_ns;
-        INFO("callback held " << kHoldMs << " ms; " << rec.dump());
-        CPK_CHECK("CPL_DECREF_004", !dec.returned_early);
-        CPK_REQUIRE("CPL_DECREF_004", dec.returned_after);
-        CPK_REQUIRE("CPL_DECREF_004", callback_returned);
-        INFO("the callback returned at " << callback_end << " ns, the final dec_ref at " << dec.done_ns << " ns");
-        CPK_CHECK("CPL_DECREF_004", callback_end <= dec.done_ns);
-        CPK_CHECK("CPL_DECREF_002", cpk::wait_thread_gone(p.worker, 1000));
-    });
+TEST_CASE_METHOD(cpk::PortCase, "dec_ref: the final dec_ref waits for a callback that is running",
+                 "[CPL_DECREF_004][CPL_DECREF_006]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the worker is inside the callback */
+    COMPLETION_PORT_HANDLE h = p.handle;
+    cpk::HeldCall dec;
+    released_by_test();
+    {
+        cpk::PhaseScope phase("release");
+        dec = cpk::call_while_held([h] { completion_port_dec_ref(h); }, "final completion_port_dec_ref", latch,
+                                   cpk::kTeardownMs, kHoldMs);
+    }
+    bool callback_returned = rec.wait_op_finished(0, cpk::kWaitMs);
+    int64_t callback_end = rec.at(0).end_ns;
+    INFO("callback held " << kHoldMs << " ms; " << rec.dump());
+    CPK_CHECK("CPL_DECREF_004", !dec.returned_early);
+    CPK_REQUIRE("CPL_DECREF_004", dec.returned_after);
+    CPK_REQUIRE("CPL_DECREF_004", callback_returned);
+    INFO("the callback returned at " << callback_end << " ns, the final dec_ref at " << dec.done_ns << " ns");
+    CPK_CHECK("CPL_DECREF_004", callback_end <= dec.done_ns);
+    CPK_CHECK("CPL_DECREF_002", cpk::wait_thread_gone(p.worker, 1000));
+    finish(sp);
 }
 
 TEST_CASE("dec_ref: events racing the final dec_ref give at most one callback and none after it", "[CPL_DECREF_006]") {

@@ -6,9 +6,6 @@
 #include <vector>
 
 #include "harness.h"
-#include "pairs.h"
-#include "port_test.h"
-#include "tracked.h"
 
 namespace {
 
@@ -85,104 +82,99 @@ constexpr int kHoldMs = 2500;
 
 } // namespace
 
-TEST_CASE("remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        completion_port_remove(nullptr, sp.a);
-        completion_port_remove(nullptr, INVALID_SOCKET);
-        /* The op of the real port is untouched: it completes on its event. */
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_REMOVE_001", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_REMOVE_001",
-                  cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "remove: a NULL port is ignored", "[CPL_REMOVE_001]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    completion_port_remove(nullptr, sp.a);
+    completion_port_remove(nullptr, INVALID_SOCKET);
+    /* The op of the real port is untouched: it completes on its event. */
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+    CPK_REQUIRE("CPL_REMOVE_001", rec.wait_op(0, cpk::kWaitMs));
+    CPK_CHECK("CPL_REMOVE_001",
+              cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN, COMPLETION_PORT_RESULT_OK, 4) == "");
+    finish(sp);
 }
 
-TEST_CASE("remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE_002]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [r, h] = cpk::unix_pairs<2>();
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, buf, sizeof buf);
-        COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &hup);
-        cpk::record_start();
-        completion_port_remove(p.handle, INVALID_SOCKET);
-        cpk::record_stop();
-        std::vector<cpk::CallRecord> del = cpk::records(cpk::Fn::epoll_ctl);
-        {
-            INFO(rec.dump() << "epoll_ctl calls during remove(INVALID_SOCKET):\n" << cpk::describe_calls(del));
-            CPK_CHECK("CPL_REMOVE_002", rec.count() == 0);
-            CPK_CHECK("CPL_REMOVE_002", del.empty());
+TEST_CASE_METHOD(cpk::PortCase, "remove: INVALID_SOCKET is ignored and pending ops stay", "[CPL_REMOVE_002]") {
+    auto [r, h] = cpk::unix_pairs<2>();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, buf, sizeof buf);
+    COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &hup);
+    cpk::record_start();
+    completion_port_remove(p.handle, INVALID_SOCKET);
+    cpk::record_stop();
+    std::vector<cpk::CallRecord> del = cpk::records(cpk::Fn::epoll_ctl);
+    {
+        INFO(rec.dump() << "epoll_ctl calls during remove(INVALID_SOCKET):\n" << cpk::describe_calls(del));
+        CPK_CHECK("CPL_REMOVE_002", rec.count() == 0);
+        CPK_CHECK("CPL_REMOVE_002", del.empty());
+    }
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "data", 4));
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
+    CPK_REQUIRE("CPL_REMOVE_002", rec.wait_op(0, cpk::kWaitMs));
+    CPK_REQUIRE("CPL_REMOVE_002", rec.wait_op(1, cpk::kWaitMs));
+    CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
+    CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
+    finish(r, h);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_REMOVE_003]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    /* The add registered the socket (EPOLL_CTL_ADD after MOD's ENOENT). */
+    if (p.epfd >= 0) CPK_CHECK("CPL_ADD_006", cpk::epoll_registered(p.epfd, sp.a));
+    cpk::record_start();
+    completion_port_remove(p.handle, sp.a);
+    cpk::record_stop();
+    std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
+    bool del = false;
+    std::string calls;
+    for (const cpk::CallRecord& r : ctl) {
+        calls += cpk::describe(r) + "\n";
+        if (r.op == EPOLL_CTL_DEL && r.result == 0 && (p.epfd < 0 || r.fd == p.epfd)) del = true;
+    }
+    INFO("epoll_ctl calls on the socket during remove:\n" << (calls.empty() ? std::string("none\n") : calls));
+    CPK_CHECK("CPL_REMOVE_003", del);
+    if (p.epfd >= 0) CPK_CHECK("CPL_REMOVE_003", !cpk::epoll_registered(p.epfd, sp.a));
+    finish(sp);
+}
+
+TEST_CASE_METHOD(cpk::PortCase, "remove: removed ops get no event-driven completion for later events",
+                 "[CPL_REMOVE_004]") {
+    auto [r, h, w] = cpk::unix_pairs<3>();
+    cpk::set_send_buffer(w.a, 4096);
+    CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
+    static char rbuf[4];
+    static char wbuf[64];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(2, EPOLLOUT, w.a, wbuf, sizeof wbuf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &hup);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    completion_port_remove(p.handle, r.a);
+    completion_port_remove(p.handle, h.a);
+    completion_port_remove(p.handle, w.a);
+    /* Each op's event now happens; the sentinel proves the worker saw them. */
+    CPK_KIT_REQUIRE(cpk::write_all(r.b, "data", 4));
+    CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
+    cpk::drain(w.b);
+    CPK_CHECK("CPL_REMOVE_004", cpk::sentinel(p.handle, rec, 3));
+    INFO(rec.dump());
+    for (size_t op = 0; op < 3; ++op)
+        for (const cpk::CallbackRecord& c : rec.for_op(op)) {
+            INFO(cpk::describe(c));
+            CPK_CHECK("CPL_REMOVE_004", !event_driven(c.action));
         }
-        CPK_KIT_REQUIRE(cpk::write_all(r.b, "data", 4));
-        CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
-        CPK_REQUIRE("CPL_REMOVE_002", rec.wait_op(0, cpk::kWaitMs));
-        CPK_REQUIRE("CPL_REMOVE_002", rec.wait_op(1, cpk::kWaitMs));
-        CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
-        CPK_CHECK("CPL_REMOVE_002", cpk::one_callback(rec, 1, COMPLETION_PORT_EPOLL_EPOLLRDHUP) == "");
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("remove: the socket is deleted from epoll with EPOLL_CTL_DEL", "[CPL_REMOVE_003]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        /* The add registered the socket (EPOLL_CTL_ADD after MOD's ENOENT). */
-        if (p.epfd >= 0) CPK_CHECK("CPL_ADD_006", cpk::epoll_registered(p.epfd, sp.a));
-        cpk::record_start();
-        completion_port_remove(p.handle, sp.a);
-        cpk::record_stop();
-        std::vector<cpk::CallRecord> ctl = cpk::epoll_ctl_records(sp.a);
-        bool del = false;
-        std::string calls;
-        for (const cpk::CallRecord& r : ctl) {
-            calls += cpk::describe(r) + "\n";
-            if (r.op == EPOLL_CTL_DEL && r.result == 0 && (p.epfd < 0 || r.fd == p.epfd)) del = true;
-        }
-        INFO("epoll_ctl calls on the socket during remove:\n" << (calls.empty() ? std::string("none\n") : calls));
-        CPK_CHECK("CPL_REMOVE_003", del);
-        if (p.epfd >= 0) CPK_CHECK("CPL_REMOVE_003", !cpk::epoll_registered(p.epfd, sp.a));
-        CPK_RELEASE(p.handle);
-    });
-}
-
-TEST_CASE("remove: removed ops get no event-driven completion for later events", "[CPL_REMOVE_004]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [r, h, w] = cpk::unix_pairs<3>();
-        cpk::set_send_buffer(w.a, 4096);
-        CPK_KIT_REQUIRE(cpk::fill_send_buffer(w.a) > 0);
-        static char rbuf[4];
-        static char wbuf[64];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(2, EPOLLOUT, w.a, wbuf, sizeof wbuf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &hup);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        completion_port_remove(p.handle, r.a);
-        completion_port_remove(p.handle, h.a);
-        completion_port_remove(p.handle, w.a);
-        /* Each op's event now happens; the sentinel proves the worker saw them. */
-        CPK_KIT_REQUIRE(cpk::write_all(r.b, "data", 4));
-        CPK_KIT_REQUIRE(cpk::shutdown_wr(h.b));
-        cpk::drain(w.b);
-        CPK_CHECK("CPL_REMOVE_004", cpk::sentinel(p.handle, rec, 3));
-        INFO(rec.dump());
-        for (size_t op = 0; op < 3; ++op)
-            for (const cpk::CallbackRecord& c : rec.for_op(op)) {
-                INFO(cpk::describe(c));
-                CPK_CHECK("CPL_REMOVE_004", !event_driven(c.action));
-            }
-        /* The data is still there for whoever reads the socket next. */
-        CPK_CHECK("CPL_REMOVE_004", cpk::readable_bytes(r.a) == 4);
-        CPK_RELEASE(p.handle);
-    });
+    /* The data is still there for whoever reads the socket next. */
+    CPK_CHECK("CPL_REMOVE_004", cpk::readable_bytes(r.a) == 4);
+    finish(r, h, w);
 }
 
 TEST_CASE("remove: an op whose event races remove gets at most one callback", "[CPL_ADD_010]") {
@@ -211,90 +203,89 @@ TEST_CASE("remove: an op whose event races remove completes once before remove r
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("remove: pending ops complete once as closing on the caller before remove returns", "[CPL_REMOVE_005]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [warm, r, h] = cpk::unix_pairs<3>();
-        static char wbuf[4], rbuf[4];
-        /* Warm-up add/remove: what the port allocates once for its bookkeeping stays. */
-        COMPLETION_PORT_INGRESS_DATA w = rec.ingress(9, EPOLLIN, warm.a, wbuf, sizeof wbuf);
-        CPK_REQUIRE_ADD(p.handle, &w);
-        completion_port_remove(p.handle, warm.a);
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
-        cpk::alloc_track_start();
-        int rc_in = completion_port_add(p.handle, &in);
-        int rc_hup = completion_port_add(p.handle, &hup);
-        int64_t called = cpk::mono_ns();
-        completion_port_remove(p.handle, r.a);
-        completion_port_remove(p.handle, h.a);
-        int64_t returned = cpk::mono_ns();
-        cpk::alloc_track_stop();
-        size_t live = cpk::live_tracked();
-        CPK_REQUIRE("CPL_ADD_007", rc_in == 0);
-        CPK_REQUIRE("CPL_ADD_007", rc_hup == 0);
-        pid_t me = cpk::current_tid();
-        /* Later events add nothing. */
-        cpk::write_all(r.b, "late", 4);
-        cpk::shutdown_wr(h.b);
-        CPK_CHECK("CPL_REMOVE_005", cpk::sentinel(p.handle, rec, 2));
-        INFO(rec.dump());
-        for (size_t op = 0; op < 2; ++op)
-            CPK_CHECK("CPL_REMOVE_005", cpk::closed_during_call(rec, op, me, called, returned) == "");
-        INFO(live << " allocations made by add are still live after remove");
-        CPK_CHECK("CPL_REMOVE_005", live == 0);
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "remove: pending ops complete once as closing on the caller before remove returns",
+                 "[CPL_REMOVE_005]") {
+    auto [warm, r, h] = cpk::unix_pairs<3>();
+    static char wbuf[4], rbuf[4];
+    /* Warm-up add/remove: what the port allocates once for its bookkeeping stays. */
+    COMPLETION_PORT_INGRESS_DATA w = rec.ingress(9, EPOLLIN, warm.a, wbuf, sizeof wbuf);
+    CPK_REQUIRE_ADD(p.handle, &w);
+    completion_port_remove(p.handle, warm.a);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, r.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA hup = rec.ingress(1, EPOLLRDHUP, h.a);
+    cpk::alloc_track_start();
+    int rc_in = completion_port_add(p.handle, &in);
+    int rc_hup = completion_port_add(p.handle, &hup);
+    int64_t called = cpk::mono_ns();
+    completion_port_remove(p.handle, r.a);
+    completion_port_remove(p.handle, h.a);
+    int64_t returned = cpk::mono_ns();
+    cpk::alloc_track_stop();
+    size_t live = cpk::live_tracked();
+    CPK_REQUIRE("CPL_ADD_007", rc_in == 0);
+    CPK_REQUIRE("CPL_ADD_007", rc_hup == 0);
+    pid_t me = cpk::current_tid();
+    /* Later events add nothing. */
+    cpk::write_all(r.b, "late", 4);
+    cpk::shutdown_wr(h.b);
+    CPK_CHECK("CPL_REMOVE_005", cpk::sentinel(p.handle, rec, 2));
+    INFO(rec.dump());
+    for (size_t op = 0; op < 2; ++op)
+        CPK_CHECK("CPL_REMOVE_005", cpk::closed_during_call(rec, op, me, called, returned) == "");
+    INFO(live << " allocations made by add are still live after remove");
+    CPK_CHECK("CPL_REMOVE_005", live == 0);
+    finish(warm, r, h);
 }
 
-TEST_CASE("remove: a pending recv and a pending send on one socket both complete as closing", "[CPL_REMOVE_005]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        cpk::set_send_buffer(sp.a, 4096);
-        CPK_KIT_REQUIRE(cpk::fill_send_buffer(sp.a) > 0);
-        static char rbuf[4];
-        static char sbuf[64];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
-        COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_REQUIRE_ADD(p.handle, &out);
-        completion_port_remove(p.handle, sp.a);
-        int64_t returned = cpk::mono_ns();
-        INFO(rec.dump());
-        for (size_t op = 0; op < 2; ++op) {
-            CPK_REQUIRE("CPL_REMOVE_005",
-                        cpk::one_callback(rec, op, COMPLETION_PORT_CLOSING, COMPLETION_PORT_RESULT_ABANDONED, 0) == "");
-            cpk::CallbackRecord c = rec.for_op(op).at(0);
-            INFO(cpk::describe(c) << " ended " << (c.end_ns - returned) / 1000 << " us after remove returned");
-            CPK_CHECK("CPL_REMOVE_005", c.end_ns != 0);
-            CPK_CHECK("CPL_REMOVE_005", c.end_ns <= returned);
-        }
-        CPK_RELEASE(p.handle);
-        /* Each op had its one completion: the release adds none. */
-        CPK_CHECK("CPL_ADD_010", rec.count() == 2);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "remove: a pending recv and a pending send on one socket both complete as closing",
+                 "[CPL_REMOVE_005]") {
+    cpk::SocketPair sp = unix_sockets();
+    cpk::set_send_buffer(sp.a, 4096);
+    CPK_KIT_REQUIRE(cpk::fill_send_buffer(sp.a) > 0);
+    static char rbuf[4];
+    static char sbuf[64];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, rbuf, sizeof rbuf);
+    COMPLETION_PORT_INGRESS_DATA out = rec.ingress(1, EPOLLOUT, sp.a, sbuf, sizeof sbuf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_REQUIRE_ADD(p.handle, &out);
+    completion_port_remove(p.handle, sp.a);
+    int64_t returned = cpk::mono_ns();
+    INFO(rec.dump());
+    for (size_t op = 0; op < 2; ++op) {
+        CPK_REQUIRE("CPL_REMOVE_005",
+                    cpk::one_callback(rec, op, COMPLETION_PORT_CLOSING, COMPLETION_PORT_RESULT_ABANDONED, 0) == "");
+        cpk::CallbackRecord c = rec.for_op(op).at(0);
+        INFO(cpk::describe(c) << " ended " << (c.end_ns - returned) / 1000 << " us after remove returned");
+        CPK_CHECK("CPL_REMOVE_005", c.end_ns != 0);
+        CPK_CHECK("CPL_REMOVE_005", c.end_ns <= returned);
+    }
+    release();
+    /* Each op had its one completion: the release adds none. */
+    CPK_CHECK("CPL_ADD_010", rec.count() == 2);
+    finish(sp);
 }
 
-TEST_CASE("remove: remove waits for a running callback of the socket", "[CPL_REMOVE_006]") {
-    cpk::port_pair_test([](cpk::PortInfo& p, cpk::Recorder& rec, cpk::SocketPair& sp) {
-        static char buf[4];
-        cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
-        CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the callback is running, held by the latch */
-        COMPLETION_PORT_HANDLE h = p.handle;
-        int s = sp.a;
-        cpk::HeldCall remove = cpk::call_while_held([h, s] { completion_port_remove(h, s); }, "completion_port_remove",
-                                                    latch, cpk::kWaitMs, kHoldMs);
-        bool callback_returned = rec.wait_op_finished(0, cpk::kWaitMs);
-        int64_t callback_end = rec.at(0).end_ns;
-        INFO("callback held " << kHoldMs << " ms; " << rec.dump());
-        CPK_CHECK("CPL_REMOVE_006", !remove.returned_early);
-        CPK_REQUIRE("CPL_REMOVE_006", remove.returned_after);
-        CPK_REQUIRE("CPL_REMOVE_006", callback_returned);
-        INFO("the callback returned at " << callback_end << " ns, remove at " << remove.done_ns << " ns");
-        CPK_CHECK("CPL_REMOVE_006", remove.done_ns >= callback_end);
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "remove: remove waits for a running callback of the socket", "[CPL_REMOVE_006]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[4];
+    cpk::Latch& latch = cpk::hold_callback(rec, 0, kHoldMs + cpk::kWaitMs);
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+    CPK_REQUIRE("CPL_RECV_005", rec.wait_op(0, cpk::kWaitMs)); /* the callback is running, held by the latch */
+    COMPLETION_PORT_HANDLE h = p.handle;
+    int s = sp.a;
+    cpk::HeldCall remove = cpk::call_while_held([h, s] { completion_port_remove(h, s); }, "completion_port_remove",
+                                                latch, cpk::kWaitMs, kHoldMs);
+    bool callback_returned = rec.wait_op_finished(0, cpk::kWaitMs);
+    int64_t callback_end = rec.at(0).end_ns;
+    INFO("callback held " << kHoldMs << " ms; " << rec.dump());
+    CPK_CHECK("CPL_REMOVE_006", !remove.returned_early);
+    CPK_REQUIRE("CPL_REMOVE_006", remove.returned_after);
+    CPK_REQUIRE("CPL_REMOVE_006", callback_returned);
+    INFO("the callback returned at " << callback_end << " ns, remove at " << remove.done_ns << " ns");
+    CPK_CHECK("CPL_REMOVE_006", remove.done_ns >= callback_end);
+    finish(sp);
 }
 
 TEST_CASE("remove: remove inside a callback of the socket does not wait for itself", "[CPL_REMOVE_006]") {
@@ -355,23 +346,21 @@ TEST_CASE("remove: remove inside a callback of the socket does not wait for itse
     CPK_GUARD_END(guard);
 }
 
-TEST_CASE("remove: a socket that was never added is ignored", "[CPL_REMOVE_007]") {
-    cpk::port_test([](cpk::PortInfo& p, cpk::Recorder& rec) {
-        auto [used, unused] = cpk::unix_pairs<2>();
-        static char buf[4];
-        COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, used.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &in);
-        completion_port_remove(p.handle, unused.a);
-        completion_port_remove(p.handle, cpk::closed_fd_number());
-        CPK_CHECK("CPL_REMOVE_007", rec.count() == 0);
-        CPK_KIT_REQUIRE(cpk::write_all(used.b, "data", 4));
-        CPK_REQUIRE("CPL_REMOVE_007", rec.wait_op(0, cpk::kWaitMs));
-        CPK_CHECK("CPL_REMOVE_007", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
-        /* The removed-but-unknown socket can be added afterwards. */
-        COMPLETION_PORT_INGRESS_DATA later = rec.ingress(1, EPOLLIN, unused.a, buf, sizeof buf);
-        CPK_REQUIRE_ADD(p.handle, &later);
-        CPK_KIT_REQUIRE(cpk::write_all(unused.b, "more", 4));
-        CPK_CHECK("CPL_REMOVE_007", rec.wait_op(1, cpk::kWaitMs));
-        CPK_RELEASE(p.handle);
-    });
+TEST_CASE_METHOD(cpk::PortCase, "remove: a socket that was never added is ignored", "[CPL_REMOVE_007]") {
+    auto [used, unused] = cpk::unix_pairs<2>();
+    static char buf[4];
+    COMPLETION_PORT_INGRESS_DATA in = rec.ingress(0, EPOLLIN, used.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &in);
+    completion_port_remove(p.handle, unused.a);
+    completion_port_remove(p.handle, cpk::closed_fd_number());
+    CPK_CHECK("CPL_REMOVE_007", rec.count() == 0);
+    CPK_KIT_REQUIRE(cpk::write_all(used.b, "data", 4));
+    CPK_REQUIRE("CPL_REMOVE_007", rec.wait_op(0, cpk::kWaitMs));
+    CPK_CHECK("CPL_REMOVE_007", cpk::one_callback(rec, 0, COMPLETION_PORT_EPOLL_EPOLLIN) == "");
+    /* The removed-but-unknown socket can be added afterwards. */
+    COMPLETION_PORT_INGRESS_DATA later = rec.ingress(1, EPOLLIN, unused.a, buf, sizeof buf);
+    CPK_REQUIRE_ADD(p.handle, &later);
+    CPK_KIT_REQUIRE(cpk::write_all(unused.b, "more", 4));
+    CPK_CHECK("CPL_REMOVE_007", rec.wait_op(1, cpk::kWaitMs));
+    finish(used, unused);
 }

@@ -7,8 +7,6 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
-#include "op_checks.h"
-#include "port_case.h"
 
 #include <cstring>
 #include <poll.h>
