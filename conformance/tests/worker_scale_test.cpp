@@ -9,7 +9,6 @@
 #include "cpk_catch.h"
 
 #include "harness.h"
-#include "port_case.h"
 
 #include <cstdio>
 #include <cstring>
