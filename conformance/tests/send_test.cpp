@@ -228,6 +228,38 @@ TEST_CASE_METHOD(PortCase, "send: a full socket buffer suspends a large send unt
 
 /* The first two send calls fail with EINTR (injected).
  * Catches: EINTR reported as ERROR, or the op completed with nothing sent. */
+/* While a send waits for writability, the op still waits for the hang-up it
+ * asked for: the peer shuts down without reading and the op completes once
+ * as a hang-up. Catches a suspended send that waits for EPOLLOUT alone and
+ * so never completes. */
+TEST_CASE_METHOD(PortCase,
+                 "send: a suspended send that asked for EPOLLRDHUP completes as a hang-up when the peer shuts down",
+                 "[CPL_SEND_006]") {
+    cpk::Watchdog dog(25, "send: completion_port_add or the suspended send blocked the test thread for 25 s");
+    constexpr size_t kBig = 1u << 20;
+    static unsigned char out[kBig];
+    cpk::fill_pattern(out, kBig);
+    cpk::SocketPair sp = unix_sockets();
+    cpk::record_start();
+    add(0, EPOLLOUT | EPOLLRDHUP, sp.a, out, kBig);
+    const bool full = cpk::eventually(
+        [&] {
+            for (size_t i = 0; i < cpk::record_count(); ++i) {
+                cpk::CallRecord r = cpk::record_at(i);
+                if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
+            }
+            return false;
+        },
+        cpk::kWaitMs);
+    cpk::record_stop();
+    CPK_REQUIRE("CPL_SEND_006", full);
+    CPK_KIT_REQUIRE(::shutdown(sp.b, SHUT_WR) == 0);
+    CPK_CHECK("CPL_SEND_006", rec.wait_op(0, cpk::kWaitMs));
+    cpk::check_outcomes(rec, "CPL_SEND_006", COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED,
+                        {kAnyAmount});
+    finish(sp);
+}
+
 TEST_CASE_METHOD(PortCase, "send: EINTR from send is retried", "[CPL_SEND_007]") {
     cpk::SocketPair sp = unix_sockets();
     static unsigned char out[500];
