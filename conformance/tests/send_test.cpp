@@ -260,6 +260,43 @@ TEST_CASE_METHOD(PortCase,
     finish(sp);
 }
 
+/* An op that asked for EPOLLIN and EPOLLOUT and started as a send stays a
+ * send while it waits: bytes arriving meanwhile are not received into its
+ * buffer, and it completes once with the full length when the peer drains.
+ * Catches a suspended send that still answers EPOLLIN. */
+TEST_CASE_METHOD(PortCase, "send: a suspended send that also asked for EPOLLIN ignores incoming bytes",
+                 "[CPL_SEND_006]") {
+    cpk::Watchdog dog(25, "send: completion_port_add or the suspended send blocked the test thread for 25 s");
+    constexpr size_t kBig = 1u << 20;
+    static unsigned char out[kBig], got[kBig];
+    cpk::fill_pattern(out, kBig);
+    cpk::SocketPair sp = unix_sockets();
+    cpk::record_start();
+    add(0, EPOLLIN | EPOLLOUT, sp.a, out, kBig);
+    const bool full = cpk::eventually(
+        [&] {
+            for (size_t i = 0; i < cpk::record_count(); ++i) {
+                cpk::CallRecord r = cpk::record_at(i);
+                if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
+            }
+            return false;
+        },
+        cpk::kWaitMs);
+    cpk::record_stop();
+    CPK_REQUIRE("CPL_SEND_006", full);
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "incoming", 8));
+    CPK_CHECK("CPL_SEND_006", cpk::sentinel(p.handle, rec, 1));
+    {
+        INFO(rec.dump());
+        CPK_CHECK("CPL_SEND_006", rec.calls(0) == 0);
+    }
+    CPK_CHECK("CPL_SEND_006", cpk::read_exact(sp.b, got, kBig, cpk::kWaitMs));
+    CPK_CHECK("CPL_SEND_006", rec.wait_op(0, cpk::kWaitMs));
+    cpk::check_outcomes(rec, "CPL_SEND_006", kOut, COMPLETION_PORT_RESULT_OK, {static_cast<long>(kBig)});
+    CPK_CHECK("CPL_SEND_001", cpk::check_pattern(got, kBig) == kBig);
+    finish(sp);
+}
+
 TEST_CASE_METHOD(PortCase, "send: EINTR from send is retried", "[CPL_SEND_007]") {
     cpk::SocketPair sp = unix_sockets();
     static unsigned char out[500];
