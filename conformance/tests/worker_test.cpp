@@ -314,3 +314,19 @@ TEST_CASE("worker: each callback is the op own callback with its own context", "
     for (auto& s : sp) s = cpk::SocketPair();
     CPK_GUARD_END(guard);
 }
+
+/* A quiet op pending, nothing arriving: the worker must stay in epoll_wait.
+ * Catches a wake-up descriptor that is readable from the start or registered
+ * for EPOLLOUT (always ready), so that every epoll_wait returns at once. */
+TEST_CASE_METHOD(cpk::PortCase, "worker: an idle worker sleeps in epoll_wait", "[CPL_WORKER_006]") {
+    static char buf[4];
+    cpk::SocketPair sp = unix_sockets();
+    add(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE("CPL_WORKER_006", cpk::wait_blocked_in_epoll_wait());
+    const uint64_t before = cpk::calls_entered(cpk::Fn::epoll_wait) + cpk::calls_entered(cpk::Fn::epoll_pwait);
+    CPK_CHECK_FALSE("CPL_WORKER_006", rec.wait_op(0, cpk::kQuietMs)); /* the quiet window; nothing arrives */
+    const uint64_t waits = cpk::calls_entered(cpk::Fn::epoll_wait) + cpk::calls_entered(cpk::Fn::epoll_pwait) - before;
+    INFO("epoll_wait calls in " << cpk::kQuietMs << " ms with nothing to do: " << waits);
+    CPK_CHECK("CPL_WORKER_006", waits <= 3);
+    finish(sp);
+}
