@@ -51,7 +51,8 @@ static bool start_port(Port* port) {
         return false;
     }
     // CPL_DECREF_009: an eventfd in the same epoll set lets the final dec_ref
-    // wake the worker instead of waiting out its 2 s epoll_wait.
+    // wake the worker instead of waiting out its 2 s epoll_wait. CPL_WORKER_006:
+    // it starts at 0 and is written only then, so it never wakes an idle worker.
     port->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {};
     ev.events = EPOLLIN;

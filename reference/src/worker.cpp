@@ -123,9 +123,9 @@ static void handle_event(Port* port, uint64_t key, uint32_t events) {
         if (step != Step::NONE) {
             run_step(port, fd, k, op, step);
         } else if (op != nullptr) {
-            // Bits it asked for that no step handles (EPOLLPRI, ...) would
-            // re-fire at once after the re-arm: stop asking for them, so the
-            // worker never spins; the op still waits for the rest.
+            // CPL_WORKER_006: bits it asked for that no step handles (EPOLLPRI,
+            // ...) would re-fire at once after the re-arm: stop asking for
+            // them, so the worker never spins; the op still waits for the rest.
             op->interest &= ~(events & ~static_cast<uint32_t>(EPOLLERR | EPOLLHUP));
         }
     }
