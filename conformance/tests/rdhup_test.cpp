@@ -6,6 +6,7 @@
 
 #include "harness.h"
 
+#include <atomic>
 #include <iterator>
 #include <poll.h>
 #include <string>
@@ -77,6 +78,35 @@ TEST_CASE_METHOD(PortCase, "rdhup: a peer hang-up completes an EPOLLRDHUP op onc
     }
     for (size_t i = 0; i < kN; ++i) hang_up(sp[i], cases[i].how);
     check_each_hung_up_once(p.handle, rec, kN, "CPL_RDHUP_001", [&](size_t i) { return cases[i].what; });
+    finish(sp);
+}
+
+/* A recv op (EPOLLIN only) is completed by the event of its peer's close
+ * (IN|HUP); its callback adds a hang-up watcher on the same socket. The
+ * watcher must complete as a hang-up on an event of its own, not as an error
+ * from the HUP of the event fetched for the recv op. Catches a record that
+ * takes back the socket's previous generation, so that the event being
+ * handled reaches the op just added. */
+TEST_CASE_METHOD(PortCase,
+                 "rdhup: a watcher added inside the callback of a recv op ended by the close completes as a hang-up",
+                 "[CPL_RDHUP_001]") {
+    cpk::SocketPair sp = unix_sockets();
+    static char buf[8];
+    static std::atomic<int> watcher_rc{-12345};
+    static COMPLETION_PORT_INGRESS_DATA watcher;
+    watcher_rc = -12345;
+    watcher = rec.ingress(1, EPOLLRDHUP, sp.a);
+    COMPLETION_PORT_HANDLE h = p.handle;
+    rec.op(0).hook = [h](cpk::Op&, const cpk::CallbackRecord&) { watcher_rc = completion_port_add(h, &watcher); };
+    CPK_KIT_REQUIRE(cpk::write_all(sp.b, "data", 4));
+    sp.b.close();
+    add(0, EPOLLIN, sp.a, buf, sizeof buf);
+    CPK_REQUIRE("CPL_RECV_004", rec.wait_op_finished(0, cpk::kWaitMs));
+    CPK_REQUIRE("CPL_ADD_017", watcher_rc.load() == 0);
+    CPK_CHECK("CPL_RDHUP_001", rec.wait_op(1, cpk::kWaitMs));
+    cpk::check_outcomes(rec, "CPL_RDHUP_001", COMPLETION_PORT_EPOLL_EPOLLRDHUP, COMPLETION_PORT_RESULT_ABANDONED,
+                        {cpk::kAnyAmount}, 1);
+    rec.op(0).hook = nullptr;
     finish(sp);
 }
 
