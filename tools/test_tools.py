@@ -764,6 +764,29 @@ validate-link:
 """
 
 
+class MakeflagsTest(unittest.TestCase):
+    """The sub-make's MAKEFLAGS keep make's own escaping (GNU make 4.4 passes
+    command-line variables there: a shell-quoted value reached make with its quotes)."""
+
+    def test_values_with_blanks_quotes_and_backslashes_survive(self):
+        flags = r"k -- IMPL=a.cpp\ b.cpp IMPL_CFLAGS=-Ix\ -DQ='1' W=c\\d"
+        words = cpkit_build.split_makeflags(flags)
+        self.assertEqual(words, ["k", "--", "IMPL=a.cpp b.cpp", "IMPL_CFLAGS=-Ix -DQ='1'", "W=c\\d"])
+        self.assertEqual(cpkit_build.join_makeflags(words), flags)
+
+    def test_the_jobserver_and_dry_run_are_not_inherited(self):
+        old = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = r"n -j2 --jobserver-auth=3,4 -- IMPL=x\ y.c"
+        try:
+            _, env = cpkit_build.sub_make("make")
+        finally:
+            if old is None:
+                del os.environ["MAKEFLAGS"]
+            else:
+                os.environ["MAKEFLAGS"] = old
+        self.assertEqual(env["MAKEFLAGS"], r"-- IMPL=x\ y.c")
+
+
 class BuildAndArgumentsTest(unittest.TestCase):
     """The three build steps through a small makefile, and the kit's exit 2 cases."""
 

@@ -16,13 +16,40 @@ _COMMAND_RE = re.compile(r"^\s*(\S*/)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+|ar|mak
 _MAKE_RE = re.compile(r"^make(\[\d+\])?: ")
 
 
+def split_makeflags(value):
+    """MAKEFLAGS as make writes it: words split at blanks, a backslash escapes the
+    next character (`IMPL=a\\ b` is one word). Not shell syntax: quotes are plain."""
+    words, cur, i = [], [], 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            cur.append(value[i + 1])
+            i += 2
+            continue
+        if c in " \t":
+            if cur:
+                words.append("".join(cur))
+                cur = []
+        else:
+            cur.append(c)
+        i += 1
+    if cur:
+        words.append("".join(cur))
+    return words
+
+
+def join_makeflags(words):
+    """The inverse of split_makeflags: blanks and backslashes escaped as make does."""
+    return " ".join(re.sub(r"([ \t\\])", r"\\\1", w) for w in words)
+
+
 def sub_make(make):
     """argv of the sub-make, without the parent's jobserver (never inherited: the
     orchestrator is not a recursive make line, so `make -n` runs nothing)."""
     env = dict(os.environ)
-    flags = [f for f in shlex.split(env.get("MAKEFLAGS", ""))
+    flags = [f for f in split_makeflags(env.get("MAKEFLAGS", ""))
              if not f.startswith(("--jobserver", "-j")) and not (f.isalpha() and "n" in f)]
-    env["MAKEFLAGS"] = " ".join(shlex.quote(f) for f in flags)
+    env["MAKEFLAGS"] = join_makeflags(flags)
     env.pop("MFLAGS", None)
     return shlex.split(make), env
 
