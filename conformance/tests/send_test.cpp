@@ -34,6 +34,20 @@ std::string peer_got_pattern(int fd, size_t n, size_t offset = 0) {
     return "";
 }
 
+/* While recording: true once a send on `fd` failed with EAGAIN (its socket
+ * buffer is full and the op must wait), within kWaitMs. */
+bool send_hits_eagain(int fd) {
+    return cpk::eventually(
+        [fd] {
+            for (size_t i = 0; i < cpk::record_count(); ++i) {
+                cpk::CallRecord r = cpk::record_at(i);
+                if (r.fn == cpk::Fn::send && r.fd == fd && r.result < 0 && r.err == EAGAIN) return true;
+            }
+            return false;
+        },
+        cpk::kWaitMs);
+}
+
 } // namespace
 
 /* Op 1 sends at most 7 bytes per call. Catches: completing after the first
@@ -179,14 +193,7 @@ TEST_CASE_METHOD(PortCase, "send: a full socket buffer suspends a large send unt
     cpk::record_start();
     const uint64_t sends_before = cpk::calls_entered(cpk::Fn::send);
     add(0, EPOLLOUT, sp.a, out, kBig);
-    auto saw_eagain = [&] {
-        for (size_t i = 0; i < cpk::record_count(); ++i) {
-            cpk::CallRecord r = cpk::record_at(i);
-            if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
-        }
-        return false;
-    };
-    const bool full = cpk::eventually(saw_eagain, cpk::kWaitMs);
+    const bool full = send_hits_eagain(sp.a);
     cpk::record_stop();
     CPK_CHECK("CPL_SEND_006", full);
     {
@@ -242,15 +249,7 @@ TEST_CASE_METHOD(PortCase,
     cpk::SocketPair sp = unix_sockets();
     cpk::record_start();
     add(0, EPOLLOUT | EPOLLRDHUP, sp.a, out, kBig);
-    const bool full = cpk::eventually(
-        [&] {
-            for (size_t i = 0; i < cpk::record_count(); ++i) {
-                cpk::CallRecord r = cpk::record_at(i);
-                if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
-            }
-            return false;
-        },
-        cpk::kWaitMs);
+    const bool full = send_hits_eagain(sp.a);
     cpk::record_stop();
     CPK_REQUIRE("CPL_SEND_006", full);
     CPK_KIT_REQUIRE(::shutdown(sp.b, SHUT_WR) == 0);
@@ -273,15 +272,7 @@ TEST_CASE_METHOD(PortCase, "send: a suspended send that also asked for EPOLLIN i
     cpk::SocketPair sp = unix_sockets();
     cpk::record_start();
     add(0, EPOLLIN | EPOLLOUT, sp.a, out, kBig);
-    const bool full = cpk::eventually(
-        [&] {
-            for (size_t i = 0; i < cpk::record_count(); ++i) {
-                cpk::CallRecord r = cpk::record_at(i);
-                if (r.fn == cpk::Fn::send && r.fd == sp.a && r.result < 0 && r.err == EAGAIN) return true;
-            }
-            return false;
-        },
-        cpk::kWaitMs);
+    const bool full = send_hits_eagain(sp.a);
     cpk::record_stop();
     CPK_REQUIRE("CPL_SEND_001", full); /* the op was sent at all (the test above) */
     CPK_KIT_REQUIRE(cpk::write_all(sp.b, "incoming", 8));
